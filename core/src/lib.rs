@@ -1,0 +1,7 @@
+//! Sans-IO core of a SimpleX Messaging Protocol (SMP) implementation, wire-compatible with
+//! simplexmq v3.2.0.
+//!
+//! Nothing in this crate touches a socket, a file, a thread, the OS clock or OS randomness:
+//! time and randomness are inputs. See `spec/` for the protocol notes each module follows.
+
+pub mod encoding;
