@@ -15,11 +15,14 @@
 
 mod binary;
 mod pad;
+pub mod query;
 pub mod string;
+mod utc_time;
 mod version;
 
 pub use binary::{Decode, DecodeError, Encode, Large, NonEmpty, Reader, ShortBytes, Tail, TooLong};
 pub use pad::{pad, pad_into, unpad, PadError};
+pub use utc_time::UtcTime;
 pub use version::{Version, VersionRange};
 
 /// Seconds since the Unix epoch, as the reference's `SystemTime` travels on the wire: the

@@ -1,0 +1,36 @@
+//! Loading the reference-generated vectors in `../shared/vectors/` (beside the repository).
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// The shared vectors folder: `$CARGO_MANIFEST_DIR/../../shared/vectors`.
+pub fn vectors_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors")
+}
+
+/// The cases of one vectors file; a missing file fails the test loudly.
+pub fn cases(file: &str) -> Vec<Value> {
+    let path = vectors_dir().join(file);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reference vectors missing at {}: {e}", path.display()));
+    let json: Value = serde_json::from_str(&text).expect("vectors file is JSON");
+    json["cases"].as_array().expect("a cases array").clone()
+}
+
+/// A hex field as bytes.
+pub fn hex_field(v: &Value, key: &str) -> Vec<u8> {
+    let text = v[key].as_str().unwrap_or_else(|| panic!("hex field {key} missing in {v}"));
+    hex::decode(text).expect("valid hex")
+}
+
+/// A decimal-string field as i64.
+pub fn decimal_field(v: &Value, key: &str) -> i64 {
+    v[key].as_str().expect("decimal string").parse().expect("i64")
+}
+
+/// A number field as u64.
+pub fn u64_field(v: &Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or_else(|| panic!("number field {key} missing in {v}"))
+}
