@@ -4,5 +4,8 @@
 //! Nothing in this crate touches a socket, a file, a thread, the OS clock or OS randomness:
 //! time and randomness are inputs. See `spec/` for the protocol notes each module follows.
 
+pub mod address;
 pub mod crypto;
 pub mod encoding;
+pub mod protocol;
+pub mod transport;

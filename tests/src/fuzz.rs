@@ -6,22 +6,35 @@
 use simplex_core::encoding::query::QueryParams;
 use simplex_core::encoding::string::{StrDecode, StrEncode, Word};
 use simplex_core::encoding::{
-    pad, unpad, Decode, Encode, Large, NonEmpty, ShortBytes, Tail, UnixTime, UtcTime,
-    VersionRange,
+    pad, unpad, Decode, Encode, Large, NonEmpty, ShortBytes, Tail, UnixTime, UtcTime, VersionRange,
 };
 
 /// A fuzz target: its name (a folder under `fuzz/corpus/`) and its body.
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every fuzz target. `fuzz/fuzz_targets/<name>.rs` calls the body of the same name.
-pub const TARGETS: &[Target] = &[("encoding", encoding), ("padding", padding), ("string", string)];
+pub const TARGETS: &[Target] = &[
+    ("encoding", encoding),
+    ("padding", padding),
+    ("string", string),
+];
 
 /// The binary codec: decoding arbitrary bytes as several shapes; what decodes re-encodes to the
 /// same bytes (the binary encoding is canonical).
 pub fn encoding(data: &[u8]) {
-    type Shape = (Option<ShortBytes>, NonEmpty<Large>, VersionRange, bool, Tail);
+    type Shape = (
+        Option<ShortBytes>,
+        NonEmpty<Large>,
+        VersionRange,
+        bool,
+        Tail,
+    );
     if let Ok(value) = Shape::decode_slice(data) {
-        assert_eq!(value.to_bytes(), data, "re-encoding must reproduce the input");
+        assert_eq!(
+            value.to_bytes(),
+            data,
+            "re-encoding must reproduce the input"
+        );
     }
     let _ = <(UnixTime, NonEmpty<(u16, ShortBytes)>, Tail)>::decode_slice(data);
 }
@@ -44,7 +57,12 @@ pub fn string(data: &[u8]) {
         assert_eq!(UtcTime::str_decode(&time.to_str_bytes()).ok(), Some(time));
     }
     if let Ok(query) = QueryParams::str_decode(data) {
-        assert_eq!(QueryParams::str_decode(&query.to_str_bytes()).ok().map(|q| q.params), Some(query.params));
+        assert_eq!(
+            QueryParams::str_decode(&query.to_str_bytes())
+                .ok()
+                .map(|q| q.params),
+            Some(query.params)
+        );
     }
     let _ = <(Word, Vec<u8>)>::str_decode(data);
 }

@@ -7,7 +7,12 @@ use std::path::PathBuf;
 fn every_fuzz_corpus_replays_cleanly() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
     for (name, body) in simplex_tests::fuzz::TARGETS {
-        assert!(root.join("fuzz_targets").join(format!("{name}.rs")).is_file(), "fuzz target {name} has no fuzz/fuzz_targets/{name}.rs");
+        assert!(
+            root.join("fuzz_targets")
+                .join(format!("{name}.rs"))
+                .is_file(),
+            "fuzz target {name} has no fuzz/fuzz_targets/{name}.rs"
+        );
         let corpus = root.join("corpus").join(name);
         let entries = std::fs::read_dir(&corpus)
             .unwrap_or_else(|e| panic!("corpus {} missing: {e}", corpus.display()));

@@ -98,3 +98,20 @@ impl Decode for KeyHash {
         Ok(Self(arr))
     }
 }
+
+impl crate::encoding::string::StrEncode for KeyHash {
+    fn str_encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.to_base64url().as_bytes())
+    }
+}
+
+impl crate::encoding::string::StrDecode for KeyHash {
+    fn str_parse(s: &mut crate::encoding::string::Scanner<'_>) -> Result<Self, DecodeError> {
+        let bytes = s.base64url()?;
+        let arr: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| DecodeError::Invalid("key hash length"))?;
+        Ok(Self(arr))
+    }
+}

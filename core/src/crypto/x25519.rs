@@ -108,3 +108,22 @@ impl fmt::Debug for SharedSecret {
         f.write_str("x25519::SharedSecret(<redacted>)")
     }
 }
+
+/// The SMP form: a 1-byte length, then the X.509 DER (as every DH key in the protocol).
+impl crate::encoding::Encode for PublicKey {
+    fn encode(&self, out: &mut Vec<u8>) {
+        super::keys::DhPublicKey::X25519(*self).encode(out)
+    }
+}
+
+/// Refuses an X448 key where the protocol needs X25519.
+impl crate::encoding::Decode for PublicKey {
+    fn decode(r: &mut crate::encoding::Reader) -> Result<Self, crate::encoding::DecodeError> {
+        match super::keys::DhPublicKey::decode(r)? {
+            super::keys::DhPublicKey::X25519(key) => Ok(key),
+            super::keys::DhPublicKey::X448(_) => {
+                Err(crate::encoding::DecodeError::Invalid("X25519 key"))
+            }
+        }
+    }
+}

@@ -30,12 +30,18 @@ pub struct QueryParams {
 impl QueryParams {
     /// The value of the first parameter called `name`.
     pub fn get(&self, name: &[u8]) -> Option<&[u8]> {
-        self.params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
     }
 
     /// The first parameter called `name`, parsed from its text form; an error when absent.
     pub fn param<T: StrDecode>(&self, name: &[u8]) -> Result<T, DecodeError> {
-        T::str_decode(self.get(name).ok_or(DecodeError::Invalid("missing query parameter"))?)
+        T::str_decode(
+            self.get(name)
+                .ok_or(DecodeError::Invalid("missing query parameter"))?,
+        )
     }
 
     /// The first parameter called `name`, parsed, or `None` when absent.
@@ -67,7 +73,11 @@ fn percent_decode(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
-        let escaped = match (b, bytes.get(i + 1).copied().and_then(hex_value), bytes.get(i + 2).copied().and_then(hex_value)) {
+        let escaped = match (
+            b,
+            bytes.get(i + 1).copied().and_then(hex_value),
+            bytes.get(i + 2).copied().and_then(hex_value),
+        ) {
             (b'%', Some(hi), Some(lo)) => Some(hi << 4 | lo),
             _ => None,
         };
@@ -110,11 +120,17 @@ impl StrDecode for QueryParams {
             .split(|&b| b == b'&' || b == b';')
             .filter(|piece| !piece.is_empty())
             .map(|piece| match piece.iter().position(|&b| b == b'=') {
-                Some(eq) => (percent_decode(&piece[..eq]), percent_decode(&piece[eq + 1..])),
+                Some(eq) => (
+                    percent_decode(&piece[..eq]),
+                    percent_decode(&piece[eq + 1..]),
+                ),
                 None => (percent_decode(piece), Vec::new()),
             })
             .collect();
-        Ok(QueryParams { escaping: Escaping::Escape, params })
+        Ok(QueryParams {
+            escaping: Escaping::Escape,
+            params,
+        })
     }
 }
 
@@ -127,10 +143,16 @@ mod tests {
     fn escapes_reserved_bytes() {
         let q = QueryParams {
             escaping: Escaping::Escape,
-            params: vec![(b"v".to_vec(), b"1-2".to_vec()), (b"smp".to_vec(), b"smp://a@b/c#/?v=1&dh=x==".to_vec())],
+            params: vec![
+                (b"v".to_vec(), b"1-2".to_vec()),
+                (b"smp".to_vec(), b"smp://a@b/c#/?v=1&dh=x==".to_vec()),
+            ],
         };
         let text = q.to_str_bytes();
-        assert_eq!(text, b"v=1-2&smp=smp%3A%2F%2Fa%40b%2Fc%23%2F%3Fv%3D1%26dh%3Dx%3D%3D");
+        assert_eq!(
+            text,
+            b"v=1-2&smp=smp%3A%2F%2Fa%40b%2Fc%23%2F%3Fv%3D1%26dh%3Dx%3D%3D"
+        );
         assert_eq!(QueryParams::str_decode(&text).unwrap(), q);
         assert_eq!(percent_decode(b"a+b%2x%41"), b"a b%2xA");
     }

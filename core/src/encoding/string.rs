@@ -43,7 +43,9 @@ pub fn base64url_encode(bytes: &[u8]) -> String {
 
 /// Decodes base64url (padded or not) spanning the whole input.
 pub fn base64url_decode(text: &[u8]) -> Result<Vec<u8>, DecodeError> {
-    BASE64URL.decode(text).map_err(|_| DecodeError::Invalid("base64url"))
+    BASE64URL
+        .decode(text)
+        .map_err(|_| DecodeError::Invalid("base64url"))
 }
 
 /// `bytes` as padded standard base64.
@@ -53,7 +55,9 @@ pub fn base64_encode(bytes: &[u8]) -> String {
 
 /// Decodes padded standard base64 spanning the whole input.
 pub fn base64_decode(text: &[u8]) -> Result<Vec<u8>, DecodeError> {
-    BASE64.decode(text).map_err(|_| DecodeError::Invalid("base64"))
+    BASE64
+        .decode(text)
+        .map_err(|_| DecodeError::Invalid("base64"))
 }
 
 /// A cursor over text being parsed.
@@ -93,7 +97,11 @@ impl<'a> Scanner<'a> {
 
     /// Consumes the longest prefix whose bytes satisfy `pred` (possibly empty).
     pub fn take_while(&mut self, pred: impl Fn(u8) -> bool) -> &'a [u8] {
-        let n = self.rest.iter().position(|&b| !pred(b)).unwrap_or(self.rest.len());
+        let n = self
+            .rest
+            .iter()
+            .position(|&b| !pred(b))
+            .unwrap_or(self.rest.len());
         let (taken, rest) = self.rest.split_at(n);
         self.rest = rest;
         taken
@@ -194,7 +202,10 @@ impl<'a> Scanner<'a> {
     /// Consumes a non-empty base64url field: URL-safe characters, then any `=` padding.
     pub fn base64url(&mut self) -> Result<Vec<u8>, DecodeError> {
         let start = self.rest;
-        let body = self.take_while1(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_', "base64url")?;
+        let body = self.take_while1(
+            |b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_',
+            "base64url",
+        )?;
         let pad = self.take_while(|b| b == b'=');
         base64url_decode(&start[..body.len() + pad.len()])
     }
@@ -202,7 +213,10 @@ impl<'a> Scanner<'a> {
     /// Consumes a non-empty standard base64 field, padding included.
     pub fn base64(&mut self) -> Result<Vec<u8>, DecodeError> {
         let start = self.rest;
-        let body = self.take_while1(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/', "base64")?;
+        let body = self.take_while1(
+            |b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/',
+            "base64",
+        )?;
         let pad = self.take_while(|b| b == b'=');
         base64_decode(&start[..body.len() + pad.len()])
     }
@@ -417,13 +431,23 @@ fn list_item<T: StrDecode>(s: &mut Scanner<'_>) -> Result<T, DecodeError> {
 
 /// Parses a comma-separated list of at least one item.
 pub fn str_parse_list1<T: StrDecode>(s: &mut Scanner<'_>) -> Result<Vec<T>, DecodeError> {
-    let mut items = vec![list_item(s)?];
+    str_parse_sep_by1(s, list_item)
+}
+
+/// Parses values with `parse` separated by commas, at least one: unlike
+/// [`str_parse_list1`], each value ends where its own parser stops (the reference's
+/// `sepBy1'`), so a list can be followed directly by more text, e.g. `host1,host2:port`.
+pub fn str_parse_sep_by1<T>(
+    s: &mut Scanner<'_>,
+    parse: impl Fn(&mut Scanner<'_>) -> Result<T, DecodeError>,
+) -> Result<Vec<T>, DecodeError> {
+    let mut items = vec![parse(s)?];
     loop {
         let saved = s.clone();
         if !s.eat(b',') {
             break;
         }
-        match list_item(s) {
+        match parse(s) {
             Ok(item) => items.push(item),
             Err(_) => {
                 *s = saved;
@@ -508,8 +532,14 @@ mod tests {
         assert_eq!(vec![0xfb, 0xff, 0xbf].to_str_bytes(), b"-_-_");
         assert_eq!(Vec::<u8>::str_decode(b"YQ").unwrap(), b"a");
         assert_eq!(Vec::<u8>::str_decode(b"").unwrap(), b"");
-        assert!(<(Vec<u8>, u16)>::str_decode(b" 5").is_err(), "empty field needs a character");
-        assert!(Vec::<u8>::str_decode(b"YR==").is_err(), "non-canonical trailing bits");
+        assert!(
+            <(Vec<u8>, u16)>::str_decode(b" 5").is_err(),
+            "empty field needs a character"
+        );
+        assert!(
+            Vec::<u8>::str_decode(b"YR==").is_err(),
+            "non-canonical trailing bits"
+        );
     }
 
     #[test]
@@ -528,18 +558,27 @@ mod tests {
         assert_eq!(list.to_str_bytes(), b"YQ==,YmM=");
         assert_eq!(NonEmpty::<Vec<u8>>::str_decode(b"YQ==,YmM=").unwrap(), list);
         assert_eq!((b"ab".to_vec(), 5u16).to_str_bytes(), b"YWI= 5");
-        assert_eq!(<(Vec<u8>, u16)>::str_decode(b"YWI= 5").unwrap(), (b"ab".to_vec(), 5));
+        assert_eq!(
+            <(Vec<u8>, u16)>::str_decode(b"YWI= 5").unwrap(),
+            (b"ab".to_vec(), 5)
+        );
         let mut s = Scanner::new(b"1,2,x rest");
         assert_eq!(str_parse_list1::<u16>(&mut s).unwrap(), vec![1, 2]);
         assert_eq!(s.rest(), b",x rest");
-        assert_eq!(str_parse_list::<u16>(&mut Scanner::new(b"")), Vec::<u16>::new());
+        assert_eq!(
+            str_parse_list::<u16>(&mut Scanner::new(b"")),
+            Vec::<u16>::new()
+        );
     }
 
     #[test]
     fn signed_decimals() {
         assert_eq!(i64::str_decode(b"-9223372036854775808").unwrap(), i64::MIN);
         assert!(i64::str_decode(b"9223372036854775808").is_err());
-        assert_eq!(UnixTime::str_decode(b"1660000000").unwrap(), UnixTime::from_seconds(1_660_000_000));
+        assert_eq!(
+            UnixTime::str_decode(b"1660000000").unwrap(),
+            UnixTime::from_seconds(1_660_000_000)
+        );
     }
 
     proptest! {

@@ -75,7 +75,9 @@ fn fixed_digits(s: &mut Scanner<'_>, n: usize) -> Result<u32, DecodeError> {
     if digits.len() != n {
         return Err(DecodeError::Invalid("ISO 8601 time"));
     }
-    Ok(digits.iter().fold(0, |acc, &d| acc * 10 + u32::from(d - b'0')))
+    Ok(digits
+        .iter()
+        .fold(0, |acc, &d| acc * 10 + u32::from(d - b'0')))
 }
 
 impl StrDecode for UtcTime {
@@ -112,7 +114,10 @@ impl StrDecode for UtcTime {
         }
         let seconds = days_from_civil(year, month, day) * SECONDS_PER_DAY
             + i64::from(hour * 3600 + minute * 60 + second);
-        Ok(UtcTime { seconds, nanoseconds })
+        Ok(UtcTime {
+            seconds,
+            nanoseconds,
+        })
     }
 }
 
@@ -127,7 +132,10 @@ mod tests {
         assert_eq!(t.seconds, 1_660_645_230);
         assert_eq!(t.nanoseconds, 123_456_000);
         assert_eq!(t.to_str_bytes(), b"2022-08-16T10:20:30.123456Z");
-        let whole = UtcTime { seconds: 0, nanoseconds: 0 };
+        let whole = UtcTime {
+            seconds: 0,
+            nanoseconds: 0,
+        };
         assert_eq!(whole.to_str_bytes(), b"1970-01-01T00:00:00Z");
         assert!(UtcTime::str_decode(b"2022-02-30T00:00:00Z").is_err());
     }

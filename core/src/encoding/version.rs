@@ -23,6 +23,15 @@ impl VersionRange {
         }
     }
 
+    /// The range between two versions given in either order (for constants).
+    pub const fn between(a: Version, b: Version) -> Self {
+        if a <= b {
+            Self { min: a, max: b }
+        } else {
+            Self { min: b, max: a }
+        }
+    }
+
     /// The range holding only `v`.
     pub const fn single(v: Version) -> Self {
         Self { min: v, max: v }

@@ -21,16 +21,24 @@ pub fn cases(file: &str) -> Vec<Value> {
 
 /// A hex field as bytes.
 pub fn hex_field(v: &Value, key: &str) -> Vec<u8> {
-    let text = v[key].as_str().unwrap_or_else(|| panic!("hex field {key} missing in {v}"));
+    let text = v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("hex field {key} missing in {v}"));
     hex::decode(text).expect("valid hex")
 }
 
 /// A decimal-string field as i64.
 pub fn decimal_field(v: &Value, key: &str) -> i64 {
-    v[key].as_str().expect("decimal string").parse().expect("i64")
+    v[key]
+        .as_str()
+        .expect("decimal string")
+        .parse()
+        .expect("i64")
 }
 
 /// A number field as u64.
 pub fn u64_field(v: &Value, key: &str) -> u64 {
-    v[key].as_u64().unwrap_or_else(|| panic!("number field {key} missing in {v}"))
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("number field {key} missing in {v}"))
 }

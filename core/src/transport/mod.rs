@@ -1,0 +1,12 @@
+//! The SMP transport over an established TLS session: fixed 16384-byte blocks, the
+//! server/client hello that negotiates the protocol version, and v4 batching of several
+//! transmissions per block (see `spec/smp-transport.md`).
+
+mod block;
+mod handshake;
+
+pub use block::{pack_transmissions, unpack_block, BlockError, Packed, BLOCK_SIZE};
+pub use handshake::{
+    client_hello_reply, server_accept_hello, server_hello, ClientHello, HandshakeError, Negotiated,
+    ServerHello,
+};
