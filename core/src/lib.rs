@@ -5,3 +5,5 @@
 //! time and randomness are inputs. See `spec/` for the protocol notes each module follows.
 
 pub mod encoding;
+pub mod time;
+pub mod tls;
