@@ -1,0 +1,230 @@
+//! Interoperability with OpenSSL (through Python's `ssl` module, `python3` must be installed):
+//! the session id we compute equals OpenSSL's tls-unique on both ends, and OpenSSL accepts and
+//! presents the identities we use.
+//!
+//! The tests drive our machines over loopback sockets with a small blocking loop.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine as _;
+use simplex_core::time::Instant;
+use simplex_core::tls::{ServerIdentity, TlsEvent, TlsSession};
+use support::{ed25519_identity, rng, TIMEOUT};
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/tls_peer.py");
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures")
+        .join(name)
+}
+
+fn python(args: &[&str]) -> Child {
+    Command::new("python3")
+        .arg(SCRIPT)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("these interop tests need `python3` (with its ssl module) on PATH: {e}")
+        })
+}
+
+fn json_line(line: &str) -> serde_json::Value {
+    serde_json::from_str(line.trim())
+        .unwrap_or_else(|e| panic!("bad line from python {line:?}: {e}"))
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("simplex-tls-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Drives `session` over `stream` until `done` says so (or the connection closes); returns every
+/// event.
+fn drive(
+    session: &mut TlsSession,
+    stream: &mut TcpStream,
+    mut on_event: impl FnMut(&mut TlsSession, &TlsEvent),
+    done: impl Fn(&[TlsEvent]) -> bool,
+) -> Vec<TlsEvent> {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut events = Vec::new();
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        while let Some(bytes) = session.poll_transmit() {
+            stream.write_all(&bytes).unwrap();
+        }
+        while let Some(event) = session.poll_event() {
+            on_event(session, &event);
+            events.push(event);
+        }
+        while let Some(bytes) = session.poll_transmit() {
+            stream.write_all(&bytes).unwrap();
+        }
+        if done(&events) || session.is_closed() {
+            return events;
+        }
+        let n = stream.read(&mut buf).unwrap();
+        let now = Instant::from_micros(start.elapsed().as_micros() as u64);
+        if n == 0 {
+            session.handle_peer_eof();
+        } else {
+            let mut rest = &buf[..n];
+            while !rest.is_empty() {
+                let used = session.handle_input(now, rest);
+                rest = &rest[used..];
+                while let Some(event) = session.poll_event() {
+                    on_event(session, &event);
+                    events.push(event);
+                }
+            }
+        }
+    }
+}
+
+fn handshake_id(events: &[TlsEvent]) -> String {
+    match events.first() {
+        Some(TlsEvent::HandshakeComplete { session_id }) => hex::encode(session_id),
+        other => panic!("expected HandshakeComplete, got {other:?} in {events:?}"),
+    }
+}
+
+fn received(events: &[TlsEvent]) -> String {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            TlsEvent::Plaintext(b) => Some(String::from_utf8_lossy(b).into_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Our server, OpenSSL's client: returns (our session id, OpenSSL's report).
+fn our_server_openssl_client(identity: &ServerIdentity, seed: u64) -> (String, serde_json::Value) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let mut child = python(&["client", &port]);
+    let (mut stream, _) = listener.accept().unwrap();
+    let mut server = TlsSession::server(identity, rng(seed), Instant::ZERO, TIMEOUT).unwrap();
+    let events = drive(
+        &mut server,
+        &mut stream,
+        |s, e| {
+            if let TlsEvent::Plaintext(b) = e {
+                if b.ends_with(b"\n") {
+                    s.send(b"hello from rust server\n").unwrap();
+                }
+            }
+        },
+        |events| received(events).ends_with('\n'),
+    );
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    server.close();
+    assert_eq!(received(&events), "hello from openssl client\n");
+    (handshake_id(&events), json_line(&line))
+}
+
+/// OpenSSL's server with `chain_pem`/`key_pem`, our client pinning `key_hash`.
+fn openssl_server_our_client(
+    chain_pem: &Path,
+    key_pem: &Path,
+    key_hash: [u8; 32],
+    seed: u64,
+) -> (String, serde_json::Value) {
+    let mut child = python(&[
+        "server",
+        chain_pem.to_str().unwrap(),
+        key_pem.to_str().unwrap(),
+    ]);
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let port = json_line(&line)["port"].as_u64().unwrap();
+    let mut stream = TcpStream::connect(("127.0.0.1", port as u16)).unwrap();
+    let mut client =
+        TlsSession::client("localhost", key_hash, rng(seed), Instant::ZERO, TIMEOUT).unwrap();
+    let events = drive(
+        &mut client,
+        &mut stream,
+        |s, e| {
+            if let TlsEvent::HandshakeComplete { .. } = e {
+                s.send(b"hello from rust client\n").unwrap();
+            }
+        },
+        |events| received(events).ends_with('\n'),
+    );
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert!(child.wait().unwrap().success());
+    client.close();
+    assert_eq!(received(&events), "hello from openssl server\n");
+    let report = json_line(&line);
+    assert_eq!(report["received"], "hello from rust client\n");
+    (handshake_id(&events), report)
+}
+
+fn write_identity(dir: &Path, online: &[u8], ca: &[u8], key: &[u8]) -> (PathBuf, PathBuf) {
+    let chain = dir.join("chain.pem");
+    let key_path = dir.join("key.pem");
+    std::fs::write(&chain, pem("CERTIFICATE", online) + &pem("CERTIFICATE", ca)).unwrap();
+    std::fs::write(&key_path, pem("PRIVATE KEY", key)).unwrap();
+    (chain, key_path)
+}
+
+fn assert_tls13_chacha(report: &serde_json::Value) {
+    assert_eq!(report["version"], "TLSv1.3");
+    assert_eq!(report["cipher"], "TLS_CHACHA20_POLY1305_SHA256");
+}
+
+#[test]
+fn ed25519_server_tls_unique_equals_openssl_client() {
+    let (online, ca, key) = ed25519_identity(60);
+    let identity = ServerIdentity::from_der(online, ca, &key).unwrap();
+    let (ours, report) = our_server_openssl_client(&identity, 1);
+    assert_tls13_chacha(&report);
+    assert_eq!(report["tls_unique"].as_str().unwrap(), ours);
+    assert_eq!(report["received"], "hello from rust server\n");
+}
+
+#[test]
+fn ed25519_client_tls_unique_equals_openssl_server() {
+    let (online, ca, key) = ed25519_identity(61);
+    let dir = temp_dir("ed25519-client");
+    let (chain, key_path) = write_identity(&dir, &online, &ca, &key);
+    let hash = simplex_core::tls::certificate_key_hash(&ca);
+    let (ours, report) = openssl_server_our_client(&chain, &key_path, hash, 2);
+    assert_tls13_chacha(&report);
+    assert_eq!(report["tls_unique"].as_str().unwrap(), ours);
+    let _ = std::fs::remove_dir_all(dir);
+}
