@@ -19,9 +19,14 @@ const BLOCK: usize = 16384;
 fn tls_blocks(c: &mut Criterion) {
     let (online, ca, key) = ed25519_identity(1);
     let identity = ServerIdentity::from_der(online, ca, &key).unwrap();
-    let mut client =
-        TlsSession::client("localhost", identity.key_hash(), rng(1), Instant::ZERO, TIMEOUT)
-            .unwrap();
+    let mut client = TlsSession::client(
+        "localhost",
+        identity.key_hash(),
+        rng(1),
+        Instant::ZERO,
+        TIMEOUT,
+    )
+    .unwrap();
     let mut server = TlsSession::server(&identity, rng(2), Instant::ZERO, TIMEOUT).unwrap();
     pump(&mut client, &mut server, Instant::ZERO);
     assert!(client.is_established() && server.is_established());
@@ -57,7 +62,11 @@ fn tls_blocks(c: &mut Criterion) {
                 .unwrap();
             buf.extend_from_slice(tag.as_ref());
             let plain_len = key
-                .open_in_place(Nonce::assume_unique_for_key([1; 12]), Aad::from([0u8; 5]), &mut buf)
+                .open_in_place(
+                    Nonce::assume_unique_for_key([1; 12]),
+                    Aad::from([0u8; 5]),
+                    &mut buf,
+                )
                 .unwrap()
                 .len();
             buf.truncate(plain_len);

@@ -15,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use base64::Engine as _;
+use simplex_core::crypto::hash::KeyHash;
 use simplex_core::time::Instant;
 use simplex_core::tls::{ServerIdentity, TlsEvent, TlsSession};
 use support::{ed25519_identity, rng, TIMEOUT};
@@ -159,7 +160,7 @@ fn our_server_openssl_client(identity: &ServerIdentity, seed: u64) -> (String, s
 fn openssl_server_our_client(
     chain_pem: &Path,
     key_pem: &Path,
-    key_hash: [u8; 32],
+    key_hash: KeyHash,
     seed: u64,
 ) -> (String, serde_json::Value) {
     let mut child = python(&[
@@ -187,6 +188,8 @@ fn openssl_server_our_client(
     line.clear();
     out.read_line(&mut line).unwrap();
     assert!(child.wait().unwrap().success());
+    // OpenSSL accepts a key share for the first group we offer.
+    assert_eq!(client.key_exchange_group(), Some(rustls::NamedGroup::X448));
     client.close();
     assert_eq!(received(&events), "hello from openssl server\n");
     let report = json_line(&line);
@@ -222,9 +225,109 @@ fn ed25519_client_tls_unique_equals_openssl_server() {
     let (online, ca, key) = ed25519_identity(61);
     let dir = temp_dir("ed25519-client");
     let (chain, key_path) = write_identity(&dir, &online, &ca, &key);
-    let hash = simplex_core::tls::certificate_key_hash(&ca);
+    let hash = KeyHash::of_certificate_der(&ca);
     let (ours, report) = openssl_server_our_client(&chain, &key_path, hash, 2);
     assert_tls13_chacha(&report);
     assert_eq!(report["tls_unique"].as_str().unwrap(), ours);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn read_fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixture(name)).unwrap_or_else(|e| {
+        panic!(
+            "fixture {} missing (shared/fixtures must sit beside the repository): {e}",
+            fixture(name).display()
+        )
+    })
+}
+
+fn fixture_identity() -> ServerIdentity {
+    ServerIdentity::from_pem(
+        &read_fixture("server.crt"),
+        &read_fixture("ca.crt"),
+        &read_fixture("server.key"),
+    )
+    .unwrap()
+}
+
+const FIXTURE_FINGERPRINT: &str = "LcJUMfVhwD8yxjAiSaDzzGF3-kLG4Uh0Fl_ZIjrRwjI=";
+
+#[test]
+fn fixture_identity_has_the_reference_fingerprint() {
+    assert_eq!(
+        fixture_identity().key_hash().to_base64url(),
+        FIXTURE_FINGERPRINT
+    );
+}
+
+#[test]
+fn ed448_fixture_in_memory_handshake_uses_x448() {
+    let identity = fixture_identity();
+    let hash = KeyHash::from_base64url(FIXTURE_FINGERPRINT).unwrap();
+    let mut client = TlsSession::client("localhost", hash, rng(5), Instant::ZERO, TIMEOUT).unwrap();
+    let mut server = TlsSession::server(&identity, rng(6), Instant::ZERO, TIMEOUT).unwrap();
+    let (_, client_events, server_events) = support::pump(&mut client, &mut server, Instant::ZERO);
+    assert_eq!(handshake_id(&client_events), handshake_id(&server_events));
+    assert_eq!(client.key_exchange_group(), Some(rustls::NamedGroup::X448));
+    assert_eq!(server.key_exchange_group(), Some(rustls::NamedGroup::X448));
+}
+
+#[test]
+fn ed448_fixture_server_tls_unique_equals_openssl_client() {
+    let (ours, report) = our_server_openssl_client(&fixture_identity(), 3);
+    assert_tls13_chacha(&report);
+    assert_eq!(report["tls_unique"].as_str().unwrap(), ours);
+}
+
+#[test]
+fn ed448_fixture_client_accepts_openssl_server_and_tls_unique_matches() {
+    let dir = temp_dir("ed448-client");
+    let chain = dir.join("chain.pem");
+    let mut pem_chain = read_fixture("server.crt");
+    pem_chain.extend_from_slice(&read_fixture("ca.crt"));
+    std::fs::write(&chain, pem_chain).unwrap();
+    let hash = KeyHash::from_base64url(FIXTURE_FINGERPRINT).unwrap();
+    let (ours, report) = openssl_server_our_client(&chain, &fixture("server.key"), hash, 4);
+    assert_tls13_chacha(&report);
+    assert_eq!(report["tls_unique"].as_str().unwrap(), ours);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn ed448_fixture_client_refuses_openssl_server_with_another_fingerprint() {
+    let dir = temp_dir("ed448-wrong-hash");
+    let chain = dir.join("chain.pem");
+    let mut pem_chain = read_fixture("server.crt");
+    pem_chain.extend_from_slice(&read_fixture("ca.crt"));
+    std::fs::write(&chain, pem_chain).unwrap();
+    let mut child = python(&[
+        "server",
+        chain.to_str().unwrap(),
+        fixture("server.key").to_str().unwrap(),
+    ]);
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let port = json_line(&line)["port"].as_u64().unwrap();
+    let mut stream = TcpStream::connect(("127.0.0.1", port as u16)).unwrap();
+    // The server sees our alert and fails.
+    let wrong = KeyHash::from_bytes([7; 32]);
+    let mut client =
+        TlsSession::client("localhost", wrong, rng(8), Instant::ZERO, TIMEOUT).unwrap();
+    let events = drive(&mut client, &mut stream, |_, _| {}, |_| false);
+    assert_eq!(
+        events,
+        vec![
+            TlsEvent::Error(simplex_core::tls::TlsError::Identity(
+                simplex_core::tls::IdentityError::UnknownCa
+            )),
+            TlsEvent::Closed
+        ]
+    );
+    drop(stream);
+    assert!(!child.wait().unwrap().success());
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert!(json_line(&line)["error"].is_string());
     let _ = std::fs::remove_dir_all(dir);
 }

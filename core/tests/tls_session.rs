@@ -5,10 +5,10 @@
 mod support;
 
 use proptest::prelude::*;
+use simplex_core::crypto::hash::KeyHash;
 use simplex_core::time::Instant;
 use simplex_core::tls::{
-    certificate_key_hash, IdentityError, ServerIdentity, TlsApiError, TlsError, TlsEvent,
-    TlsSession,
+    IdentityError, ServerIdentity, TlsApiError, TlsError, TlsEvent, TlsSession,
 };
 use support::{certificate, ed25519_identity, pump, rng, Key, TIMEOUT};
 
@@ -17,7 +17,7 @@ fn identity(seed: u8) -> ServerIdentity {
     ServerIdentity::from_der(online, ca, &key).unwrap()
 }
 
-fn pair(identity: &ServerIdentity, key_hash: [u8; 32], seed: u64) -> (TlsSession, TlsSession) {
+fn pair(identity: &ServerIdentity, key_hash: KeyHash, seed: u64) -> (TlsSession, TlsSession) {
     let client =
         TlsSession::client("localhost", key_hash, rng(seed), Instant::ZERO, TIMEOUT).unwrap();
     let server = TlsSession::server(identity, rng(seed + 1), Instant::ZERO, TIMEOUT).unwrap();
@@ -97,7 +97,7 @@ fn send_before_handshake_is_refused() {
 #[test]
 fn wrong_key_hash_is_refused() {
     let id = identity(11);
-    let (mut client, mut server) = pair(&id, [0x11; 32], 2);
+    let (mut client, mut server) = pair(&id, KeyHash::from_bytes([0x11; 32]), 2);
     let (_, client_events, server_events) = pump(&mut client, &mut server, Instant::ZERO);
     assert_eq!(
         client_error(&client_events),
@@ -110,7 +110,7 @@ fn wrong_key_hash_is_refused() {
     ));
 }
 
-fn client_against_chain(chain: Vec<Vec<u8>>, key: &Key, key_hash: [u8; 32]) -> TlsError {
+fn client_against_chain(chain: Vec<Vec<u8>>, key: &Key, key_hash: KeyHash) -> TlsError {
     let server_identity = ServerIdentity::from_der_unchecked(chain, &key.pkcs8()).unwrap();
     let (mut client, mut server) = pair(&server_identity, key_hash, 4);
     let (_, client_events, _) = pump(&mut client, &mut server, Instant::ZERO);
@@ -121,7 +121,7 @@ fn client_against_chain(chain: Vec<Vec<u8>>, key: &Key, key_hash: [u8; 32]) -> T
 fn chain_of_one_or_three_is_refused() {
     let (online, ca, _) = ed25519_identity(20);
     let online_key = Key::from_seed(21);
-    let hash = certificate_key_hash(&ca);
+    let hash = KeyHash::of_certificate_der(&ca);
     assert_eq!(
         client_against_chain(vec![online.clone()], &online_key, hash),
         TlsError::Identity(IdentityError::ChainLength { count: 1 })
@@ -144,7 +144,7 @@ fn online_certificate_not_signed_by_ca_is_refused() {
         client_against_chain(
             vec![online, ca_cert.clone()],
             &online_key,
-            certificate_key_hash(&ca_cert)
+            KeyHash::of_certificate_der(&ca_cert)
         ),
         TlsError::Identity(IdentityError::NotSignedByCa)
     );
@@ -154,7 +154,7 @@ fn online_certificate_not_signed_by_ca_is_refused() {
         client_against_chain(
             vec![online, ca_cert.clone()],
             &online_key,
-            certificate_key_hash(&ca_cert)
+            KeyHash::of_certificate_der(&ca_cert)
         ),
         TlsError::Identity(IdentityError::NotSignedByCa)
     );

@@ -7,7 +7,8 @@ use rustls::pki_types::CertificateDer;
 use super::der::Certificate;
 use super::error::IdentityError;
 use super::sign::EdSigningKey;
-use super::verify::{certificate_key_hash, check_server_chain};
+use super::verify::check_server_chain;
+use crate::crypto::hash::KeyHash;
 
 /// Decodes every PEM block labelled `label` (e.g. `CERTIFICATE`, `PRIVATE KEY`) in `pem`.
 pub fn pem_blocks(pem: &[u8], label: &str) -> Result<Vec<Vec<u8>>, IdentityError> {
@@ -57,7 +58,10 @@ impl ServerIdentity {
         ca_cert: Vec<u8>,
         online_key_pkcs8: &[u8],
     ) -> Result<Self, IdentityError> {
-        check_server_chain(&[&online_cert, &ca_cert], &certificate_key_hash(&ca_cert))?;
+        check_server_chain(
+            &[&online_cert, &ca_cert],
+            &KeyHash::of_certificate_der(&ca_cert),
+        )?;
         let key = EdSigningKey::from_pkcs8_der(online_key_pkcs8)?;
         if Certificate::parse(&online_cert)?.public_key != key.public_key_bytes().as_slice() {
             return Err(IdentityError::Malformed);
@@ -99,11 +103,9 @@ impl ServerIdentity {
     }
 
     /// The server's key hash (its fingerprint in addresses): SHA-256 of the CA certificate DER.
-    pub fn key_hash(&self) -> [u8; 32] {
-        self.chain
-            .get(1)
-            .map(|ca| certificate_key_hash(ca.as_ref()))
-            .unwrap_or_default()
+    pub fn key_hash(&self) -> KeyHash {
+        let ca = self.chain.get(1).map(|ca| ca.as_ref()).unwrap_or_default();
+        KeyHash::of_certificate_der(ca)
     }
 
     /// The certificate chain as presented: online, then CA.

@@ -19,4 +19,4 @@ pub use error::{IdentityError, TlsApiError, TlsError, TlsUniqueError};
 pub use identity::{pem_blocks, ServerIdentity};
 pub use rng::SessionRng;
 pub use session::{Role, SessionId, TlsEvent, TlsSession, MAX_UNREAD_PLAINTEXT, MAX_UNSENT};
-pub use verify::{certificate_key_hash, check_server_chain};
+pub use verify::check_server_chain;

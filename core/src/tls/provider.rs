@@ -22,11 +22,12 @@ use rustls::{ClientConfig, ServerConfig, SignatureScheme};
 
 use super::error::TlsApiError;
 use super::identity::ServerIdentity;
-use super::kx::X25519;
+use super::kx::{X25519, X448};
 use super::rng;
 use super::sign::EdKeyProvider;
 use super::tls_unique::SecretCapture;
 use super::verify::{PinnedServerVerifier, ED25519_VERIFY, ED448_VERIFY};
+use crate::crypto::hash::KeyHash;
 
 /// rustls's randomness, drawn from the RNG the session lends for the duration of each call.
 #[derive(Debug)]
@@ -65,7 +66,7 @@ static VERIFY_MAPPING: &[(SignatureScheme, &[&dyn SignatureVerificationAlgorithm
 pub fn provider() -> CryptoProvider {
     CryptoProvider {
         cipher_suites: vec![rustls::crypto::ring::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256],
-        kx_groups: vec![&X25519],
+        kx_groups: vec![&X448, &X25519],
         signature_verification_algorithms: WebPkiSupportedAlgorithms {
             all: ALL_VERIFY,
             mapping: VERIFY_MAPPING,
@@ -82,7 +83,7 @@ fn config_error(e: rustls::Error) -> TlsApiError {
 /// A client configuration pinning the server's CA by `key_hash`, reporting the client handshake
 /// traffic secret to `capture`.
 pub fn client_config(
-    key_hash: [u8; 32],
+    key_hash: KeyHash,
     capture: Arc<SecretCapture>,
 ) -> Result<ClientConfig, TlsApiError> {
     let mut config = ClientConfig::builder_with_details(Arc::new(provider()), Arc::new(NoClock))

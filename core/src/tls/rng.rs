@@ -9,10 +9,8 @@
 
 use core::cell::RefCell;
 
-use rand_core::CryptoRngCore;
-
 /// The RNG a TLS session owns: any cryptographic RNG, seeded in tests.
-pub type SessionRng = Box<dyn CryptoRngCore + Send>;
+pub type SessionRng = Box<dyn crate::crypto::CryptoRng + Send>;
 
 thread_local! {
     static LENT: RefCell<Option<SessionRng>> = const { RefCell::new(None) };

@@ -28,6 +28,7 @@ use super::provider::{client_config, server_config};
 use super::rng::{self, SessionRng};
 use super::tls_unique::{FinishedScanner, SecretCapture, TLS_UNIQUE_LEN};
 use super::verify::as_identity_error;
+use crate::crypto::hash::KeyHash;
 use crate::time::Instant;
 
 /// Decrypted bytes that may wait in events before `handle_input` stops consuming input.
@@ -104,7 +105,7 @@ impl TlsSession {
     /// certificate must hash to `key_hash`. The ClientHello is ready in `poll_transmit`.
     pub fn client(
         server_name: &str,
-        key_hash: [u8; 32],
+        key_hash: KeyHash,
         rng: SessionRng,
         now: Instant,
         handshake_timeout: Duration,
@@ -177,6 +178,11 @@ impl TlsSession {
     /// The session id, once the handshake has completed.
     pub fn session_id(&self) -> Option<SessionId> {
         self.session_id
+    }
+
+    /// The key-exchange group in use (X448 or X25519), once negotiated.
+    pub fn key_exchange_group(&self) -> Option<rustls::NamedGroup> {
+        self.conn.negotiated_key_exchange_group().map(|g| g.name())
     }
 
     /// Whether the handshake has completed and the connection is open.

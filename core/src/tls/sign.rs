@@ -10,18 +10,23 @@ use rustls::{Error, SignatureAlgorithm, SignatureScheme};
 
 use super::der::{parse_pkcs8, EdAlgorithm};
 use super::error::IdentityError;
+use crate::crypto::{ed25519, ed448};
+use zeroize::Zeroizing;
 
 /// A server's online private key.
 #[derive(Clone)]
 pub enum EdSigningKey {
     /// An Ed25519 key.
-    Ed25519(Arc<ed25519_dalek::SigningKey>),
+    Ed25519(Arc<ed25519::SigningKey>),
+    /// An Ed448 key (the reference's default).
+    Ed448(Arc<ed448::SigningKey>),
 }
 
 impl core::fmt::Debug for EdSigningKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
             EdSigningKey::Ed25519(_) => "EdSigningKey::Ed25519(..)",
+            EdSigningKey::Ed448(_) => "EdSigningKey::Ed448(..)",
         })
     }
 }
@@ -30,35 +35,39 @@ impl EdSigningKey {
     /// Loads a key from its PKCS#8 DER.
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, IdentityError> {
         let (algorithm, raw) = parse_pkcs8(der)?;
-        match algorithm {
+        let malformed = |_| IdentityError::Malformed;
+        Ok(match algorithm {
             EdAlgorithm::Ed25519 => {
-                let seed: [u8; 32] = raw.try_into().map_err(|_| IdentityError::Malformed)?;
-                Ok(EdSigningKey::Ed25519(Arc::new(
-                    ed25519_dalek::SigningKey::from_bytes(&seed),
-                )))
+                let seed = Zeroizing::new(<[u8; 32]>::try_from(raw).map_err(malformed)?);
+                EdSigningKey::Ed25519(Arc::new(ed25519::SigningKey::from_bytes(&seed)))
             }
-            EdAlgorithm::Ed448 => Err(IdentityError::UnsupportedAlgorithm),
-        }
+            EdAlgorithm::Ed448 => {
+                let seed = Zeroizing::new(<[u8; 57]>::try_from(raw).map_err(malformed)?);
+                EdSigningKey::Ed448(Arc::new(ed448::SigningKey::from_bytes(&seed)))
+            }
+        })
     }
 
     /// The TLS signature scheme this key signs with.
     pub fn scheme(&self) -> SignatureScheme {
         match self {
             EdSigningKey::Ed25519(_) => SignatureScheme::ED25519,
+            EdSigningKey::Ed448(_) => SignatureScheme::ED448,
         }
     }
 
     /// The raw public key of this key (as it appears in the certificate).
     pub fn public_key_bytes(&self) -> Vec<u8> {
         match self {
-            EdSigningKey::Ed25519(key) => key.verifying_key().to_bytes().to_vec(),
+            EdSigningKey::Ed25519(key) => key.verifying_key().as_bytes().to_vec(),
+            EdSigningKey::Ed448(key) => key.verifying_key().as_bytes().to_vec(),
         }
     }
 
     fn sign_bytes(&self, message: &[u8]) -> Vec<u8> {
-        use ed25519_dalek::Signer as _;
         match self {
-            EdSigningKey::Ed25519(key) => key.sign(message).to_bytes().to_vec(),
+            EdSigningKey::Ed25519(key) => key.sign(message).as_bytes().to_vec(),
+            EdSigningKey::Ed448(key) => key.sign(message).as_bytes().to_vec(),
         }
     }
 }
@@ -73,6 +82,7 @@ impl SigningKey for EdSigningKey {
     fn algorithm(&self) -> SignatureAlgorithm {
         match self {
             EdSigningKey::Ed25519(_) => SignatureAlgorithm::ED25519,
+            EdSigningKey::Ed448(_) => SignatureAlgorithm::ED448,
         }
     }
 }

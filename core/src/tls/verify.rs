@@ -16,11 +16,11 @@ use rustls::pki_types::{
     SignatureVerificationAlgorithm, UnixTime,
 };
 use rustls::{CertificateError, DigitallySignedStruct, Error, OtherError, SignatureScheme};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use super::der::{Certificate, EdAlgorithm};
 use super::error::IdentityError;
+use crate::crypto::hash::KeyHash;
+use crate::crypto::{ed25519, ed448};
 
 /// Verifies an EdDSA signature; `false` for a malformed key or signature.
 pub fn verify_ed(
@@ -30,40 +30,28 @@ pub fn verify_ed(
     signature: &[u8],
 ) -> bool {
     match algorithm {
-        EdAlgorithm::Ed25519 => {
-            let (Ok(key), Ok(sig)) = (
-                <[u8; 32]>::try_from(public_key),
-                <[u8; 64]>::try_from(signature),
-            ) else {
-                return false;
-            };
-            ed25519_dalek::VerifyingKey::from_bytes(&key)
-                .map(|key| {
-                    key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(&sig))
-                        .is_ok()
-                })
-                .unwrap_or(false)
-        }
-        EdAlgorithm::Ed448 => false,
+        EdAlgorithm::Ed25519 => match (public_key.try_into(), signature.try_into()) {
+            (Ok(key), Ok(sig)) => ed25519::VerifyingKey::from_bytes(key)
+                .verify(message, &ed25519::Signature::from_bytes(sig)),
+            _ => false,
+        },
+        EdAlgorithm::Ed448 => match (public_key.try_into(), signature.try_into()) {
+            (Ok(key), Ok(sig)) => ed448::VerifyingKey::from_bytes(key)
+                .verify(message, &ed448::Signature::from_bytes(sig)),
+            _ => false,
+        },
     }
 }
 
-/// SHA-256 of a certificate's DER: the key hash of a server address when taken of its CA.
-pub fn certificate_key_hash(der: &[u8]) -> [u8; 32] {
-    Sha256::digest(der).into()
-}
-
 /// Checks a presented chain against the expected key hash (see the module documentation).
-pub fn check_server_chain(
-    certificates: &[&[u8]],
-    key_hash: &[u8; 32],
-) -> Result<(), IdentityError> {
+pub fn check_server_chain(certificates: &[&[u8]], key_hash: &KeyHash) -> Result<(), IdentityError> {
     let [online, ca] = certificates else {
         return Err(IdentityError::ChainLength {
             count: certificates.len(),
         });
     };
-    if !bool::from(certificate_key_hash(ca).ct_eq(key_hash)) {
+    // KeyHash compares in constant time.
+    if KeyHash::of_certificate_der(ca) != *key_hash {
         return Err(IdentityError::UnknownCa);
     }
     let online = Certificate::parse(online)?;
@@ -108,12 +96,12 @@ pub(crate) fn as_identity_error(e: &Error) -> Option<IdentityError> {
 /// rustls certificate verifier pinning the server's CA certificate by its SHA-256 key hash.
 #[derive(Debug)]
 pub struct PinnedServerVerifier {
-    key_hash: [u8; 32],
+    key_hash: KeyHash,
 }
 
 impl PinnedServerVerifier {
     /// A verifier accepting only servers whose CA certificate hashes to `key_hash`.
-    pub fn new(key_hash: [u8; 32]) -> Self {
+    pub fn new(key_hash: KeyHash) -> Self {
         PinnedServerVerifier { key_hash }
     }
 }

@@ -63,7 +63,11 @@ def server(chain, key):
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "client":
-        client(int(sys.argv[2]))
-    else:
-        server(sys.argv[2], sys.argv[3])
+    try:
+        if sys.argv[1] == "client":
+            client(int(sys.argv[2]))
+        else:
+            server(sys.argv[2], sys.argv[3])
+    except (ssl.SSLError, OSError) as e:
+        print(json.dumps({"error": str(e)}), flush=True)
+        sys.exit(1)
