@@ -128,10 +128,16 @@ fn received(events: &[TlsEvent]) -> String {
 }
 
 /// Our server, OpenSSL's client: returns (our session id, OpenSSL's report).
-fn our_server_openssl_client(identity: &ServerIdentity, seed: u64) -> (String, serde_json::Value) {
+fn our_server_openssl_client(
+    identity: &ServerIdentity,
+    seed: u64,
+    group: Option<&str>,
+) -> (String, serde_json::Value, Option<rustls::NamedGroup>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port().to_string();
-    let mut child = python(&["client", &port]);
+    let mut args = vec!["client", port.as_str()];
+    args.extend(group);
+    let mut child = python(&args);
     let (mut stream, _) = listener.accept().unwrap();
     let mut server = TlsSession::server(identity, rng(seed), Instant::ZERO, TIMEOUT).unwrap();
     let events = drive(
@@ -151,9 +157,10 @@ fn our_server_openssl_client(identity: &ServerIdentity, seed: u64) -> (String, s
         .read_line(&mut line)
         .unwrap();
     assert!(child.wait().unwrap().success());
+    let group_used = server.key_exchange_group();
     server.close();
     assert_eq!(received(&events), "hello from openssl client\n");
-    (handshake_id(&events), json_line(&line))
+    (handshake_id(&events), json_line(&line), group_used)
 }
 
 /// OpenSSL's server with `chain_pem`/`key_pem`, our client pinning `key_hash`.
@@ -162,12 +169,15 @@ fn openssl_server_our_client(
     key_pem: &Path,
     key_hash: KeyHash,
     seed: u64,
-) -> (String, serde_json::Value) {
-    let mut child = python(&[
+    group: Option<&str>,
+) -> (String, serde_json::Value, Option<rustls::NamedGroup>) {
+    let mut args = vec![
         "server",
         chain_pem.to_str().unwrap(),
         key_pem.to_str().unwrap(),
-    ]);
+    ];
+    args.extend(group);
+    let mut child = python(&args);
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
@@ -188,13 +198,12 @@ fn openssl_server_our_client(
     line.clear();
     out.read_line(&mut line).unwrap();
     assert!(child.wait().unwrap().success());
-    // OpenSSL accepts a key share for the first group we offer.
-    assert_eq!(client.key_exchange_group(), Some(rustls::NamedGroup::X448));
+    let group_used = client.key_exchange_group();
     client.close();
     assert_eq!(received(&events), "hello from openssl server\n");
     let report = json_line(&line);
     assert_eq!(report["received"], "hello from rust client\n");
-    (handshake_id(&events), report)
+    (handshake_id(&events), report, group_used)
 }
 
 fn write_identity(dir: &Path, online: &[u8], ca: &[u8], key: &[u8]) -> (PathBuf, PathBuf) {
@@ -214,7 +223,7 @@ fn assert_tls13_chacha(report: &serde_json::Value) {
 fn ed25519_server_tls_unique_equals_openssl_client() {
     let (online, ca, key) = ed25519_identity(60);
     let identity = ServerIdentity::from_der(online, ca, &key).unwrap();
-    let (ours, report) = our_server_openssl_client(&identity, 1);
+    let (ours, report, _) = our_server_openssl_client(&identity, 1, None);
     assert_tls13_chacha(&report);
     assert_eq!(report["tls_unique"].as_str().unwrap(), ours);
     assert_eq!(report["received"], "hello from rust server\n");
@@ -226,7 +235,7 @@ fn ed25519_client_tls_unique_equals_openssl_server() {
     let dir = temp_dir("ed25519-client");
     let (chain, key_path) = write_identity(&dir, &online, &ca, &key);
     let hash = KeyHash::of_certificate_der(&ca);
-    let (ours, report) = openssl_server_our_client(&chain, &key_path, hash, 2);
+    let (ours, report, _) = openssl_server_our_client(&chain, &key_path, hash, 2, None);
     assert_tls13_chacha(&report);
     assert_eq!(report["tls_unique"].as_str().unwrap(), ours);
     let _ = std::fs::remove_dir_all(dir);
@@ -274,32 +283,60 @@ fn ed448_fixture_in_memory_handshake_uses_x448() {
 
 #[test]
 fn ed448_fixture_server_tls_unique_equals_openssl_client() {
-    let (ours, report) = our_server_openssl_client(&fixture_identity(), 3);
+    // OpenSSL's default client lists X25519 first (with a key share); we follow its order.
+    let (ours, report, group) = our_server_openssl_client(&fixture_identity(), 3, None);
     assert_tls13_chacha(&report);
     assert_eq!(report["tls_unique"].as_str().unwrap(), ours);
+    assert_eq!(group, Some(rustls::NamedGroup::X25519));
+}
+
+#[test]
+fn ed448_fixture_server_with_x448_openssl_client() {
+    let (ours, report, group) = our_server_openssl_client(&fixture_identity(), 7, Some("X448"));
+    assert_eq!(report["tls_unique"].as_str().unwrap(), ours);
+    assert_eq!(group, Some(rustls::NamedGroup::X448));
+}
+
+fn fixture_chain_file(dir: &Path) -> PathBuf {
+    let chain = dir.join("chain.pem");
+    let mut pem_chain = read_fixture("server.crt");
+    pem_chain.extend_from_slice(&read_fixture("ca.crt"));
+    std::fs::write(&chain, pem_chain).unwrap();
+    chain
+}
+
+#[test]
+fn ed448_fixture_client_after_hello_retry_request_matches_openssl() {
+    // An OpenSSL server with X25519 only refuses our X448 key share: HelloRetryRequest, a second
+    // ClientHello, and the tls-unique must still match.
+    let dir = temp_dir("ed448-hrr");
+    let chain = fixture_chain_file(&dir);
+    let hash = KeyHash::from_base64url(FIXTURE_FINGERPRINT).unwrap();
+    let (ours, report, group) =
+        openssl_server_our_client(&chain, &fixture("server.key"), hash, 9, Some("X25519"));
+    assert_eq!(report["tls_unique"].as_str().unwrap(), ours);
+    assert_eq!(group, Some(rustls::NamedGroup::X25519));
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn ed448_fixture_client_accepts_openssl_server_and_tls_unique_matches() {
     let dir = temp_dir("ed448-client");
-    let chain = dir.join("chain.pem");
-    let mut pem_chain = read_fixture("server.crt");
-    pem_chain.extend_from_slice(&read_fixture("ca.crt"));
-    std::fs::write(&chain, pem_chain).unwrap();
+    let chain = fixture_chain_file(&dir);
     let hash = KeyHash::from_base64url(FIXTURE_FINGERPRINT).unwrap();
-    let (ours, report) = openssl_server_our_client(&chain, &fixture("server.key"), hash, 4);
+    let (ours, report, group) =
+        openssl_server_our_client(&chain, &fixture("server.key"), hash, 4, None);
     assert_tls13_chacha(&report);
     assert_eq!(report["tls_unique"].as_str().unwrap(), ours);
+    // OpenSSL accepts the key share for the first group we offer.
+    assert_eq!(group, Some(rustls::NamedGroup::X448));
     let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn ed448_fixture_client_refuses_openssl_server_with_another_fingerprint() {
     let dir = temp_dir("ed448-wrong-hash");
-    let chain = dir.join("chain.pem");
-    let mut pem_chain = read_fixture("server.crt");
-    pem_chain.extend_from_slice(&read_fixture("ca.crt"));
-    std::fs::write(&chain, pem_chain).unwrap();
+    let chain = fixture_chain_file(&dir);
     let mut child = python(&[
         "server",
         chain.to_str().unwrap(),

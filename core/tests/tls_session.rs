@@ -238,3 +238,65 @@ proptest! {
         prop_assert!(server.session_id().is_none());
     }
 }
+
+#[test]
+fn handshake_fed_one_byte_at_a_time() {
+    let id = identity(16);
+    let (mut client, mut server) = pair(&id, id.key_hash(), 10);
+    let (mut client_events, mut server_events) = (Vec::new(), Vec::new());
+    for _ in 0..100 {
+        while let Some(bytes) = client.poll_transmit() {
+            for b in bytes.chunks(1) {
+                assert_eq!(server.handle_input(Instant::ZERO, b), 1);
+            }
+        }
+        while let Some(bytes) = server.poll_transmit() {
+            for b in bytes.chunks(1) {
+                assert_eq!(client.handle_input(Instant::ZERO, b), 1);
+            }
+        }
+        client_events.extend(std::iter::from_fn(|| client.poll_event()));
+        server_events.extend(std::iter::from_fn(|| server.poll_event()));
+    }
+    // Same seeds as a whole-buffer run give the same session id.
+    let (mut c2, mut s2) = pair(&id, id.key_hash(), 10);
+    let (_, whole, _) = pump(&mut c2, &mut s2, Instant::ZERO);
+    assert_eq!(session_id(&client_events), session_id(&server_events));
+    assert_eq!(session_id(&client_events), session_id(&whole));
+}
+
+#[test]
+fn unread_plaintext_is_bounded() {
+    let id = identity(17);
+    let (mut client, mut server) = pair(&id, id.key_hash(), 11);
+    pump(&mut client, &mut server, Instant::ZERO);
+    let block = vec![1u8; 16384];
+    let mut wire = Vec::new();
+    for _ in 0..16 {
+        client.send(&block).unwrap();
+        wire.extend(client.poll_transmit().unwrap());
+    }
+    assert_eq!(
+        client.send(&vec![0; simplex_core::tls::MAX_UNSENT + 1]),
+        Err(TlsApiError::SendBufferFull)
+    );
+    // The server stops consuming once the limit of unread data is reached...
+    let used = server.handle_input(Instant::ZERO, &wire);
+    assert!(used < wire.len());
+    let mut total = 0;
+    while let Some(TlsEvent::Plaintext(p)) = server.poll_event() {
+        total += p.len();
+    }
+    assert!(total >= simplex_core::tls::MAX_UNREAD_PLAINTEXT);
+    assert!(total <= simplex_core::tls::MAX_UNREAD_PLAINTEXT + 16384);
+    // ...and takes the rest once the events are drained.
+    let mut rest = &wire[used..];
+    while !rest.is_empty() {
+        let n = server.handle_input(Instant::ZERO, rest);
+        rest = &rest[n..];
+        while let Some(TlsEvent::Plaintext(p)) = server.poll_event() {
+            total += p.len();
+        }
+    }
+    assert_eq!(total, 16 * 16384);
+}

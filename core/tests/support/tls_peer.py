@@ -2,8 +2,10 @@
 
 Prints one JSON line with what OpenSSL reports for the connection, tls-unique included.
 
-  tls_peer.py client PORT             connect to 127.0.0.1:PORT, no certificate checks
-  tls_peer.py server CHAIN_PEM KEY_PEM listen on 127.0.0.1, print {"port": N}, serve once
+  tls_peer.py client PORT [GROUP]              connect to 127.0.0.1:PORT, no certificate checks
+  tls_peer.py server CHAIN_PEM KEY_PEM [GROUP] listen on 127.0.0.1, print {"port": N}, serve once
+
+GROUP (X25519 or X448) restricts OpenSSL to that one key-exchange group.
 
 Both ends send one line and read the peer's line before closing.
 """
@@ -33,8 +35,10 @@ def read_line(conn):
     return data
 
 
-def client(port):
+def client(port, group):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if group:
+        ctx.set_ecdh_curve(group)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
@@ -46,8 +50,10 @@ def client(port):
             report(conn, received)
 
 
-def server(chain, key):
+def server(chain, key, group):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    if group:
+        ctx.set_ecdh_curve(group)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     ctx.maximum_version = ssl.TLSVersion.TLSv1_3
     ctx.load_cert_chain(chain, key)
@@ -65,9 +71,9 @@ def server(chain, key):
 if __name__ == "__main__":
     try:
         if sys.argv[1] == "client":
-            client(int(sys.argv[2]))
+            client(int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None)
         else:
-            server(sys.argv[2], sys.argv[3])
+            server(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)
     except (ssl.SSLError, OSError) as e:
         print(json.dumps({"error": str(e)}), flush=True)
         sys.exit(1)
