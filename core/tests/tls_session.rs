@@ -68,6 +68,7 @@ fn handshake_agrees_on_session_id_and_carries_data() {
     let (_, client_events, server_events) = pump(&mut client, &mut server, Instant::ZERO);
     assert_eq!(client_events, vec![TlsEvent::Closed]);
     assert_eq!(server_events, vec![TlsEvent::Closed]);
+    assert!(client.is_closed() && server.is_closed());
 }
 
 #[test]
@@ -299,4 +300,19 @@ fn unread_plaintext_is_bounded() {
         }
     }
     assert_eq!(total, 16 * 16384);
+}
+
+proptest! {
+    #[test]
+    fn certificate_parser_never_panics(der in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let _ = simplex_core::tls::Certificate::parse(&der);
+        let _ = simplex_core::tls::check_server_chain(&[&der, &der], &KeyHash::from_bytes([0; 32]));
+    }
+
+    #[test]
+    fn truncated_certificates_are_rejected(cut in 0usize..200) {
+        let (online, _, _) = ed25519_identity(70);
+        let cut = cut.min(online.len() - 1);
+        prop_assert!(simplex_core::tls::Certificate::parse(&online[..cut]).is_err());
+    }
 }

@@ -227,7 +227,8 @@ impl TlsSession {
                     if self.phase != Phase::Closed {
                         self.drain_plaintext(state.plaintext_bytes_to_read());
                         if state.peer_has_closed() {
-                            self.close_now();
+                            // Answer the peer's close_notify with ours, then close.
+                            self.close();
                         }
                     }
                 }

@@ -253,3 +253,69 @@ impl FinishedScanner {
         self.state = ScanState::Broken;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seal_finished(secret: &[u8], verify_data: &[u8; 32], padding: usize) -> Vec<u8> {
+        let mut key = [0u8; 32];
+        let mut iv = [0u8; 12];
+        expand_label(secret, b"key", &mut key).unwrap();
+        expand_label(secret, b"iv", &mut iv).unwrap();
+        let key = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &key).unwrap());
+        let mut inner = vec![HANDSHAKE_FINISHED, 0, 0, 32];
+        inner.extend_from_slice(verify_data);
+        inner.push(CONTENT_HANDSHAKE);
+        inner.extend(core::iter::repeat_n(0, padding));
+        let len = u16::try_from(inner.len() + 16).unwrap();
+        let header = [CONTENT_APPLICATION_DATA, 3, 3, (len >> 8) as u8, len as u8];
+        key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(iv),
+            Aad::from(header),
+            &mut inner,
+        )
+        .unwrap();
+        let mut record = header.to_vec();
+        record.extend(inner);
+        record
+    }
+
+    #[test]
+    fn finds_finished_after_plaintext_records() {
+        let secret = [9u8; 32];
+        let verify_data = [0x42u8; 32];
+        let mut stream = vec![22, 3, 1, 0, 3, 1, 2, 3]; // a (short) handshake record
+        stream.extend_from_slice(&[20, 3, 3, 0, 1, 1]); // ChangeCipherSpec
+        stream.extend(seal_finished(&secret, &verify_data, 7));
+        stream.extend_from_slice(&[23, 3, 3, 0, 2, 0xde, 0xad]); // later records are ignored
+        let mut scanner = FinishedScanner::default();
+        for chunk in stream.chunks(3) {
+            scanner.feed(chunk);
+        }
+        assert!(scanner.found());
+        assert_eq!(scanner.tls_unique(Some(&secret)), Ok(verify_data));
+        assert_eq!(
+            scanner.tls_unique(Some(&[8u8; 32])),
+            Err(TlsUniqueError::BadRecord)
+        );
+        assert_eq!(scanner.tls_unique(None), Err(TlsUniqueError::NoSecret));
+        scanner.clear();
+        assert_eq!(
+            scanner.tls_unique(Some(&secret)),
+            Err(TlsUniqueError::NotSeen)
+        );
+    }
+
+    #[test]
+    fn oversized_record_stops_the_scan() {
+        let mut scanner = FinishedScanner::default();
+        scanner.feed(&[23, 3, 3, 0xff, 0xff]);
+        scanner.feed(&[0; 100]);
+        assert!(!scanner.found());
+        assert_eq!(
+            scanner.tls_unique(Some(&[0; 32])),
+            Err(TlsUniqueError::NotSeen)
+        );
+    }
+}
