@@ -8,8 +8,11 @@ use simplex_core::encoding::{
     pad, unpad, Decode, Encode, Large, NonEmpty, ShortBytes, Tail, VersionRange,
 };
 
+/// A fuzz target body: arbitrary bytes in, must not panic.
+pub type Body = fn(&[u8]);
+
 /// Names of every fuzz target, as directories under `fuzz/corpus/`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Body)] = &[
     ("encoding", encoding),
     ("padding", padding),
     ("tls_server", tls_server),
