@@ -8,4 +8,6 @@ pub mod address;
 pub mod crypto;
 pub mod encoding;
 pub mod protocol;
+pub mod time;
+pub mod tls;
 pub mod transport;

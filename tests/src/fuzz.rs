@@ -3,6 +3,9 @@
 //! A target may assert properties of what it decodes (re-encoding gives the input back, and
 //! so on); a failed assertion is a finding just like a panic inside the code under test.
 
+use core::time::Duration;
+
+use rand_chacha::rand_core::SeedableRng;
 use simplex_core::encoding::query::QueryParams;
 use simplex_core::encoding::string::{StrDecode, StrEncode, Word};
 use simplex_core::encoding::{
@@ -17,6 +20,7 @@ pub const TARGETS: &[Target] = &[
     ("encoding", encoding),
     ("padding", padding),
     ("string", string),
+    ("tls_server", tls_server),
 ];
 
 /// The binary codec: decoding arbitrary bytes as several shapes; what decodes re-encodes to the
@@ -65,4 +69,67 @@ pub fn string(data: &[u8]) {
         );
     }
     let _ = <(Word, Vec<u8>)>::str_decode(data);
+}
+
+/// A fresh TLS server fed arbitrary bytes, in chunks whose sizes the input chooses: it must end in
+/// an error or keep waiting, never panic, and never hold more than its documented limits.
+#[allow(clippy::expect_used)]
+pub fn tls_server(data: &[u8]) {
+    use simplex_core::time::Instant;
+    use simplex_core::tls::{ServerIdentity, TlsSession, MAX_UNREAD_PLAINTEXT};
+
+    // An Ed25519 PKCS#8 key (fixed seed); the certificates are opaque to the server itself.
+    let mut key = vec![
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    key.extend_from_slice(&[7u8; 32]);
+    let identity =
+        ServerIdentity::from_der_unchecked(vec![vec![0x30, 0x00], vec![0x30, 0x00]], &key)
+            .expect("fixed key parses");
+    let rng = Box::new(rand_chacha::ChaCha20Rng::seed_from_u64(0));
+    let mut server = TlsSession::server(&identity, rng, Instant::ZERO, Duration::from_secs(10))
+        .expect("server starts");
+    let mut rest = data;
+    let mut now = 0u64;
+    while let Some((&size, tail)) = rest.split_first() {
+        let n = usize::from(size).max(1).min(tail.len());
+        let (chunk, after) = tail.split_at(n);
+        now += 1000;
+        let mut input = chunk;
+        while !input.is_empty() {
+            let used = server.handle_input(Instant::from_micros(now), input);
+            input = &input[used..];
+            let mut unread = 0;
+            while let Some(event) = server.poll_event() {
+                if let simplex_core::tls::TlsEvent::Plaintext(p) = event {
+                    unread += p.len();
+                }
+            }
+            assert!(unread <= MAX_UNREAD_PLAINTEXT + (1 << 14) + 256);
+        }
+        while server.poll_transmit().is_some() {}
+        rest = after;
+    }
+    server.handle_timeout(Instant::from_micros(now + 20_000_000));
+    assert!(server.is_closed() || server.is_established());
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tls_server_survives_samples() {
+        super::tls_server(&[]);
+        super::tls_server(&[5, 0x16, 0x03, 0x01, 0xff, 0xff, 200]);
+        let noise: Vec<u8> = (0..5000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        super::tls_server(&noise);
+        // A plausible ClientHello header followed by junk, in one chunk.
+        let mut hello = vec![
+            255, 0x16, 0x03, 0x01, 0x00, 0xf0, 0x01, 0x00, 0x00, 0xec, 0x03, 0x03,
+        ];
+        hello.extend(std::iter::repeat_n(0xab, 250));
+        super::tls_server(&hello);
+    }
 }
