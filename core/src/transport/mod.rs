@@ -3,9 +3,14 @@
 //! transmissions per block (see `spec/smp-transport.md`).
 
 mod block;
+mod connection;
 mod handshake;
 
 pub use block::{pack_transmissions, unpack_block, BlockError, Packed, BLOCK_SIZE};
+pub use connection::{
+    ApiError, ClientConnection, CloseReason, Input, Output, ServerConnection, SmpConnection,
+    MAX_PENDING_BLOCKS,
+};
 pub use handshake::{
     client_hello_reply, server_accept_hello, server_hello, ClientHello, HandshakeError, Negotiated,
     ServerHello,

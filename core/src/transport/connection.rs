@@ -1,0 +1,431 @@
+//! One end of an SMP connection as a single sans-IO machine: TLS, then the SMP hello, then
+//! blocks of transmissions in both directions.
+//!
+//! The interface follows the project's one rule: feed an [`Input`] with `now`, then drain
+//! [`SmpConnection::poll_output`] until it returns [`Output::Timeout`]. Bytes for the socket,
+//! received transmissions and the end of the connection all come out of that one call.
+//!
+//! Received transmissions come out already checked by the transport (session id, signature
+//! size, parse, credentials: [`VerifiedTransmission`]); a block that does not parse comes out
+//! as one `ERR BLOCK` transmission with no correlation id, and the connection goes on, as the
+//! reference does.
+
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+
+use super::block::{pack_transmissions, unpack_block, BLOCK_SIZE};
+use super::handshake::{
+    client_hello_reply, server_accept_hello, server_hello, HandshakeError, Negotiated,
+};
+use crate::crypto::hash::KeyHash;
+use crate::encoding::{Version, VersionRange};
+use crate::protocol::{BrokerMsg, Command, ErrorType, ProtocolMessage, VerifiedTransmission};
+use crate::time::Instant;
+use crate::tls::{SessionId, TlsApiError, TlsError, TlsEvent, TlsSession};
+
+/// Blocks waiting for TLS to take them; past this, [`Input::Send`] is refused until the
+/// socket drains.
+pub const MAX_PENDING_BLOCKS: usize = 64;
+
+/// What the caller feeds the machine.
+#[derive(Debug)]
+pub enum Input<'a> {
+    /// Bytes read from the socket.
+    Received(&'a [u8]),
+    /// The socket reached end of file.
+    PeerClosed,
+    /// Transmissions (already encoded and signed) to send, packed into blocks.
+    Send(Vec<Vec<u8>>),
+    /// Close the connection (TLS close_notify).
+    Close,
+    /// Only time passed.
+    Tick,
+}
+
+/// Why the connection ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CloseReason {
+    /// Closed by this side or by the peer, cleanly.
+    Closed,
+    /// TLS failed (bad records, wrong identity, timeout...).
+    Tls(TlsError),
+    /// The SMP hello failed.
+    Handshake(HandshakeError),
+    /// The SMP hello did not arrive in time.
+    HandshakeTimeout,
+}
+
+/// What the machine produces.
+#[derive(Debug)]
+pub enum Output<M> {
+    /// Bytes to write to the socket.
+    Transmit(Vec<u8>),
+    /// TLS and the SMP hello are done: transmissions can flow.
+    Established {
+        /// The negotiated version and batching.
+        negotiated: Negotiated,
+        /// The tls-unique session id.
+        session_id: SessionId,
+    },
+    /// A transmission arrived (or an error to answer, for a block that did not parse).
+    Received(VerifiedTransmission<M>),
+    /// Transmissions given to [`Input::Send`] that fit in no block, by their index there.
+    TooLarge(Vec<usize>),
+    /// The connection ended; nothing more will come out but this, once.
+    Closed(CloseReason),
+    /// Nothing more for now; call again with an input at this instant at the latest (`None`:
+    /// only when there is input).
+    Timeout(Option<Instant>),
+}
+
+/// A caller error: the input was not acceptable in this state. Nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// Transmissions cannot be sent before the handshake completes.
+    #[error("the connection is not established yet")]
+    NotEstablished,
+    /// The connection has ended.
+    #[error("the connection is closed")]
+    Closed,
+    /// Too many blocks wait for the socket; drain `Transmit` outputs first.
+    #[error("too many blocks are waiting to be sent")]
+    Backpressure,
+}
+
+/// Which side, with what it checks in the SMP hello.
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Client {
+        key_hash: KeyHash,
+        range: VersionRange,
+    },
+    Server {
+        key_hash: KeyHash,
+        range: VersionRange,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// TLS handshake in progress.
+    Tls,
+    /// TLS done; waiting for the peer's hello.
+    Hello,
+    /// Transmissions flow.
+    Established,
+    /// Ended; `Closed` not yet reported.
+    Closing,
+    /// Ended and reported.
+    Closed,
+}
+
+/// One end of an SMP connection. `M` is what this end receives: [`Command`] on a server,
+/// [`BrokerMsg`] on a client.
+pub struct SmpConnection<M> {
+    tls: TlsSession,
+    side: Side,
+    phase: Phase,
+    hello_deadline: Instant,
+    handshake_timeout: Duration,
+    session_id: Option<SessionId>,
+    negotiated: Option<Negotiated>,
+    inbox: BytesMut,
+    pending_blocks: VecDeque<Vec<u8>>,
+    outputs: VecDeque<Output<M>>,
+    close_reason: Option<CloseReason>,
+    _receives: PhantomData<M>,
+}
+
+/// A server's end: receives client commands.
+pub type ServerConnection = SmpConnection<Command>;
+/// A client's end: receives broker messages.
+pub type ClientConnection = SmpConnection<BrokerMsg>;
+
+impl<M> std::fmt::Debug for SmpConnection<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmpConnection")
+            .field("phase", &self.phase)
+            .field("negotiated", &self.negotiated)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerConnection {
+    /// A server end over a fresh server TLS session. `key_hash` is the server's own identity
+    /// (clients must name it); `range` the versions it supports.
+    pub fn server(
+        tls: TlsSession,
+        key_hash: KeyHash,
+        range: VersionRange,
+        now: Instant,
+        handshake_timeout: Duration,
+    ) -> Self {
+        Self::start(
+            tls,
+            Side::Server { key_hash, range },
+            now,
+            handshake_timeout,
+        )
+    }
+}
+
+impl ClientConnection {
+    /// A client end over a fresh client TLS session for a server with identity `key_hash`.
+    pub fn client(
+        tls: TlsSession,
+        key_hash: KeyHash,
+        range: VersionRange,
+        now: Instant,
+        handshake_timeout: Duration,
+    ) -> Self {
+        Self::start(
+            tls,
+            Side::Client { key_hash, range },
+            now,
+            handshake_timeout,
+        )
+    }
+}
+
+impl<M: ProtocolMessage> SmpConnection<M> {
+    fn start(tls: TlsSession, side: Side, now: Instant, handshake_timeout: Duration) -> Self {
+        Self {
+            tls,
+            side,
+            phase: Phase::Tls,
+            hello_deadline: now + handshake_timeout,
+            handshake_timeout,
+            session_id: None,
+            negotiated: None,
+            inbox: BytesMut::new(),
+            pending_blocks: VecDeque::new(),
+            outputs: VecDeque::new(),
+            close_reason: None,
+            _receives: PhantomData,
+        }
+    }
+
+    /// The negotiated version, once established.
+    pub fn version(&self) -> Option<Version> {
+        self.negotiated.map(|n| n.version)
+    }
+
+    /// The session id, once TLS is up.
+    pub fn session_id(&self) -> Option<&SessionId> {
+        self.session_id.as_ref()
+    }
+
+    /// Whether transmissions can be sent.
+    pub fn is_established(&self) -> bool {
+        self.phase == Phase::Established
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closing | Phase::Closed)
+    }
+
+    /// Feeds an input. Returns how many received bytes were consumed: fewer than given only
+    /// when the peer sends faster than outputs are drained — drain, then feed the rest.
+    pub fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<usize, ApiError> {
+        let consumed = match input {
+            Input::Received(bytes) => {
+                let n = self.tls.handle_input(now, bytes);
+                self.pump_tls(now);
+                n
+            }
+            Input::PeerClosed => {
+                self.tls.handle_peer_eof();
+                self.pump_tls(now);
+                0
+            }
+            Input::Send(transmissions) => {
+                self.queue_send(&transmissions)?;
+                0
+            }
+            Input::Close => {
+                self.tls.close();
+                self.pump_tls(now);
+                self.end(CloseReason::Closed);
+                0
+            }
+            Input::Tick => {
+                self.tls.handle_timeout(now);
+                self.pump_tls(now);
+                0
+            }
+        };
+        if self.phase == Phase::Hello && now >= self.hello_deadline {
+            self.tls.close();
+            self.end(CloseReason::HandshakeTimeout);
+        }
+        Ok(consumed)
+    }
+
+    /// The next output. Drain until [`Output::Timeout`].
+    pub fn poll_output(&mut self) -> Output<M> {
+        self.feed_pending_blocks();
+        if let Some(bytes) = self.tls.poll_transmit() {
+            return Output::Transmit(bytes);
+        }
+        if let Some(output) = self.outputs.pop_front() {
+            return output;
+        }
+        if self.phase == Phase::Closing {
+            self.phase = Phase::Closed;
+            return Output::Closed(self.close_reason.take().unwrap_or(CloseReason::Closed));
+        }
+        Output::Timeout(self.next_timeout())
+    }
+
+    fn next_timeout(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Tls => self.tls.poll_timeout(),
+            Phase::Hello => Some(self.hello_deadline),
+            _ => None,
+        }
+    }
+
+    fn queue_send(&mut self, transmissions: &[Vec<u8>]) -> Result<(), ApiError> {
+        let negotiated = match self.phase {
+            Phase::Established => self.negotiated.ok_or(ApiError::NotEstablished)?,
+            Phase::Tls | Phase::Hello => return Err(ApiError::NotEstablished),
+            Phase::Closing | Phase::Closed => return Err(ApiError::Closed),
+        };
+        if self.pending_blocks.len() >= MAX_PENDING_BLOCKS {
+            return Err(ApiError::Backpressure);
+        }
+        let packed = pack_transmissions(negotiated.batch, transmissions);
+        self.pending_blocks.extend(packed.blocks);
+        if !packed.too_large.is_empty() {
+            self.outputs.push_back(Output::TooLarge(packed.too_large));
+        }
+        Ok(())
+    }
+
+    /// Moves waiting blocks into TLS while it has room.
+    fn feed_pending_blocks(&mut self) {
+        while let Some(block) = self.pending_blocks.front() {
+            match self.tls.send(block) {
+                Ok(()) => {
+                    self.pending_blocks.pop_front();
+                }
+                Err(TlsApiError::SendBufferFull) => break,
+                Err(_) => {
+                    self.pending_blocks.clear();
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Turns TLS events into SMP progress.
+    fn pump_tls(&mut self, now: Instant) {
+        while let Some(event) = self.tls.poll_event() {
+            match event {
+                TlsEvent::HandshakeComplete { session_id } => self.tls_established(now, session_id),
+                TlsEvent::Plaintext(bytes) => {
+                    self.inbox.extend_from_slice(&bytes);
+                    self.take_blocks();
+                }
+                TlsEvent::Error(e) => self.end(CloseReason::Tls(e)),
+                TlsEvent::Closed => self.end(CloseReason::Closed),
+            }
+        }
+    }
+
+    fn tls_established(&mut self, now: Instant, session_id: SessionId) {
+        self.session_id = Some(session_id);
+        self.phase = Phase::Hello;
+        self.hello_deadline = now + self.handshake_timeout;
+        if let Side::Server { range, .. } = self.side {
+            match server_hello(range, &session_id) {
+                // A fresh connection has room for one block.
+                Ok(block) => {
+                    if self.tls.send(&block).is_err() {
+                        self.end(CloseReason::Closed);
+                    }
+                }
+                Err(_) => self.end(CloseReason::Closed),
+            }
+        }
+    }
+
+    fn take_blocks(&mut self) {
+        while self.inbox.len() >= BLOCK_SIZE && !self.is_closed() {
+            let block = self.inbox.split_to(BLOCK_SIZE).freeze();
+            match self.phase {
+                Phase::Hello => self.receive_hello(&block),
+                Phase::Established => self.receive_block(&block),
+                _ => {}
+            }
+        }
+    }
+
+    fn receive_hello(&mut self, block: &Bytes) {
+        let Some(session_id) = self.session_id else {
+            return;
+        };
+        let result = match self.side {
+            Side::Client { key_hash, range } => {
+                client_hello_reply(block, &session_id, range, &key_hash).and_then(
+                    |(reply, negotiated)| match self.tls.send(&reply) {
+                        Ok(()) => Ok(negotiated),
+                        Err(_) => Err(HandshakeError::Parse),
+                    },
+                )
+            }
+            Side::Server { key_hash, range } => server_accept_hello(block, range, &key_hash),
+        };
+        match result {
+            Ok(negotiated) => {
+                self.negotiated = Some(negotiated);
+                self.phase = Phase::Established;
+                self.outputs.push_back(Output::Established {
+                    negotiated,
+                    session_id,
+                });
+            }
+            Err(e) => {
+                // The reference closes the connection on any handshake failure.
+                self.tls.close();
+                self.end(CloseReason::Handshake(e));
+            }
+        }
+    }
+
+    fn receive_block(&mut self, block: &Bytes) {
+        let (Some(negotiated), Some(session_id)) = (self.negotiated, self.session_id) else {
+            return;
+        };
+        match unpack_block(negotiated.batch, block) {
+            Ok(transmissions) => {
+                for raw in transmissions {
+                    let checked = VerifiedTransmission::check(raw, &session_id, negotiated.version);
+                    self.outputs.push_back(Output::Received(checked));
+                }
+            }
+            Err(_) => {
+                let checked = VerifiedTransmission::check(
+                    Err(crate::encoding::DecodeError::Invalid("block")),
+                    &session_id,
+                    negotiated.version,
+                );
+                debug_assert!(matches!(checked.message, Err(ErrorType::Block)));
+                self.outputs.push_back(Output::Received(checked));
+            }
+        }
+    }
+
+    fn end(&mut self, reason: CloseReason) {
+        if !self.is_closed() {
+            self.phase = Phase::Closing;
+            self.close_reason = Some(reason);
+            self.pending_blocks.clear();
+            self.inbox.clear();
+        }
+    }
+}
