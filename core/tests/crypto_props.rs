@@ -205,3 +205,18 @@ fn debug_never_shows_secrets() {
         assert!(!shown.contains(&raw[raw.len() - 16..]), "{shown}");
     }
 }
+
+/// The server verifies and boxes on worker threads: every key type must cross threads.
+#[test]
+fn keys_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<PublicKey>();
+    check::<PrivateKey>();
+    check::<SignKey>();
+    check::<VerifyKey>();
+    check::<DhPrivateKey>();
+    check::<DhPublicKey>();
+    check::<CbKey>();
+    check::<ed448::SigningKey>();
+    check::<x448::PrivateKey>();
+}
