@@ -2,6 +2,9 @@
 //! once per backend: `cargo bench -p simplex-core --bench crypto` (OpenSSL for Ed448/X448) and
 //! the same with `--no-default-features` (pure Rust). Results: `spec/performance.md`.
 
+// `criterion_group!` defines an undocumented function.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};

@@ -133,6 +133,16 @@ proptest! {
     }
 
     #[test]
+    fn hash_and_nonce_encodings_roundtrip(bytes: [u8; 32], nonce: [u8; 24]) {
+        let kh = KeyHash::from_bytes(bytes);
+        prop_assert_eq!(KeyHash::decode_slice(&kh.to_bytes()).unwrap(), kh);
+        prop_assert_eq!(KeyHash::from_base64url(&kh.to_base64url()).unwrap(), kh);
+        let n = CbNonce(nonce);
+        prop_assert_eq!(CbNonce::decode_slice(&n.to_bytes()).unwrap(), n);
+        prop_assert_eq!(CbNonce::from_slice_padded(&nonce), n);
+    }
+
+    #[test]
     fn decoding_arbitrary_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..120)) {
         let _ = PublicKey::from_der(&bytes);
         let _ = PrivateKey::from_der(&bytes);
@@ -204,4 +214,19 @@ fn debug_never_shows_secrets() {
         assert!(shown.contains("redacted"), "{shown}");
         assert!(!shown.contains(&raw[raw.len() - 16..]), "{shown}");
     }
+}
+
+/// The server verifies and boxes on worker threads: every key type must cross threads.
+#[test]
+fn keys_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<PublicKey>();
+    check::<PrivateKey>();
+    check::<SignKey>();
+    check::<VerifyKey>();
+    check::<DhPrivateKey>();
+    check::<DhPublicKey>();
+    check::<CbKey>();
+    check::<ed448::SigningKey>();
+    check::<x448::PrivateKey>();
 }
