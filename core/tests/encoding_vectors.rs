@@ -1,5 +1,8 @@
 //! The reference's encodings, checked against `../shared/vectors/encoding.json`.
 
+// Helpers outside #[test] functions fail loudly on bad vectors, as tests should.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::{cases, decimal_field, hex_field, u64_field};

@@ -3,6 +3,9 @@
 //! A target may assert properties of what it decodes (re-encoding gives the input back, and
 //! so on); a failed assertion is a finding just like a panic inside the code under test.
 
+// Fuzz bodies state their expectations as assertions: a failing one is a finding.
+#![allow(clippy::expect_used, clippy::panic)]
+
 use core::time::Duration;
 
 use rand_chacha::rand_core::SeedableRng;
@@ -146,7 +149,6 @@ pub fn handshake(data: &[u8]) {
 
 /// A fresh TLS server fed arbitrary bytes, in chunks whose sizes the input chooses: it must end in
 /// an error or keep waiting, never panic, and never hold more than its documented limits.
-#[allow(clippy::expect_used)]
 pub fn tls_server(data: &[u8]) {
     use simplex_core::time::Instant;
     use simplex_core::tls::{ServerIdentity, TlsSession, MAX_UNREAD_PLAINTEXT};

@@ -127,7 +127,7 @@ impl fmt::Debug for VerifyingKey {
         write!(
             f,
             "ed448::VerifyingKey({})",
-            super::b64::encode(&self.bytes)
+            crate::encoding::string::base64url_encode(&self.bytes)
         )
     }
 }
@@ -146,6 +146,6 @@ impl Signature {
 
 impl fmt::Debug for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ed448::Signature({})", super::b64::encode(&self.0))
+        write!(f, "ed448::Signature({})", crate::encoding::string::base64url_encode(&self.0))
     }
 }

@@ -9,7 +9,6 @@ use std::fmt;
 use sha2::{Digest, Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
-use super::b64;
 use super::error::KeyDecodeError;
 use crate::encoding::{Decode, DecodeError, Encode, Reader};
 
@@ -47,12 +46,12 @@ impl KeyHash {
 
     /// base64url with padding (44 characters), as in server addresses.
     pub fn to_base64url(&self) -> String {
-        b64::encode(&self.0)
+        crate::encoding::string::base64url_encode(&self.0)
     }
 
     /// Parses the base64url form.
     pub fn from_base64url(text: &str) -> Result<Self, KeyDecodeError> {
-        let bytes = b64::decode(text).ok_or(KeyDecodeError::Base64)?;
+        let bytes = crate::encoding::string::base64url_decode(text.as_bytes()).map_err(|_| KeyDecodeError::Base64)?;
         let arr: [u8; 32] = bytes
             .as_slice()
             .try_into()

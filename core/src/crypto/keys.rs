@@ -16,7 +16,7 @@
 use zeroize::Zeroizing;
 
 use super::error::{CryptoError, KeyDecodeError};
-use super::{b64, der, ed25519, ed448, x25519, x448};
+use super::{der, ed25519, ed448, x25519, x448};
 use crate::encoding::{Decode, DecodeError, Encode, Reader};
 
 /// The four key algorithms.
@@ -486,12 +486,12 @@ macro_rules! key_forms {
         impl $ty {
             /// Text form: base64url with padding of the DER.
             pub fn to_base64url(&self) -> String {
-                b64::encode(&self.to_der())
+                crate::encoding::string::base64url_encode(&self.to_der())
             }
 
             /// Parses the text form (base64url with padding of the DER).
             pub fn from_base64url(text: &str) -> Result<Self, KeyDecodeError> {
-                let der = Zeroizing::new(b64::decode(text).ok_or(KeyDecodeError::Base64)?);
+                let der = Zeroizing::new(crate::encoding::string::base64url_decode(text.as_bytes()).map_err(|_| KeyDecodeError::Base64)?);
                 <$ty>::from_der(&der)
             }
         }

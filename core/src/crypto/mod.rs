@@ -18,7 +18,6 @@
 //! pure Rust without it; results are identical (`spec/performance.md` explains the choice).
 
 pub mod aead;
-mod b64;
 mod backend;
 pub mod cbox;
 mod der;

@@ -1,6 +1,7 @@
 //! Loading the reference-generated vectors in `../shared/vectors/` (beside the repository).
 
-#![allow(dead_code)]
+// Helpers outside #[test] functions fail loudly on missing or malformed vectors, as tests should.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::Value;
 use std::path::PathBuf;
