@@ -27,6 +27,8 @@ pub const TARGETS: &[Target] = &[
     ("block", block),
     ("transmission", transmission),
     ("handshake", handshake),
+    ("keys", keys),
+    ("address", address),
 ];
 
 /// The binary codec: decoding arbitrary bytes as several shapes; what decodes re-encodes to the
@@ -145,6 +147,38 @@ pub fn handshake(data: &[u8]) {
             Ok(n)
         );
     }
+}
+
+/// Key and signature decoding (DER, the SMP form, the text form): whatever decodes re-encodes
+/// to a form that decodes to the same key.
+pub fn keys(data: &[u8]) {
+    use simplex_core::crypto::keys::{PrivateKey, PublicKey, Signature};
+    if let Ok(key) = PublicKey::from_der(data) {
+        assert_eq!(PublicKey::from_der(&key.to_der()).ok(), Some(key));
+    }
+    if let Ok(key) = PrivateKey::from_der(data) {
+        assert_eq!(PrivateKey::from_der(&key.to_der()).map(|k| k.public_key()).ok(), Some(key.public_key()));
+    }
+    if let Ok(key) = PublicKey::decode_slice(data) {
+        assert_eq!(key.to_bytes(), data);
+    }
+    let _ = Signature::from_bytes(data);
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = PublicKey::from_base64url(text);
+    }
+}
+
+/// Server addresses and service locations in text and binary form.
+pub fn address(data: &[u8]) {
+    use simplex_core::address::{ServerAddress, ServiceLocation};
+    if let Ok(a) = ServerAddress::str_decode(data) {
+        assert_eq!(ServerAddress::str_decode(&a.to_str_bytes()).ok(), Some(a.clone()));
+        assert_eq!(ServerAddress::decode_slice(&a.to_bytes()).ok().map(|b| b.hosts), Some(a.hosts));
+    }
+    if let Ok(a) = ServerAddress::decode_slice(data) {
+        let _ = a.to_str_bytes();
+    }
+    let _ = ServiceLocation::str_decode(data);
 }
 
 /// A fresh TLS server fed arbitrary bytes, in chunks whose sizes the input chooses: it must end in
