@@ -203,42 +203,25 @@ impl Decode for u8 {
     }
 }
 
-impl Encode for u16 {
-    fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_be_bytes())
-    }
+// Integers are big-endian. An i64 is two big-endian 32-bit words, high word first: the same
+// bytes as a big-endian i64.
+macro_rules! big_endian_codec {
+    ($($t:ty),+) => {$(
+        impl Encode for $t {
+            fn encode(&self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_be_bytes())
+            }
+        }
+
+        impl Decode for $t {
+            fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
+                Ok(<$t>::from_be_bytes(r.take_array()?))
+            }
+        }
+    )+};
 }
 
-impl Decode for u16 {
-    fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
-        Ok(u16::from_be_bytes(r.take_array()?))
-    }
-}
-
-impl Encode for u32 {
-    fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_be_bytes())
-    }
-}
-
-impl Decode for u32 {
-    fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
-        Ok(u32::from_be_bytes(r.take_array()?))
-    }
-}
-
-// Two big-endian 32-bit words, high word first: the same bytes as a big-endian i64.
-impl Encode for i64 {
-    fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_be_bytes())
-    }
-}
-
-impl Decode for i64 {
-    fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
-        Ok(i64::from_be_bytes(r.take_array()?))
-    }
-}
+big_endian_codec!(u16, u32, i64);
 
 impl Encode for bool {
     fn encode(&self, out: &mut Vec<u8>) {
