@@ -4,4 +4,5 @@
 //! Nothing in this crate touches a socket, a file, a thread, the OS clock or OS randomness:
 //! time and randomness are inputs. See `spec/` for the protocol notes each module follows.
 
+pub mod crypto;
 pub mod encoding;

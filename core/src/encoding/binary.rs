@@ -50,7 +50,9 @@ impl Reader {
 
     /// Reads from a copy of `input`.
     pub fn from_slice(input: &[u8]) -> Self {
-        Self { rest: Bytes::copy_from_slice(input) }
+        Self {
+            rest: Bytes::copy_from_slice(input),
+        }
     }
 
     /// Bytes not yet consumed.
@@ -76,7 +78,10 @@ impl Reader {
     /// Consumes exactly `n` bytes.
     pub fn take(&mut self, n: usize) -> Result<Bytes, DecodeError> {
         if n > self.rest.len() {
-            return Err(DecodeError::UnexpectedEnd { needed: n, available: self.rest.len() });
+            return Err(DecodeError::UnexpectedEnd {
+                needed: n,
+                available: self.rest.len(),
+            });
         }
         Ok(self.rest.split_to(n))
     }
@@ -100,7 +105,11 @@ impl Reader {
 
     /// Consumes bytes up to (not including) the first `delimiter`, or to the end.
     pub fn take_until(&mut self, delimiter: u8) -> Bytes {
-        let n = self.rest.iter().position(|&b| b == delimiter).unwrap_or(self.rest.len());
+        let n = self
+            .rest
+            .iter()
+            .position(|&b| b == delimiter)
+            .unwrap_or(self.rest.len());
         self.rest.split_to(n)
     }
 
@@ -307,7 +316,10 @@ impl ShortBytes {
     pub fn new(bytes: impl Into<Bytes>) -> Result<Self, TooLong> {
         let bytes = bytes.into();
         if bytes.len() > Self::MAX_LEN {
-            return Err(TooLong { len: bytes.len(), max: Self::MAX_LEN });
+            return Err(TooLong {
+                len: bytes.len(),
+                max: Self::MAX_LEN,
+            });
         }
         Ok(Self(bytes))
     }
@@ -366,7 +378,10 @@ impl Large {
     pub fn new(bytes: impl Into<Bytes>) -> Result<Self, TooLong> {
         let bytes = bytes.into();
         if bytes.len() > Self::MAX_LEN {
-            return Err(TooLong { len: bytes.len(), max: Self::MAX_LEN });
+            return Err(TooLong {
+                len: bytes.len(),
+                max: Self::MAX_LEN,
+            });
         }
         Ok(Self(bytes))
     }
@@ -516,17 +531,29 @@ mod tests {
     #[test]
     fn short_bytes_refuse_256() {
         assert!(ShortBytes::new(vec![0u8; 255]).is_ok());
-        assert_eq!(ShortBytes::new(vec![0u8; 256]), Err(TooLong { len: 256, max: 255 }));
+        assert_eq!(
+            ShortBytes::new(vec![0u8; 256]),
+            Err(TooLong { len: 256, max: 255 })
+        );
     }
 
     #[test]
     fn truncated_input_is_an_error() {
         assert!(matches!(
             ShortBytes::decode_slice(&[5, b'a']),
-            Err(DecodeError::UnexpectedEnd { needed: 5, available: 1 })
+            Err(DecodeError::UnexpectedEnd {
+                needed: 5,
+                available: 1
+            })
         ));
-        assert_eq!(u16::decode_slice(&[1, 2, 3]), Err(DecodeError::TrailingBytes(1)));
-        assert_eq!(NonEmpty::<u8>::decode_slice(&[0]), Err(DecodeError::Invalid("empty list")));
+        assert_eq!(
+            u16::decode_slice(&[1, 2, 3]),
+            Err(DecodeError::TrailingBytes(1))
+        );
+        assert_eq!(
+            NonEmpty::<u8>::decode_slice(&[0]),
+            Err(DecodeError::Invalid("empty list"))
+        );
     }
 
     #[test]

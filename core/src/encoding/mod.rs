@@ -38,7 +38,10 @@ pub struct UnixTime {
 impl UnixTime {
     /// A time with whole seconds only.
     pub const fn from_seconds(seconds: i64) -> Self {
-        Self { seconds, nanoseconds: 0 }
+        Self {
+            seconds,
+            nanoseconds: 0,
+        }
     }
 }
 

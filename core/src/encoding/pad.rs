@@ -26,7 +26,10 @@ pub const PAD_BYTE: u8 = b'#';
 pub fn pad_into(content: &[u8], padded_len: usize, out: &mut Vec<u8>) -> Result<(), PadError> {
     let len = content.len();
     let too_large = PadError::TooLarge { len, padded_len };
-    let fill = padded_len.checked_sub(len).and_then(|n| n.checked_sub(2)).ok_or(too_large)?;
+    let fill = padded_len
+        .checked_sub(len)
+        .and_then(|n| n.checked_sub(2))
+        .ok_or(too_large)?;
     let len16 = u16::try_from(len).map_err(|_| too_large)?;
     out.reserve(padded_len);
     out.extend_from_slice(&len16.to_be_bytes());
@@ -59,8 +62,20 @@ mod tests {
     fn pads_with_hash() {
         assert_eq!(pad(b"hello", 16).unwrap(), b"\x00\x05hello#########");
         assert_eq!(pad(b"hello", 7).unwrap(), b"\x00\x05hello");
-        assert_eq!(pad(b"hello", 6), Err(PadError::TooLarge { len: 5, padded_len: 6 }));
-        assert_eq!(pad(b"", 1), Err(PadError::TooLarge { len: 0, padded_len: 1 }));
+        assert_eq!(
+            pad(b"hello", 6),
+            Err(PadError::TooLarge {
+                len: 5,
+                padded_len: 6
+            })
+        );
+        assert_eq!(
+            pad(b"", 1),
+            Err(PadError::TooLarge {
+                len: 0,
+                padded_len: 1
+            })
+        );
     }
 
     #[test]

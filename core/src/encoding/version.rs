@@ -77,11 +77,20 @@ mod tests {
     #[test]
     fn negotiation_takes_the_lower_maximum() {
         let server = VersionRange::new(1, 4).unwrap();
-        assert_eq!(server.compatible_version(&VersionRange::new(2, 3).unwrap()), Some(3));
-        assert_eq!(server.compatible_version(&VersionRange::new(4, 9).unwrap()), Some(4));
+        assert_eq!(
+            server.compatible_version(&VersionRange::new(2, 3).unwrap()),
+            Some(3)
+        );
+        assert_eq!(
+            server.compatible_version(&VersionRange::new(4, 9).unwrap()),
+            Some(4)
+        );
         assert_eq!(server.compatible_version(&VersionRange::single(5)), None);
         assert!(VersionRange::new(3, 2).is_none());
-        assert_eq!(VersionRange::decode_slice(&[0, 3, 0, 2]), Err(DecodeError::Invalid("version range")));
+        assert_eq!(
+            VersionRange::decode_slice(&[0, 3, 0, 2]),
+            Err(DecodeError::Invalid("version range"))
+        );
     }
 
     proptest! {

@@ -1,0 +1,96 @@
+//! AES-256-GCM as the reference uses it: a **16-byte IV** (not GCM's usual 12, so the counter
+//! block is derived through GHASH as GCM specifies for other IV lengths), a detached 16-byte
+//! tag, and a plaintext that is always padded to a fixed length first so the ciphertext length
+//! says nothing about the message. See `spec/crypto.md`.
+
+use aes_gcm::aead::consts::U16;
+use aes_gcm::aead::generic_array::GenericArray;
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::aes::Aes256;
+use aes_gcm::AesGcm;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroize;
+
+use super::error::CryptoError;
+use super::rng::CryptoRng;
+use super::secret::Secret;
+use crate::encoding::{pad, unpad};
+
+/// AES-256-GCM with a 16-byte nonce.
+type Aes256Gcm16 = AesGcm<Aes256, U16>;
+
+/// An AES-256 key.
+pub type AesKey = Secret<32>;
+
+/// Generates a random AES-256 key.
+pub fn random_aes_key(rng: &mut (impl CryptoRng + ?Sized)) -> AesKey {
+    Secret::random(rng)
+}
+
+/// The 16-byte GCM initialisation vector the reference uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AesIv(pub [u8; 16]);
+
+impl AesIv {
+    /// Generates a random IV.
+    pub fn random(rng: &mut (impl CryptoRng + ?Sized)) -> Self {
+        let mut iv = [0u8; 16];
+        rng.fill_bytes(&mut iv);
+        Self(iv)
+    }
+}
+
+/// The 16-byte GCM authentication tag.
+#[derive(Debug, Clone, Copy, Eq, Hash)]
+pub struct AuthTag(pub [u8; 16]);
+
+impl PartialEq for AuthTag {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+fn cipher(key: &AesKey) -> Aes256Gcm16 {
+    Aes256Gcm16::new(GenericArray::from_slice(key.expose()))
+}
+
+/// Pads `msg` to `padded_len` and encrypts it; returns the tag and the ciphertext
+/// (`padded_len` bytes). Fails with [`CryptoError::LargeMsg`] if `msg` does not fit.
+pub fn encrypt_padded(
+    key: &AesKey,
+    iv: &AesIv,
+    padded_len: usize,
+    associated_data: &[u8],
+    msg: &[u8],
+) -> Result<(AuthTag, Vec<u8>), CryptoError> {
+    let mut buf = pad(msg, padded_len)?;
+    let tag = cipher(key)
+        .encrypt_in_place_detached(GenericArray::from_slice(&iv.0), associated_data, &mut buf)
+        .map_err(|_| CryptoError::AesEncrypt)?;
+    Ok((AuthTag(tag.into()), buf))
+}
+
+/// Authenticates and decrypts `ciphertext`, then removes the padding.
+///
+/// Nothing of the plaintext is returned unless the tag verifies ([`CryptoError::AesDecrypt`]);
+/// a bad length prefix inside an authentic plaintext is [`CryptoError::LargeMsg`].
+pub fn decrypt_padded(
+    key: &AesKey,
+    iv: &AesIv,
+    associated_data: &[u8],
+    ciphertext: &[u8],
+    tag: &AuthTag,
+) -> Result<Vec<u8>, CryptoError> {
+    let mut buf = ciphertext.to_vec();
+    cipher(key)
+        .decrypt_in_place_detached(
+            GenericArray::from_slice(&iv.0),
+            associated_data,
+            &mut buf,
+            GenericArray::from_slice(&tag.0),
+        )
+        .map_err(|_| CryptoError::AesDecrypt)?;
+    let result = unpad(&buf).map(<[u8]>::to_vec).map_err(CryptoError::from);
+    buf.zeroize();
+    result
+}
