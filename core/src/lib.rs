@@ -5,4 +5,6 @@
 //! time and randomness are inputs. See `spec/` for the protocol notes each module follows.
 
 pub mod crypto;
+pub mod e2e;
 pub mod encoding;
+pub mod ratchet;
