@@ -137,3 +137,36 @@ impl SkippedKeys {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::aead::AesIv;
+
+    fn keys(from: u32, n: u32) -> Vec<(u32, MessageKey)> {
+        (from..from + n)
+            .map(|i| (i, MessageKey::from_parts(&[i as u8; 32], [0; 16])))
+            .collect()
+    }
+
+    #[test]
+    fn total_is_capped_oldest_first() {
+        let mut store = SkippedKeys::default();
+        let hk = |b: u8| HeaderKey::from_bytes(&[b; 32]);
+        store.add(hk(1), keys(0, 1000));
+        store.add(hk(2), keys(0, 1000));
+        store.add(hk(1), keys(1000, 10));
+        assert_eq!(store.len(), 2010);
+        store.add(hk(3), keys(5, 100));
+        assert_eq!(store.len(), MAX_SKIPPED_TOTAL);
+        // The 62 oldest keys of the first chain went.
+        assert_eq!(store.chains[0].keys[0].0, 62);
+        store.add(hk(4), keys(0, 3000));
+        assert_eq!(store.len(), MAX_SKIPPED_TOTAL);
+        assert_eq!(store.chains.len(), 1);
+        assert_eq!(store.chains[0].keys[0].0, 3000 - MAX_SKIPPED_TOTAL as u32);
+        assert_eq!(store.chains[0].keys[0].1.iv(), &AesIv([0; 16]));
+        store.add(hk(5), Vec::new());
+        assert_eq!(store.chains.len(), 1);
+    }
+}
