@@ -1,0 +1,92 @@
+//! Double ratchet costs for a full-size agent message (padded to 15,856 bytes, the agent's
+//! `e2eEncUserMsgLength`), next to the raw primitives of the same run: AES-256-GCM over the
+//! same padded length and one X448 agreement. Results: `spec/performance.md`.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use simplex_core::crypto::aead::{decrypt_padded, encrypt_padded, AesIv};
+use simplex_core::crypto::secret::Secret;
+use simplex_core::crypto::x448;
+use simplex_core::ratchet::{generate_e2e_params, x3dh_receiver, x3dh_sender, Ratchet};
+
+const PADDED_LEN: usize = 15_856;
+const MSG_LEN: usize = PADDED_LEN - 2;
+
+/// Alice and Bob after Bob's first message reached Alice (both can send).
+fn pair(rng: &mut ChaCha20Rng) -> (Ratchet, Ratchet) {
+    let (a1, a2, alice_params) = generate_e2e_params(rng, 1);
+    let (b1, b2, bob_params) = generate_e2e_params(rng, 1);
+    let bob_init = x3dh_sender(&b1, &b2, &alice_params).expect("x3dh");
+    let mut bob = Ratchet::init_sender(
+        &alice_params.key2,
+        x448::PrivateKey::generate(rng),
+        &bob_init,
+    )
+    .expect("init");
+    let mut alice = Ratchet::init_receiver(
+        a2.clone(),
+        &x3dh_receiver(&a1, &a2, &bob_params).expect("x3dh"),
+    );
+    let first = bob.encrypt(PADDED_LEN, b"hello").expect("encrypt");
+    alice.decrypt(rng, &first).expect("decrypt");
+    (alice, bob)
+}
+
+fn bench(c: &mut Criterion) {
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    let msg = vec![0x5a; MSG_LEN];
+    let mut g = c.benchmark_group("ratchet");
+    g.throughput(Throughput::Bytes(PADDED_LEN as u64));
+
+    let (mut alice, mut bob) = pair(&mut rng);
+    g.bench_function("encrypt_decrypt_same_chain", |b| {
+        b.iter(|| {
+            let m = bob.encrypt(PADDED_LEN, &msg).expect("encrypt");
+            alice.decrypt(&mut rng, &m).expect("decrypt")
+        })
+    });
+
+    // Alice answered, so each message Bob sends now starts a new chain at Alice's side: the
+    // decryption makes a DH ratchet step (two agreements and a new key pair). States are
+    // cloned in the untimed setup so every iteration does the step.
+    let (mut alice, mut bob) = pair(&mut rng);
+    let reply = alice.encrypt(PADDED_LEN, b"reply").expect("encrypt");
+    bob.decrypt(&mut rng, &reply).expect("decrypt");
+    let mut step_rng = ChaCha20Rng::seed_from_u64(2);
+    g.bench_function("encrypt_decrypt_with_dh_step", |b| {
+        b.iter_batched(
+            || (bob.clone(), alice.clone()),
+            |(mut bob, mut alice)| {
+                let m = bob.encrypt(PADDED_LEN, &msg).expect("encrypt");
+                let d = alice.decrypt(&mut step_rng, &m).expect("decrypt");
+                assert!(d.ratchet_step);
+                d
+            },
+            BatchSize::SmallInput,
+        )
+    });
+
+    let key = Secret::from_array(&[7u8; 32]);
+    let iv = AesIv([9u8; 16]);
+    let ad = [1u8; 112];
+    g.bench_function("raw_aes_gcm_encrypt_decrypt", |b| {
+        b.iter(|| {
+            let (tag, ct) = encrypt_padded(&key, &iv, PADDED_LEN, &ad, &msg).expect("encrypt");
+            decrypt_padded(&key, &iv, &ad, &ct, &tag).expect("decrypt")
+        })
+    });
+    g.finish();
+
+    let ours = x448::PrivateKey::generate(&mut rng);
+    let theirs = x448::PrivateKey::generate(&mut rng).public_key();
+    c.bench_function("raw_x448_dh", |b| {
+        b.iter(|| ours.diffie_hellman(&theirs).expect("dh"))
+    });
+    c.bench_function("raw_x448_keygen", |b| {
+        b.iter(|| x448::PrivateKey::generate(&mut rng).public_key())
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
