@@ -39,3 +39,34 @@ impl Decode for EncRatchetMessage {
         })
     }
 }
+
+/// The parts of an encoded [`EncRatchetMessage`], borrowed from the input (decryption needs no
+/// copy of the body).
+pub(crate) struct MessageParts<'a> {
+    /// The encoded encrypted header.
+    pub(crate) header: &'a [u8],
+    /// The body's authentication tag.
+    pub(crate) auth_tag: AuthTag,
+    /// The encrypted body.
+    pub(crate) body: &'a [u8],
+}
+
+impl<'a> MessageParts<'a> {
+    /// Splits an encoded message, with the same rules as [`EncRatchetMessage::decode`].
+    pub(crate) fn parse(msg: &'a [u8]) -> Result<Self, DecodeError> {
+        let end =
+            |needed: usize, available: usize| DecodeError::UnexpectedEnd { needed, available };
+        let (&len, rest) = msg.split_first().ok_or(end(1, 0))?;
+        let (header, rest) = rest
+            .split_at_checked(usize::from(len))
+            .ok_or(end(usize::from(len), rest.len()))?;
+        let (tag, body) = rest.split_at_checked(16).ok_or(end(16, rest.len()))?;
+        let mut auth_tag = [0u8; 16];
+        auth_tag.copy_from_slice(tag);
+        Ok(Self {
+            header,
+            auth_tag: AuthTag(auth_tag),
+            body,
+        })
+    }
+}

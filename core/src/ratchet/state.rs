@@ -13,7 +13,7 @@ use std::fmt;
 use super::chain_key::{ReceivingChain, SendingChain};
 use super::error::{DecryptError, EncryptError};
 use super::header::{EncMessageHeader, HeaderKey, HeaderOpenError, MsgHeader};
-use super::message::EncRatchetMessage;
+use super::message::MessageParts;
 use super::message_key::MessageKey;
 use super::root_key::RootKey;
 use super::skipped::{SkippedKeys, SkippedLookup, MAX_SKIP};
@@ -197,23 +197,24 @@ impl Ratchet {
             &header,
         )
         .map_err(EncryptError::Crypto)?;
-        let header_bytes = enc_header.to_bytes();
-        let mut body_ad = Vec::with_capacity(ad.len() + header_bytes.len());
+        let header_bytes = ShortBytes::new(enc_header.to_bytes())
+            .map_err(|_| EncryptError::Crypto(CryptoError::LargeMsg))?;
+        let mut body_ad = Vec::with_capacity(ad.len() + header_bytes.as_bytes().len());
         body_ad.extend_from_slice(ad);
-        body_ad.extend_from_slice(&header_bytes);
-        let (tag, body) =
-            step.message_key
-                .seal(padded_len, &body_ad, msg)
-                .map_err(|e| match e {
-                    CryptoError::LargeMsg => EncryptError::MessageTooLarge,
-                    e => EncryptError::Crypto(e),
-                })?;
-        let mut out = Vec::with_capacity(1 + header_bytes.len() + 16 + body.len());
-        ShortBytes::new(header_bytes)
-            .map_err(|_| EncryptError::Crypto(CryptoError::LargeMsg))?
-            .encode(&mut out);
-        out.extend_from_slice(&tag.0);
-        out.extend_from_slice(&body);
+        body_ad.extend_from_slice(header_bytes.as_bytes());
+        // The message is built in one buffer: header, a tag slot, then the body sealed in place.
+        let mut out = Vec::with_capacity(1 + header_bytes.as_bytes().len() + 16 + padded_len);
+        header_bytes.encode(&mut out);
+        let tag_at = out.len();
+        out.extend_from_slice(&[0u8; 16]);
+        let tag = step
+            .message_key
+            .seal_into(padded_len, &body_ad, msg, &mut out)
+            .map_err(|e| match e {
+                CryptoError::LargeMsg => EncryptError::MessageTooLarge,
+                e => EncryptError::Crypto(e),
+            })?;
+        out[tag_at..tag_at + 16].copy_from_slice(&tag.0);
         if let Some(sending) = self.core.sending.as_mut() {
             sending.chain_key = step.next;
         }
@@ -238,9 +239,9 @@ impl Ratchet {
         msg: &[u8],
         new_ratchet_key: impl FnOnce() -> x448::PrivateKey,
     ) -> Result<Decrypted, DecryptError> {
-        let enc_msg = EncRatchetMessage::decode_slice(msg).map_err(DecryptError::Encoding)?;
-        let enc_header = EncMessageHeader::decode_all(enc_msg.header.clone().into_bytes())
-            .map_err(DecryptError::Encoding)?;
+        let enc_msg = MessageParts::parse(msg).map_err(DecryptError::Encoding)?;
+        let enc_header =
+            EncMessageHeader::decode_slice(enc_msg.header).map_err(DecryptError::Encoding)?;
         let ad = self.core.assoc_data.as_bytes();
         let header_error = |e| match e {
             HeaderOpenError::Authentication => DecryptError::HeaderDecryption,
@@ -281,22 +282,51 @@ impl Ratchet {
             }
             SkippedLookup::NotFound => self.open_header(&enc_header).map_err(header_error)?,
         };
-        let mut next = self.core.clone();
+        // Work on copies: of the receiving chain alone within a chain, of the whole state
+        // (without skipped keys) for a DH ratchet step.
         let mut new_skipped = NewSkipped::new();
-        if step == Step::NextChain {
-            skip_until(&mut next, header.previous_chain_len, &mut new_skipped)?;
-            dh_ratchet_step(&mut next, &header.ratchet_key, new_ratchet_key())?;
-        }
-        skip_until(&mut next, header.message_number, &mut new_skipped)?;
-        let receiving = next
-            .receiving
-            .as_mut()
-            .ok_or(DecryptError::NoReceivingChain)?;
+        let mut next_core = None;
+        let (mut receiving, mut nr) = match step {
+            Step::SameChain => (
+                self.core
+                    .receiving
+                    .clone()
+                    .ok_or(DecryptError::NoReceivingChain)?,
+                self.core.nr,
+            ),
+            Step::NextChain => {
+                let mut next = self.core.clone();
+                skip_until(
+                    next.receiving.as_mut(),
+                    &mut next.nr,
+                    header.previous_chain_len,
+                    &mut new_skipped,
+                )?;
+                dh_ratchet_step(&mut next, &header.ratchet_key, new_ratchet_key())?;
+                let receiving = next
+                    .receiving
+                    .take()
+                    .ok_or(DecryptError::NoReceivingChain)?;
+                let nr = next.nr;
+                next_core = Some(next);
+                (receiving, nr)
+            }
+        };
+        skip_until(
+            Some(&mut receiving),
+            &mut nr,
+            header.message_number,
+            &mut new_skipped,
+        )?;
         let chain_step = receiving.chain_key.step();
         let plaintext = open_body(&chain_step.message_key, ad, &enc_msg)?;
+        // Authenticated: commit.
         receiving.chain_key = chain_step.next;
-        next.nr = next.nr.wrapping_add(1);
-        self.core = next;
+        if let Some(next) = next_core {
+            self.core = next;
+        }
+        self.core.receiving = Some(receiving);
+        self.core.nr = nr.wrapping_add(1);
         for (hk, keys) in new_skipped {
             self.skipped.add(hk, keys);
         }
@@ -331,49 +361,49 @@ impl Ratchet {
 fn open_body(
     key: &MessageKey,
     ad: &[u8],
-    enc_msg: &EncRatchetMessage,
+    enc_msg: &MessageParts<'_>,
 ) -> Result<Vec<u8>, DecryptError> {
-    let header = enc_msg.header.as_bytes();
-    let mut body_ad = Vec::with_capacity(ad.len() + header.len());
+    let mut body_ad = Vec::with_capacity(ad.len() + enc_msg.header.len());
     body_ad.extend_from_slice(ad);
-    body_ad.extend_from_slice(header);
-    key.open(&body_ad, &enc_msg.body, &enc_msg.auth_tag)
+    body_ad.extend_from_slice(enc_msg.header);
+    key.open(&body_ad, enc_msg.body, &enc_msg.auth_tag)
         .map_err(|e| match e {
             CryptoError::LargeMsg => DecryptError::MessagePadding,
             _ => DecryptError::MessageDecryption,
         })
 }
 
-/// Advances the receiving chain to message number `until`, collecting the skipped keys (the
-/// reference's `skipMessageKeys`). Without a receiving chain there is nothing to skip.
+/// Advances a receiving chain at number `nr` to number `until`, collecting the skipped keys
+/// (the reference's `skipMessageKeys`). Without a receiving chain there is nothing to skip.
 fn skip_until(
-    core: &mut RatchetCore,
+    receiving: Option<&mut ReceivingChain>,
+    nr: &mut u32,
     until: u32,
     new_skipped: &mut NewSkipped,
 ) -> Result<(), DecryptError> {
-    let Some(receiving) = core.receiving.as_mut() else {
+    let Some(receiving) = receiving else {
         return Ok(());
     };
-    let (nr, target) = (u64::from(core.nr), u64::from(until));
-    if nr > target + 1 {
+    let (current, target) = (u64::from(*nr), u64::from(until));
+    if current > target + 1 {
         return Err(DecryptError::EarlierMessage);
     }
-    if nr == target + 1 {
+    if current == target + 1 {
         return Err(DecryptError::DuplicateMessage);
     }
-    if nr + u64::from(MAX_SKIP) < target {
+    if current + u64::from(MAX_SKIP) < target {
         return Err(DecryptError::TooManySkipped);
     }
-    if nr == target {
+    if current == target {
         return Ok(());
     }
-    let mut keys = Vec::with_capacity((target - nr) as usize);
-    for n in core.nr..until {
+    let mut keys = Vec::with_capacity((target - current) as usize);
+    for n in *nr..until {
         let step = receiving.chain_key.step();
         keys.push((n, step.message_key));
         receiving.chain_key = step.next;
     }
-    core.nr = until;
+    *nr = until;
     new_skipped.push((receiving.header_key.clone(), keys));
     Ok(())
 }
