@@ -2,6 +2,9 @@
 //! reproduced byte for byte: E2E params, X3DH, single KDF steps, the initial states, and the
 //! scripted conversation with its exact ciphertexts and the state after every step.
 
+// Test and benchmark code: a failed unwrap is a failed check.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::{cases, hex_field, u64_field};

@@ -73,7 +73,7 @@ impl Decode for PubHeader {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PrivHeader {
     /// A confirmation: the key the recipient should use to verify the sender's commands.
-    Confirmation(VerifyKey),
+    Confirmation(Box<VerifyKey>),
     /// Any other message.
     Empty,
 }
@@ -93,7 +93,7 @@ impl Encode for PrivHeader {
 impl Decode for PrivHeader {
     fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
         match r.byte()? {
-            b'K' => Ok(PrivHeader::Confirmation(VerifyKey::decode(r)?)),
+            b'K' => Ok(PrivHeader::Confirmation(Box::new(VerifyKey::decode(r)?))),
             b'_' => Ok(PrivHeader::Empty),
             _ => Err(DecodeError::Invalid("PrivHeader")),
         }
