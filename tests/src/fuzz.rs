@@ -78,6 +78,7 @@ fn fixed_key(byte: u8) -> x448::PrivateKey {
 }
 
 /// Alice (initiator) and Bob (joining party) set up from fixed keys, computed once.
+#[allow(clippy::expect_used)] // A failed expectation in a fuzz body is a finding.
 fn ratchet_pair() -> &'static (Ratchet, Ratchet) {
     static PAIR: OnceLock<(Ratchet, Ratchet)> = OnceLock::new();
     PAIR.get_or_init(|| {
@@ -101,6 +102,7 @@ fn ratchet_pair() -> &'static (Ratchet, Ratchet) {
 
 /// The ratchets after the exchange the first input byte selects: bits 0-2 say how many
 /// messages Bob sends Alice first, bit 3 whether Alice then answers. Returns (Alice, Bob).
+#[allow(clippy::expect_used)] // A failed expectation in a fuzz body is a finding.
 pub fn ratchets_for(selector: u8) -> (Ratchet, Ratchet) {
     let (mut alice, mut bob) = ratchet_pair().clone();
     for i in 0..selector & 7 {
@@ -123,6 +125,7 @@ pub fn ratchets_for(selector: u8) -> (Ratchet, Ratchet) {
 /// [`ratchets_for`]) and, with bit 4, whether Bob rather than Alice receives; the rest is the
 /// message. Decryption must never panic, and a rejected message must leave the state exactly
 /// as it was.
+#[allow(clippy::expect_used)] // A failed expectation in a fuzz body is a finding.
 pub fn ratchet_decrypt(data: &[u8]) {
     let Some((&selector, msg)) = data.split_first() else {
         return;
