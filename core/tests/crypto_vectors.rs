@@ -1,6 +1,9 @@
 //! Every case of `shared/vectors/crypto.json` (produced by running the reference, simplexmq
 //! v3.2.0), checked byte for byte. Runs under both backends.
 
+// Helpers outside #[test] functions fail loudly on bad fixtures, as tests should.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::PathBuf;
 
 use base64::Engine;

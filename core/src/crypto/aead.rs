@@ -41,12 +41,18 @@ impl AesIv {
 }
 
 /// The 16-byte GCM authentication tag.
-#[derive(Debug, Clone, Copy, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Eq)]
 pub struct AuthTag(pub [u8; 16]);
 
 impl PartialEq for AuthTag {
     fn eq(&self, other: &Self) -> bool {
         self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl std::hash::Hash for AuthTag {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state)
     }
 }
 

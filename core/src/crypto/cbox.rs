@@ -174,3 +174,47 @@ pub fn cb_decrypt(
 ) -> Result<Vec<u8>, CryptoError> {
     CbKey::new(secret).decrypt(nonce, packet)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The classic NaCl `tests/box.c` vector (Alice's secret key, Bob's public key; the keys
+    /// of RFC 7748 §6.1), laid out tag first. It is an unpadded box, which only exists inside
+    /// this module.
+    #[test]
+    fn nacl_box_vector() {
+        let alice = x25519::PrivateKey::from_bytes(&hex_arr(
+            "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a",
+        ));
+        let bob = x25519::PublicKey::from_bytes(&hex_arr(
+            "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f",
+        ));
+        let key = CbKey::new(&alice.diffie_hellman(&bob).unwrap());
+        // NaCl's `crypto_box_beforenm` output for these keys.
+        assert_eq!(
+            key.0.expose(),
+            &hex_arr::<32>("1b27556473e985d462cd51197a9a46c76009549eac6474f206c4ee0844f68389")
+        );
+        let nonce = CbNonce(hex_arr("69696ee955b62b73cd62bda875fc73d68219e0036b7a0b37"));
+        let msg = hex::decode(concat!(
+            "be075fc53c81f2d5cf141316ebeb0c7b5228c52a4c62cbd44b66849b64244ffce5ecbaaf33bd751a",
+            "1ac728d45e6c61296cdc3c01233561f41db66cce314adb310e3be8250c46f06dceea3a7fa1348057",
+            "e2f6556ad6b1318a024a838f21af1fde048977eb48f59ffd4924ca1c60902e52f0a089bc76897040",
+            "e082f937763848645e0705"
+        ))
+        .unwrap();
+        let expected = hex::decode(concat!(
+            "f3ffc7703f9400e52a7dfb4b3d3305d98e993b9f48681273c29650ba32fc76ce48332ea7164d96a4",
+            "476fb8c531a1186ac0dfc17c98dce87b4da7f011ec48c97271d2c20f9b928fe2270d6fb863d51738",
+            "b48eeee314a7cc8ab932164548e526ae90224368517acfeabd6bb3732bc0e9da99832b61ca01b6de",
+            "56244a9e88d5f9b37973f622a43d14a6599b1f654cb45a74e355a5"
+        ))
+        .unwrap();
+        assert_eq!(key.seal(&nonce, msg).unwrap(), expected);
+    }
+
+    fn hex_arr<const N: usize>(s: &str) -> [u8; N] {
+        hex::decode(s).unwrap().try_into().unwrap()
+    }
+}

@@ -139,3 +139,81 @@ impl<'a> Cursor<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ed25519_spki() -> Vec<u8> {
+        encode_spki(Algorithm::Ed25519, &[7; 32])
+    }
+
+    #[test]
+    fn fixed_prefixes() {
+        assert_eq!(
+            hex::encode(&ed25519_spki()[..12]),
+            "302a300506032b6570032100"
+        );
+        assert_eq!(
+            hex::encode(&encode_spki(Algorithm::X448, &[0; 56])[..12]),
+            "3042300506032b656f033900"
+        );
+        assert_eq!(
+            hex::encode(&encode_pkcs8(Algorithm::Ed448, &[0; 57])[..16]),
+            "3047020100300506032b6571043b0439"
+        );
+    }
+
+    #[test]
+    fn typed_errors() {
+        let good = ed25519_spki();
+        assert_eq!(decode_spki(&good), Ok((Algorithm::Ed25519, &[7u8; 32][..])));
+        assert_eq!(
+            decode_spki(&[good.as_slice(), &[0, 0]].concat()),
+            Err(KeyDecodeError::TrailingBytes(2))
+        );
+        assert_eq!(
+            decode_spki(&good[..20]),
+            Err(KeyDecodeError::Malformed("truncated"))
+        );
+        assert_eq!(
+            decode_spki(&[]),
+            Err(KeyDecodeError::Malformed("truncated"))
+        );
+        let mut oid = good.clone();
+        oid[8] = 0x72;
+        assert_eq!(decode_spki(&oid), Err(KeyDecodeError::UnknownAlgorithm));
+        // Ed448 OID with a 32-byte key.
+        let mut wrong_len = good.clone();
+        wrong_len[8] = 0x71;
+        assert_eq!(
+            decode_spki(&wrong_len),
+            Err(KeyDecodeError::WrongLength(32))
+        );
+        let mut unused_bits = good.clone();
+        unused_bits[11] = 1;
+        assert_eq!(
+            decode_spki(&unused_bits),
+            Err(KeyDecodeError::Malformed("bit string with unused bits"))
+        );
+        // A private key is not a public key, and the reverse.
+        let pkcs8 = encode_pkcs8(Algorithm::Ed25519, &[7; 32]);
+        assert!(decode_spki(&pkcs8).is_err());
+        assert!(decode_pkcs8(&good).is_err());
+        let mut v1 = pkcs8.clone();
+        v1[4] = 1;
+        assert_eq!(
+            decode_pkcs8(&v1),
+            Err(KeyDecodeError::Malformed("PKCS#8 version is not 0"))
+        );
+        // Algorithm parameters (NULL) are not allowed for these OIDs.
+        let with_null = hex::decode(
+            "302c300706032b657005000321000707070707070707070707070707070707070707070707070707070707070707",
+        )
+        .unwrap();
+        assert_eq!(
+            decode_spki(&with_null),
+            Err(KeyDecodeError::Malformed("algorithm parameters"))
+        );
+    }
+}

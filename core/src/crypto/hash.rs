@@ -26,7 +26,7 @@ pub fn sha512(data: &[u8]) -> [u8; 64] {
 /// The server identity: SHA-256 of the CA certificate's DER.
 ///
 /// Binary form: 1-byte length (32) then the hash. Text form: base64url with padding.
-#[derive(Clone, Copy, Hash)]
+#[derive(Clone, Copy)]
 pub struct KeyHash([u8; 32]);
 
 impl KeyHash {
@@ -68,6 +68,12 @@ impl PartialEq for KeyHash {
 }
 
 impl Eq for KeyHash {}
+
+impl std::hash::Hash for KeyHash {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state)
+    }
+}
 
 impl fmt::Debug for KeyHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

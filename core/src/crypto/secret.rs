@@ -27,10 +27,10 @@ impl<const N: usize> Secret<N> {
 
     /// Copies a slice of exactly `N` bytes.
     pub fn from_slice(bytes: &[u8]) -> Option<Self> {
-        let mut out = Box::new([0u8; N]);
         if bytes.len() != N {
             return None;
         }
+        let mut out = Box::new([0u8; N]);
         out.copy_from_slice(bytes);
         Some(Self(out))
     }

@@ -44,13 +44,14 @@ pub(crate) fn x448_public(scalar: &[u8; 56]) -> [u8; 56] {
     x448(scalar, &x448::X448_BASEPOINT_BYTES)
 }
 
-/// Ed448 signing state: the expanded key, kept so each signature skips the seed hashing.
+/// Ed448 signing state: the expanded key (boxed: it is large), kept so each signature skips
+/// the seed hashing.
 #[derive(Clone)]
-pub(crate) struct Ed448Signer(ed448::SigningKey);
+pub(crate) struct Ed448Signer(Box<ed448::SigningKey>);
 
 impl Ed448Signer {
     pub(crate) fn new(seed: &[u8; 57]) -> Self {
-        Self(signing_key(seed))
+        Self(Box::new(signing_key(seed)))
     }
 
     pub(crate) fn public(&self, _seed: &[u8; 57]) -> [u8; 57] {
