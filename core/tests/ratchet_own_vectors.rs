@@ -46,10 +46,10 @@ fn derive() -> Value {
     let b1m = send("bob", &mut bob, "b1", &mut steps);
     let b2m = send("bob", &mut bob, "b2", &mut steps);
     let recv = |who: &str,
-                    r: &mut Ratchet,
-                    m: &[u8],
-                    rng: &mut ChaCha20Rng,
-                    steps: &mut Vec<Value>| {
+                r: &mut Ratchet,
+                m: &[u8],
+                rng: &mut ChaCha20Rng,
+                steps: &mut Vec<Value>| {
         let d = r.decrypt(rng, m).unwrap();
         steps.push(json!({
             "step": "decrypt", "party": who, "plaintext_text": String::from_utf8(d.plaintext).unwrap(),

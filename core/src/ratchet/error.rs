@@ -69,6 +69,10 @@ pub enum PersistError {
     /// The format version byte is not one this code reads.
     #[error("unknown ratchet state format version {0}")]
     UnknownVersion(u8),
+    /// A field of the state is too large for the format (cannot happen with states this code
+    /// builds).
+    #[error("ratchet state field too large: {0}")]
+    FieldTooLarge(&'static str),
     /// The bytes do not hold a state in the expected layout.
     #[error("bad ratchet state encoding: {0}")]
     Decode(DecodeError),

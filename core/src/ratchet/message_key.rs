@@ -19,11 +19,18 @@ use crate::encoding::{pad_into, unpad};
 /// AES-256-GCM with the reference's 16-byte IV.
 type Aes256Gcm16 = AesGcm<Aes256, U16>;
 
-/// The key and IV of one message body. Zeroized on drop (the key), redacted in `Debug`.
-#[derive(Clone, Debug)]
+/// The key and IV of one message body. Zeroized on drop (the key), redacted in `Debug` (the IV
+/// too: unlike the header IV it never travels).
+#[derive(Clone)]
 pub struct MessageKey {
     key: AesKey,
     iv: AesIv,
+}
+
+impl std::fmt::Debug for MessageKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MessageKey(<redacted>)")
+    }
 }
 
 impl MessageKey {

@@ -37,8 +37,7 @@ use crate::encoding::{Decode, DecodeError, Encode, Reader, VersionRange};
 pub const STATE_FORMAT_VERSION: u8 = 1;
 
 fn put_short(bytes: &[u8], out: &mut Vec<u8>) -> Result<(), PersistError> {
-    let len = u8::try_from(bytes.len())
-        .map_err(|_| PersistError::Decode(DecodeError::Invalid("field too long")))?;
+    let len = u8::try_from(bytes.len()).map_err(|_| PersistError::FieldTooLarge("byte string"))?;
     out.push(len);
     out.extend_from_slice(bytes);
     Ok(())
@@ -46,7 +45,7 @@ fn put_short(bytes: &[u8], out: &mut Vec<u8>) -> Result<(), PersistError> {
 
 fn put_count(n: usize, out: &mut Vec<u8>) -> Result<(), PersistError> {
     u16::try_from(n)
-        .map_err(|_| PersistError::Decode(DecodeError::Invalid("too many entries")))?
+        .map_err(|_| PersistError::FieldTooLarge("count"))?
         .encode(out);
     Ok(())
 }
