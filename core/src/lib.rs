@@ -6,8 +6,10 @@
 
 pub mod address;
 pub mod crypto;
+pub mod e2e;
 pub mod encoding;
 pub mod protocol;
+pub mod ratchet;
 pub mod time;
 pub mod tls;
 pub mod transport;

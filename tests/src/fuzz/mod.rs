@@ -1,0 +1,35 @@
+//! Fuzz target bodies: each takes arbitrary bytes and must never panic.
+//!
+//! A target may assert properties of what it decodes (re-encoding gives the input back, and
+//! so on); a failed assertion is a finding just like a panic inside the code under test.
+//! One file per area; [`TARGETS`] lists every body by the name of its `fuzz/` target.
+
+// Fuzz bodies state their expectations as assertions: a failing one is a finding.
+#![allow(clippy::expect_used, clippy::panic)]
+
+mod codec;
+mod ratchet;
+mod tls;
+mod transport;
+
+pub use codec::{address, encoding, keys, padding, string};
+pub use ratchet::{ratchet_decrypt, ratchets_for};
+pub use tls::tls_server;
+pub use transport::{block, handshake, transmission};
+
+/// A fuzz target: its name (a folder under `fuzz/corpus/`) and its body.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every fuzz target. `fuzz/fuzz_targets/<name>.rs` calls the body of the same name.
+pub const TARGETS: &[Target] = &[
+    ("encoding", encoding),
+    ("padding", padding),
+    ("string", string),
+    ("keys", keys),
+    ("address", address),
+    ("block", block),
+    ("transmission", transmission),
+    ("handshake", handshake),
+    ("tls_server", tls_server),
+    ("ratchet_decrypt", ratchet_decrypt),
+];
