@@ -14,7 +14,7 @@ use zeroize::Zeroize;
 use super::error::CryptoError;
 use super::rng::CryptoRng;
 use super::secret::Secret;
-use crate::encoding::{pad, unpad};
+use crate::encoding::{pad_into, unpad};
 
 /// AES-256-GCM with a 16-byte nonce.
 type Aes256Gcm16 = AesGcm<Aes256, U16>;
@@ -69,11 +69,29 @@ pub fn encrypt_padded(
     associated_data: &[u8],
     msg: &[u8],
 ) -> Result<(AuthTag, Vec<u8>), CryptoError> {
-    let mut buf = pad(msg, padded_len)?;
+    let mut buf = Vec::with_capacity(padded_len);
+    let tag = encrypt_padded_into(key, iv, padded_len, associated_data, msg, &mut buf)?;
+    Ok((tag, buf))
+}
+
+/// Like [`encrypt_padded`], but appends the ciphertext to `out` (no extra buffer: the padded
+/// plaintext is encrypted where it is written). On error `out` may hold a partial body and
+/// must be discarded.
+pub fn encrypt_padded_into(
+    key: &AesKey,
+    iv: &AesIv,
+    padded_len: usize,
+    associated_data: &[u8],
+    msg: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<AuthTag, CryptoError> {
+    let start = out.len();
+    pad_into(msg, padded_len, out)?;
+    let body = out.get_mut(start..).ok_or(CryptoError::AesEncrypt)?;
     let tag = cipher(key)
-        .encrypt_in_place_detached(GenericArray::from_slice(&iv.0), associated_data, &mut buf)
+        .encrypt_in_place_detached(GenericArray::from_slice(&iv.0), associated_data, body)
         .map_err(|_| CryptoError::AesEncrypt)?;
-    Ok((AuthTag(tag.into()), buf))
+    Ok(AuthTag(tag.into()))
 }
 
 /// Authenticates and decrypts `ciphertext`, then removes the padding.
@@ -96,7 +114,17 @@ pub fn decrypt_padded(
             GenericArray::from_slice(&tag.0),
         )
         .map_err(|_| CryptoError::AesDecrypt)?;
-    let result = unpad(&buf).map(<[u8]>::to_vec).map_err(CryptoError::from);
-    buf.zeroize();
-    result
+    // Unpad in place: move the content to the front and wipe what follows it.
+    match unpad(&buf).map(<[u8]>::len) {
+        Ok(len) => {
+            buf.copy_within(2..2 + len, 0);
+            buf[len..].zeroize();
+            buf.truncate(len);
+            Ok(buf)
+        }
+        Err(e) => {
+            buf.zeroize();
+            Err(e.into())
+        }
+    }
 }
