@@ -5,3 +5,4 @@
 //! stable toolchain in CI checks every input the fuzzers ever kept.
 
 pub mod fuzz;
+pub mod sim;
