@@ -23,6 +23,7 @@ pub mod msg_log;
 pub mod queue;
 pub mod stats;
 pub mod store_log;
+pub mod testkit;
 
 use std::collections::BTreeMap;
 
