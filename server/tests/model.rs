@@ -77,17 +77,30 @@ impl World {
                 assert!(answer.is_none(), "one answer per command");
                 answer = Some(g.msg.clone());
             }
-            let Some(c) = self.index_of(g.to) else { continue };
-            let Some(q) = self.qs.iter().position(|q| q.rid == g.entity.as_bytes()) else { continue };
+            let Some(c) = self.index_of(g.to) else {
+                continue;
+            };
+            let Some(q) = self.qs.iter().position(|q| q.rid == g.entity.as_bytes()) else {
+                continue;
+            };
             match &g.msg {
                 BrokerMsg::Msg(_) => {
                     let (id, body) = open(&self.qs[q], 4, &g.msg);
                     let pushed = g.corr.is_empty();
                     if pushed {
-                        assert_eq!(self.m.mode.get(&(c, q)), Some(&Mode::Sub), "push only to a subscriber");
-                        assert!(!self.m.pending.contains_key(&(c, q)), "at most one message in flight");
+                        assert_eq!(
+                            self.m.mode.get(&(c, q)),
+                            Some(&Mode::Sub),
+                            "push only to a subscriber"
+                        );
+                        assert!(
+                            !self.m.pending.contains_key(&(c, q)),
+                            "at most one message in flight"
+                        );
                     }
-                    let head = self.m.queues[q].front_mut().expect("delivered from an empty queue");
+                    let head = self.m.queues[q]
+                        .front_mut()
+                        .expect("delivered from an empty queue");
                     assert_eq!(head.1, body, "delivered out of order");
                     if let Some(known) = &head.0 {
                         assert_eq!(known, &id, "same message, same id");
@@ -114,17 +127,32 @@ impl World {
                 if !full {
                     self.m.queues[q].push_back((None, body.clone()));
                 }
-                let (sender, sid, key) = (self.sender.clone(), self.qs[q].sid.clone(), self.skeys[q].clone());
-                let got = self.h.cmd(&sender, key.as_ref(), "s", &sid, send_cmd(&body));
+                let (sender, sid, key) = (
+                    self.sender.clone(),
+                    self.qs[q].sid.clone(),
+                    self.skeys[q].clone(),
+                );
+                let got = self
+                    .h
+                    .cmd(&sender, key.as_ref(), "s", &sid, send_cmd(&body));
                 let answer = self.observe(got, sender.id, "s");
-                let expected = if full { BrokerMsg::Err(ErrorType::Quota) } else { BrokerMsg::Ok };
+                let expected = if full {
+                    BrokerMsg::Err(ErrorType::Quota)
+                } else {
+                    BrokerMsg::Ok
+                };
                 assert_eq!(answer, expected);
             }
             Op::BadSend { q } => {
                 let bad = sign_key(&mut self.h.rng, q == 1);
                 let (sender, sid) = (self.sender.clone(), self.qs[q].sid.clone());
-                let got = self.h.cmd(&sender, Some(&bad), "b", &sid, send_cmd(b"forged"));
-                assert_eq!(self.observe(got, sender.id, "b"), BrokerMsg::Err(ErrorType::Auth));
+                let got = self
+                    .h
+                    .cmd(&sender, Some(&bad), "b", &sid, send_cmd(b"forged"));
+                assert_eq!(
+                    self.observe(got, sender.id, "b"),
+                    BrokerMsg::Err(ErrorType::Auth)
+                );
             }
             Op::Sub { c, q } => {
                 let client = self.recipients[c].clone();
@@ -137,9 +165,15 @@ impl World {
                 let got = self.h.cmd(&client, Some(&rkey), "sub", &rid, Command::Sub);
                 let answer = self.observe(got, client.id, "sub");
                 if prohibited {
-                    assert_eq!(answer, BrokerMsg::Err(ErrorType::Cmd(CommandError::Prohibited)));
+                    assert_eq!(
+                        answer,
+                        BrokerMsg::Err(ErrorType::Cmd(CommandError::Prohibited))
+                    );
                 } else {
-                    assert!(matches!(answer, BrokerMsg::Ok | BrokerMsg::Msg(_)), "{answer:?}");
+                    assert!(
+                        matches!(answer, BrokerMsg::Ok | BrokerMsg::Msg(_)),
+                        "{answer:?}"
+                    );
                 }
             }
             Op::Get { c, q } => {
@@ -154,7 +188,10 @@ impl World {
                 let got = self.h.cmd(&client, Some(&rkey), "get", &rid, Command::Get);
                 let answer = self.observe(got, client.id, "get");
                 match (prohibited, empty) {
-                    (true, _) => assert_eq!(answer, BrokerMsg::Err(ErrorType::Cmd(CommandError::Prohibited))),
+                    (true, _) => assert_eq!(
+                        answer,
+                        BrokerMsg::Err(ErrorType::Cmd(CommandError::Prohibited))
+                    ),
                     (false, true) => assert_eq!(answer, BrokerMsg::Ok),
                     (false, false) => assert!(matches!(answer, BrokerMsg::Msg(_))),
                 }
@@ -174,10 +211,15 @@ impl World {
                     }
                 }
                 let (rid, rkey) = (self.qs[q].rid.clone(), self.qs[q].rkey.clone());
-                let got = self.h.cmd(&client, Some(&rkey), "ack", &rid, Command::Ack(id));
+                let got = self
+                    .h
+                    .cmd(&client, Some(&rkey), "ack", &rid, Command::Ack(id));
                 let answer = self.observe(got, client.id, "ack");
                 if accepted {
-                    assert!(matches!(answer, BrokerMsg::Ok | BrokerMsg::Msg(_)), "{answer:?}");
+                    assert!(
+                        matches!(answer, BrokerMsg::Ok | BrokerMsg::Msg(_)),
+                        "{answer:?}"
+                    );
                     if self.m.mode.get(&(c, q)) == Some(&Mode::Get) {
                         assert_eq!(answer, BrokerMsg::Ok);
                     }
@@ -206,7 +248,11 @@ impl World {
             while let BrokerMsg::Msg(_) = msg {
                 let (id, body) = open(&self.qs[q], 4, &msg);
                 assert_eq!(Some(body), expected.pop(), "lost, duplicated or reordered");
-                assert_eq!(self.h.ask(&reader, Some(&rkey), "a", &rid, Command::Ack(id)), BrokerMsg::Ok);
+                assert_eq!(
+                    self.h
+                        .ask(&reader, Some(&rkey), "a", &rid, Command::Ack(id)),
+                    BrokerMsg::Ok
+                );
                 msg = self.h.ask(&reader, Some(&rkey), "g", &rid, Command::Get);
             }
             assert_eq!(msg, BrokerMsg::Ok);
