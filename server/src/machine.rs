@@ -809,7 +809,7 @@ impl<R: CryptoRng> Server<R> {
             notifier: None,
             status: QueueStatus::Active,
         };
-        self.persist(StoreLogRecord::CreateQueue(rec.clone()));
+        self.persist(StoreLogRecord::CreateQueue(Box::new(rec.clone())));
         self.insert_queue(rec);
         self.stats.q_created += 1;
         // The creating connection is subscribed; an empty queue just starts waiting.

@@ -28,7 +28,7 @@ use crate::queue::{NtfCreds, QueueRec, QueueStatus};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreLogRecord {
     /// A new queue (also the compacted form of a live queue).
-    CreateQueue(QueueRec),
+    CreateQueue(Box<QueueRec>),
     /// `KEY`: the queue got its sender key.
     SecureQueue {
         /// The queue.
@@ -129,7 +129,7 @@ impl StoreLogRecord {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let mut s = Scanner::new(line);
         let record = if s.eat_str(b"CREATE ") {
-            Self::CreateQueue(parse_queue(&mut s)?)
+            Self::CreateQueue(Box::new(parse_queue(&mut s)?))
         } else if s.eat_str(b"SECURE ") {
             let recipient_id = id(&mut s)?;
             s.space()?;
@@ -261,7 +261,7 @@ pub fn read_store_log(text: &[u8]) -> StoreLogContents {
 pub fn apply(queues: &mut BTreeMap<EntityId, QueueRec>, record: StoreLogRecord) {
     match record {
         StoreLogRecord::CreateQueue(q) => {
-            queues.insert(q.recipient_id.clone(), q);
+            queues.insert(q.recipient_id.clone(), *q);
         }
         StoreLogRecord::SecureQueue {
             recipient_id,
@@ -294,7 +294,7 @@ pub fn apply(queues: &mut BTreeMap<EntityId, QueueRec>, record: StoreLogRecord) 
 pub fn compact<'a>(queues: impl IntoIterator<Item = &'a QueueRec>) -> String {
     let mut out = String::new();
     for q in queues {
-        out.push_str(&StoreLogRecord::CreateQueue(q.clone()).to_line());
+        out.push_str(&StoreLogRecord::CreateQueue(Box::new(q.clone())).to_line());
         out.push('\n');
     }
     out

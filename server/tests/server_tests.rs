@@ -1,4 +1,5 @@
 //! The scenarios of the reference's `tests/ServerTests.hs`, as pure tests against the machine.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! Test harness: a machine, a virtual clock, and clients talking through the byte path.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 
