@@ -120,3 +120,18 @@ impl Default for ServerConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_split_ids_by_their_first_bytes() {
+        assert_eq!(Shard::of(&[0, 3, 9], 2), 1);
+        assert_eq!(Shard::of(&[0, 4], 2), 0);
+        assert_eq!(Shard::of(&[], 3), 0);
+        assert_eq!(Shard::of(&[1, 2], 0), 0, "a zero count is one shard");
+        let s = Shard { index: 1, count: 2 };
+        assert!(s.owns(&[0, 1]) && !s.owns(&[0, 2]));
+    }
+}

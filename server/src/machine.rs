@@ -1241,3 +1241,31 @@ pub fn encrypt_message(key: &CbKey, version: Version, m: &StoredMessage) -> Brok
         Err(_) => BrokerMsg::Err(ErrorType::Internal),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_dummy_keys_decode() {
+        assert!(matches!(
+            dummy_key(DUMMY_ED25519),
+            Some(VerifyKey::Ed25519(_))
+        ));
+        assert!(matches!(dummy_key(DUMMY_ED448), Some(VerifyKey::Ed448(_))));
+    }
+
+    #[test]
+    fn server_transmissions_have_an_empty_signature() {
+        let t = encode_server_transmission(
+            &[1; 32],
+            4,
+            &CorrId::empty(),
+            &EntityId::empty(),
+            &BrokerMsg::Pong,
+        );
+        assert_eq!(t[0], 0);
+        assert_eq!(t[1], 32);
+        assert!(t.ends_with(b"\x00\x00PONG"));
+    }
+}

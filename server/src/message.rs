@@ -56,3 +56,42 @@ impl MsgQueue {
         gone
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use simplex_core::encoding::UnixTime;
+    use simplex_core::protocol::MsgFlags;
+
+    use super::*;
+
+    fn msg(id: u8, ts: i64) -> StoredMessage {
+        StoredMessage {
+            msg_id: MsgId::from_slice(&[id; 24]).unwrap_or_default(),
+            timestamp: UnixTime::from_seconds(ts),
+            flags: MsgFlags::default(),
+            body: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn fifo_with_quota_and_expiry() {
+        let mut q = MsgQueue::default();
+        q.push(msg(1, 10));
+        q.push(msg(2, 20));
+        q.push(msg(3, 30));
+        assert!(q.is_full(3) && !q.is_full(4));
+        assert!(
+            q.try_del(&msg(2, 0).msg_id).is_none(),
+            "only the first message"
+        );
+        assert_eq!(q.expire(20).len(), 1);
+        assert_eq!(q.peek().map(|m| m.timestamp.seconds), Some(20));
+        assert!(
+            q.try_del(&MsgId::empty()).is_some(),
+            "v1 ACK takes the first"
+        );
+        assert_eq!(q.len(), 1);
+        assert_eq!(q.iter().count(), 1);
+    }
+}
