@@ -24,8 +24,8 @@ use simplex_core::protocol::{EntityId, MsgId};
 
 use crate::msg_log::{self, SavedMessageLine, StoredMessage};
 
-/// One journal record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One journal record. `Debug` names the kind only.
+#[derive(Clone, PartialEq, Eq)]
 pub enum JournalRecord {
     /// A message was accepted.
     Message {
@@ -46,6 +46,16 @@ pub enum JournalRecord {
         /// The queue.
         recipient_id: EntityId,
     },
+}
+
+impl std::fmt::Debug for JournalRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Message { .. } => "Message",
+            Self::Remove { .. } => "Remove",
+            Self::DeleteQueue { .. } => "DeleteQueue",
+        })
+    }
 }
 
 impl JournalRecord {

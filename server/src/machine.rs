@@ -38,7 +38,7 @@ pub const NMSG_META_PADDED_LEN: usize = 128;
 pub struct ClientId(pub u64);
 
 /// What happened.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum ServerInput {
     /// A client finished the SMP handshake.
     ClientConnected {
@@ -86,7 +86,7 @@ pub enum ServerInput {
 }
 
 /// What to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum ServerOutput {
     /// Send these encoded transmissions to the client (ready for `pack_transmissions`).
     Transmit {
@@ -119,6 +119,73 @@ pub enum ServerOutput {
     Stats(String),
     /// Nothing more until this instant (`None`: until the next input).
     Timeout(Option<Instant>),
+}
+
+/// Shows the kind of input, the client and counts: never bytes, which carry queue ids.
+impl std::fmt::Debug for ServerInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ClientConnected {
+                client,
+                version,
+                now,
+                ..
+            } => f
+                .debug_struct("ClientConnected")
+                .field("client", client)
+                .field("version", version)
+                .field("now", now)
+                .finish_non_exhaustive(),
+            Self::Transmissions {
+                client,
+                now,
+                transmissions,
+                ..
+            } => f
+                .debug_struct("Transmissions")
+                .field("client", client)
+                .field("now", now)
+                .field("count", &transmissions.len())
+                .finish_non_exhaustive(),
+            Self::ClientClosed { client, now } => f
+                .debug_struct("ClientClosed")
+                .field("client", client)
+                .field("now", now)
+                .finish(),
+            Self::Timeout { now, .. } => f.debug_struct("Timeout").field("now", now).finish(),
+            Self::Shutdown { now } => f.debug_struct("Shutdown").field("now", now).finish(),
+        }
+    }
+}
+
+/// Shows the kind of output and sizes: never transmission bytes, records or the backup, which
+/// carry queue ids and keys.
+impl std::fmt::Debug for ServerOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Transmit {
+                client,
+                transmissions,
+            } => f
+                .debug_struct("Transmit")
+                .field("client", client)
+                .field("count", &transmissions.len())
+                .finish(),
+            Self::Close { client } => f.debug_struct("Close").field("client", client).finish(),
+            Self::Persist(r) => f.debug_tuple("Persist").field(r).finish(),
+            Self::Journal(r) => f.debug_tuple("Journal").field(r).finish(),
+            Self::SaveMessage { message, .. } => f
+                .debug_struct("SaveMessage")
+                .field("message", message)
+                .finish_non_exhaustive(),
+            Self::StatsBackup(text) => f
+                .debug_struct("StatsBackup")
+                .field("len", &text.len())
+                .finish(),
+            Self::Stats(line) => f.debug_tuple("Stats").field(line).finish(),
+            Self::Timeout(t) => f.debug_tuple("Timeout").field(t).finish(),
+        }
+    }
 }
 
 /// API misuse: the caller broke the machine's contract.

@@ -37,7 +37,7 @@ impl std::fmt::Debug for StoredMessage {
     }
 }
 
-/// A parsed line of the saved-messages file.
+/// A parsed line of the saved-messages file. (`Debug` shows no id: ids print as lengths.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SavedMessageLine {
     /// The current form: the body in clear.

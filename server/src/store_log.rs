@@ -24,8 +24,8 @@ use simplex_core::protocol::EntityId;
 
 use crate::queue::{NtfCreds, QueueRec, QueueStatus};
 
-/// One store-log record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One store-log record. `Debug` names the kind only: ids and keys identify a queue.
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreLogRecord {
     /// A new queue (also the compacted form of a live queue).
     CreateQueue(Box<QueueRec>),
@@ -53,6 +53,18 @@ pub enum StoreLogRecord {
         /// The queue.
         recipient_id: EntityId,
     },
+}
+
+impl std::fmt::Debug for StoreLogRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::CreateQueue(_) => "CreateQueue",
+            Self::SecureQueue { .. } => "SecureQueue",
+            Self::AddNotifier { .. } => "AddNotifier",
+            Self::DeleteQueue { .. } => "DeleteQueue",
+            Self::DeleteNotifier { .. } => "DeleteNotifier",
+        })
+    }
 }
 
 fn push_id(out: &mut String, id: &EntityId) {
