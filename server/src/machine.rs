@@ -206,6 +206,10 @@ pub enum ServerError {
     /// An input after shutdown.
     #[error("the server has shut down")]
     ShutDown,
+    /// A client connected with a version outside the configured range (the handshake
+    /// should have refused it).
+    #[error("client version outside the server's range")]
+    UnsupportedVersion,
 }
 
 /// What restoring saved messages gave.
@@ -504,6 +508,11 @@ impl<R: CryptoRng> Server<R> {
             } => {
                 if self.clients.contains_key(&client) {
                     return Err(ServerError::DuplicateClient);
+                }
+                if version < self.config.version_range.min()
+                    || version > self.config.version_range.max()
+                {
+                    return Err(ServerError::UnsupportedVersion);
                 }
                 self.clients.insert(
                     client,
