@@ -9,11 +9,13 @@
 
 mod codec;
 mod ratchet;
+mod server;
 mod tls;
 mod transport;
 
 pub use codec::{address, encoding, keys, padding, string};
 pub use ratchet::{ratchet_decrypt, ratchets_for};
+pub use server::server_machine;
 pub use tls::tls_server;
 pub use transport::{block, handshake, transmission};
 
@@ -32,4 +34,5 @@ pub const TARGETS: &[Target] = &[
     ("handshake", handshake),
     ("tls_server", tls_server),
     ("ratchet_decrypt", ratchet_decrypt),
+    ("server_machine", server_machine),
 ];
