@@ -16,6 +16,7 @@
 //!   (messages saved at a graceful stop), [`durable`] (optional message journal), [`stats`].
 
 pub mod config;
+pub mod driver;
 pub mod durable;
 mod machine;
 mod message;

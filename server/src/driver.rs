@@ -1,0 +1,433 @@
+//! The server driver: the SMP server machine together with one SMP connection machine
+//! (TLS + SMP hello + blocks) per socket, as one more sans-IO machine.
+//!
+//! Shells (mio, smol), the simulator and trace replay all drive a server through this one
+//! type, so they cannot disagree on behaviour: a shell accepts sockets, feeds their bytes in
+//! and writes out what comes back, and that is all it does.
+//!
+//! Inputs carry both clocks: `now` (monotonic, for timers) and `wall_clock` (Unix time, for
+//! message timestamps and stats). Randomness comes from the injected RNG; each connection's
+//! TLS gets its own generator seeded from it, so a run replays exactly from the root seed.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use simplex_core::crypto::hash::KeyHash;
+use simplex_core::crypto::CryptoRng;
+use simplex_core::encoding::UnixTime;
+use simplex_core::time::Instant;
+use simplex_core::tls::{ServerIdentity, TlsSession};
+use simplex_core::transport::{self, ServerConnection};
+
+use crate::durable::JournalRecord;
+use crate::msg_log::StoredMessage;
+use crate::store_log::StoreLogRecord;
+use crate::{ClientId, Server, ServerError, ServerInput, ServerOutput};
+
+/// Identifies an accepted socket (the shell picks the numbers; they must be unique while open).
+pub type ConnId = u64;
+
+/// The two clocks every input carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    /// Monotonic time.
+    pub now: Instant,
+    /// Wall-clock time.
+    pub wall_clock: UnixTime,
+}
+
+/// What the shell feeds the driver.
+#[derive(Debug)]
+pub enum DriverInput<'a> {
+    /// A socket was accepted.
+    Accepted {
+        /// Its id.
+        conn: ConnId,
+    },
+    /// Bytes were read from a socket.
+    Received {
+        /// The socket.
+        conn: ConnId,
+        /// The bytes.
+        bytes: &'a [u8],
+    },
+    /// A socket reached end of file or failed.
+    PeerClosed {
+        /// The socket.
+        conn: ConnId,
+    },
+    /// Only time passed (a timeout the driver asked for, or any later time).
+    Tick,
+    /// A graceful stop: every connection is closed (TLS close_notify), undelivered messages
+    /// and the stats backup come out, and no more input is accepted.
+    Shutdown,
+}
+
+/// What the driver asks of the shell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DriverOutput {
+    /// Write these bytes to the socket.
+    Write {
+        /// The socket.
+        conn: ConnId,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+    /// Close the socket (after writing what came before). The id may be reused afterwards.
+    CloseSocket {
+        /// The socket.
+        conn: ConnId,
+    },
+    /// Append to the store log.
+    Persist(StoreLogRecord),
+    /// Append to the message journal and sync before acting on later outputs (durable mode).
+    Journal(JournalRecord),
+    /// At shutdown: an undelivered message to save.
+    SaveMessage {
+        /// The queue's recipient id.
+        recipient_id: simplex_core::protocol::EntityId,
+        /// The message.
+        message: StoredMessage,
+    },
+    /// At shutdown: the stats backup.
+    StatsBackup(String),
+    /// A stats line for the stats log.
+    Stats(String),
+    /// Nothing more until this instant (`None`: until the next input).
+    Timeout(Option<Instant>),
+}
+
+/// A caller error; the input was refused and nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DriverError {
+    /// `Accepted` for an id that is still open.
+    #[error("connection id already in use")]
+    DuplicateConn,
+    /// An input for a socket the driver does not know (or already told the shell to close).
+    #[error("unknown connection id")]
+    UnknownConn,
+    /// The server was shut down.
+    #[error("the server was shut down")]
+    ShutDown,
+    /// The server machine refused the input (a driver bug if it ever happens).
+    #[error("server machine: {0}")]
+    Machine(#[from] ServerError),
+}
+
+/// How connections are set up.
+#[derive(Debug, Clone)]
+pub struct DriverConfig {
+    /// How long a client has for TLS and the SMP hello together.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        Self {
+            handshake_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+struct Conn {
+    machine: ServerConnection,
+    /// Set once the SMP hello completed and the server machine knows the client.
+    client: Option<ClientId>,
+    /// The connection machine's deadline, as of its last drain.
+    deadline: Option<Instant>,
+}
+
+/// The server driver. See the module docs.
+pub struct ServerDriver<R: CryptoRng> {
+    server: Server<R>,
+    identity: ServerIdentity,
+    key_hash: KeyHash,
+    config: DriverConfig,
+    seed_rng: ChaCha20Rng,
+    conns: BTreeMap<ConnId, Conn>,
+    outputs: VecDeque<DriverOutput>,
+    /// The server machine's deadline, as of its last drain.
+    server_deadline: Option<Instant>,
+    shut_down: bool,
+}
+
+impl<R: CryptoRng> std::fmt::Debug for ServerDriver<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerDriver")
+            .field("connections", &self.conns.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: CryptoRng> ServerDriver<R> {
+    /// A driver around `server` presenting `identity`. `tls_seed` seeds the generator each
+    /// connection's TLS randomness is drawn from.
+    pub fn new(
+        server: Server<R>,
+        identity: ServerIdentity,
+        config: DriverConfig,
+        tls_seed: [u8; 32],
+    ) -> Self {
+        let key_hash = identity.key_hash();
+        Self {
+            server,
+            identity,
+            key_hash,
+            config,
+            seed_rng: ChaCha20Rng::from_seed(tls_seed),
+            conns: BTreeMap::new(),
+            outputs: VecDeque::new(),
+            server_deadline: None,
+            shut_down: false,
+        }
+    }
+
+    /// The server machine (for inspection).
+    pub fn server(&self) -> &Server<R> {
+        &self.server
+    }
+
+    /// The server's identity (the key hash clients must name).
+    pub fn key_hash(&self) -> KeyHash {
+        self.key_hash
+    }
+
+    /// Open connections.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Feeds an input, then drain [`ServerDriver::poll_output`] until it returns
+    /// [`DriverOutput::Timeout`].
+    pub fn handle_input(
+        &mut self,
+        clock: Clock,
+        input: DriverInput<'_>,
+    ) -> Result<(), DriverError> {
+        if self.shut_down {
+            return Err(DriverError::ShutDown);
+        }
+        match input {
+            DriverInput::Accepted { conn } => self.accept(clock, conn)?,
+            DriverInput::Received { conn, bytes } => {
+                let mut rest = bytes;
+                // The machine takes fewer bytes only while its outputs wait: drain, then go on.
+                while !rest.is_empty() {
+                    let Some(c) = self.conns.get_mut(&conn) else {
+                        break;
+                    };
+                    let n = c
+                        .machine
+                        .handle_input(clock.now, transport::Input::Received(rest))
+                        .unwrap_or(rest.len());
+                    rest = &rest[n.min(rest.len())..];
+                    self.drain_conn(clock, conn)?;
+                }
+                if !self.conns.contains_key(&conn) && rest.len() == bytes.len() {
+                    return Err(DriverError::UnknownConn);
+                }
+            }
+            DriverInput::PeerClosed { conn } => {
+                let c = self.conns.get_mut(&conn).ok_or(DriverError::UnknownConn)?;
+                let _ = c
+                    .machine
+                    .handle_input(clock.now, transport::Input::PeerClosed);
+                self.drain_conn(clock, conn)?;
+            }
+            DriverInput::Tick => {
+                self.server.handle_input(ServerInput::Timeout {
+                    now: clock.now,
+                    wall_clock: clock.wall_clock,
+                })?;
+                self.drain_server(clock)?;
+                let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+                for conn in ids {
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        let _ = c.machine.handle_input(clock.now, transport::Input::Tick);
+                        self.drain_conn(clock, conn)?;
+                    }
+                }
+            }
+            DriverInput::Shutdown => {
+                let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+                for conn in ids {
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        let _ = c.machine.handle_input(clock.now, transport::Input::Close);
+                        self.drain_conn(clock, conn)?;
+                    }
+                }
+                self.server
+                    .handle_input(ServerInput::Shutdown { now: clock.now })?;
+                self.drain_server(clock)?;
+                self.shut_down = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// The next output; drain until [`DriverOutput::Timeout`].
+    pub fn poll_output(&mut self) -> DriverOutput {
+        if let Some(output) = self.outputs.pop_front() {
+            return output;
+        }
+        DriverOutput::Timeout(self.next_timeout())
+    }
+
+    fn next_timeout(&self) -> Option<Instant> {
+        self.conns
+            .values()
+            .filter_map(|c| c.deadline)
+            .chain(self.server_deadline)
+            .min()
+    }
+
+    fn accept(&mut self, clock: Clock, conn: ConnId) -> Result<(), DriverError> {
+        if self.conns.contains_key(&conn) {
+            return Err(DriverError::DuplicateConn);
+        }
+        let mut seed = [0u8; 32];
+        rand_chacha::rand_core::RngCore::fill_bytes(&mut self.seed_rng, &mut seed);
+        let rng: simplex_core::tls::SessionRng = Box::new(ChaCha20Rng::from_seed(seed));
+        let timeout = self.config.handshake_timeout;
+        match TlsSession::server(&self.identity, rng, clock.now, timeout) {
+            Ok(tls) => {
+                let range = self.server.config().version_range;
+                let machine =
+                    ServerConnection::server(tls, self.key_hash, range, clock.now, timeout);
+                self.conns.insert(
+                    conn,
+                    Conn {
+                        machine,
+                        client: None,
+                        deadline: None,
+                    },
+                );
+                self.drain_conn(clock, conn)
+            }
+            // A TLS configuration error is ours, not the peer's: refuse the socket.
+            Err(_) => {
+                self.outputs.push_back(DriverOutput::CloseSocket { conn });
+                Ok(())
+            }
+        }
+    }
+
+    /// Moves a connection machine's outputs to the shell and the server machine. The
+    /// transmissions of consecutive blocks go to the server machine together.
+    fn drain_conn(&mut self, clock: Clock, conn: ConnId) -> Result<(), DriverError> {
+        let mut received = Vec::new();
+        let mut closed = false;
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return Ok(());
+            };
+            match c.machine.poll_output() {
+                transport::Output::Transmit(bytes) => {
+                    self.outputs.push_back(DriverOutput::Write { conn, bytes })
+                }
+                transport::Output::Established {
+                    negotiated,
+                    session_id,
+                } => {
+                    let client = ClientId(conn);
+                    c.client = Some(client);
+                    self.server.handle_input(ServerInput::ClientConnected {
+                        client,
+                        session_id: bytes::Bytes::copy_from_slice(&session_id),
+                        version: negotiated.version,
+                        now: clock.now,
+                    })?;
+                    self.drain_server(clock)?;
+                }
+                transport::Output::Received(t) => received.push(t),
+                // Server transmissions always fit in a block.
+                transport::Output::TooLarge(_) => {}
+                transport::Output::Closed(_) => closed = true,
+                transport::Output::Timeout(deadline) => {
+                    c.deadline = deadline;
+                    break;
+                }
+            }
+        }
+        let client = self.conns.get(&conn).and_then(|c| c.client);
+        if let (Some(client), false) = (client, received.is_empty()) {
+            self.server.handle_input(ServerInput::Transmissions {
+                client,
+                now: clock.now,
+                wall_clock: clock.wall_clock,
+                transmissions: received,
+            })?;
+            self.drain_server(clock)?;
+        }
+        if closed {
+            if let Some(c) = self.conns.remove(&conn) {
+                if let Some(client) = c.client {
+                    self.server.handle_input(ServerInput::ClientClosed {
+                        client,
+                        now: clock.now,
+                    })?;
+                    self.drain_server(clock)?;
+                }
+                self.outputs.push_back(DriverOutput::CloseSocket { conn });
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the server machine's outputs to the connections and the shell.
+    fn drain_server(&mut self, clock: Clock) -> Result<(), DriverError> {
+        let mut touched = Vec::new();
+        loop {
+            match self.server.poll_output() {
+                ServerOutput::Transmit {
+                    client,
+                    transmissions,
+                } => {
+                    let conn = client.0;
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        let input = transport::Input::Send(transmissions);
+                        if c.machine.handle_input(clock.now, input).is_err() {
+                            // A client that does not read its socket while the server keeps
+                            // answering is dropped rather than buffered without bound.
+                            let _ = c.machine.handle_input(clock.now, transport::Input::Close);
+                        }
+                        touched.push(conn);
+                    }
+                }
+                ServerOutput::Close { client } => {
+                    if let Some(c) = self.conns.get_mut(&client.0) {
+                        let _ = c.machine.handle_input(clock.now, transport::Input::Close);
+                        touched.push(client.0);
+                    }
+                }
+                ServerOutput::Persist(record) => {
+                    self.outputs.push_back(DriverOutput::Persist(record))
+                }
+                ServerOutput::Journal(record) => {
+                    self.outputs.push_back(DriverOutput::Journal(record))
+                }
+                ServerOutput::SaveMessage {
+                    recipient_id,
+                    message,
+                } => self.outputs.push_back(DriverOutput::SaveMessage {
+                    recipient_id,
+                    message,
+                }),
+                ServerOutput::StatsBackup(text) => {
+                    self.outputs.push_back(DriverOutput::StatsBackup(text))
+                }
+                ServerOutput::Stats(line) => self.outputs.push_back(DriverOutput::Stats(line)),
+                ServerOutput::Timeout(deadline) => {
+                    self.server_deadline = deadline;
+                    break;
+                }
+            }
+        }
+        for conn in touched {
+            self.drain_conn(clock, conn)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,376 @@
+//! The server driver (server machine + one SMP connection machine per socket) against real
+//! client connection machines, in memory: TLS with the reference's Ed448 test identity, the
+//! SMP hello, and commands through to delivered messages.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use bytes::Bytes;
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use simplex_core::crypto::cbox::{CbKey, CbNonce};
+use simplex_core::crypto::keys::{Algorithm, PrivateKey, SignKey};
+use simplex_core::crypto::x25519;
+use simplex_core::encoding::{Decode, Reader, UnixTime};
+use simplex_core::protocol::{
+    encode_transmission, signed_part, BrokerMsg, Command, CorrId, EntityId, MsgFlags,
+    SMP_VERSION_RANGE,
+};
+use simplex_core::time::Instant;
+use simplex_core::tls::{ServerIdentity, TlsSession};
+use simplex_core::transport::{ClientConnection, Input, Output};
+use simplex_server::driver::{
+    Clock, ConnId, DriverConfig, DriverInput, DriverOutput, ServerDriver,
+};
+use simplex_server::{Server, ServerConfig};
+use std::time::Duration;
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {} missing: {e}", path.display()))
+}
+
+fn identity() -> ServerIdentity {
+    ServerIdentity::from_pem(
+        &fixture("server.crt"),
+        &fixture("ca.crt"),
+        &fixture("server.key"),
+    )
+    .unwrap()
+}
+
+const WALL: i64 = 1_700_000_000;
+
+fn clock(micros: u64) -> Clock {
+    Clock {
+        now: Instant::from_micros(micros),
+        wall_clock: UnixTime::from_seconds(WALL + (micros / 1_000_000) as i64),
+    }
+}
+
+struct World {
+    driver: ServerDriver<ChaCha20Rng>,
+    clients: Vec<(ConnId, ClientConnection)>,
+    received: Vec<Vec<BrokerMsg>>,
+    persisted: usize,
+    closed: Vec<ConnId>,
+    micros: u64,
+}
+
+impl World {
+    fn new(seed: u64) -> Self {
+        let server = Server::new(
+            ServerConfig::default(),
+            ChaCha20Rng::seed_from_u64(seed),
+            Instant::ZERO,
+            UnixTime::from_seconds(WALL),
+        );
+        let driver = ServerDriver::new(
+            server,
+            identity(),
+            DriverConfig::default(),
+            [seed as u8; 32],
+        );
+        World {
+            driver,
+            clients: vec![],
+            received: vec![],
+            persisted: 0,
+            closed: vec![],
+            micros: 0,
+        }
+    }
+
+    fn connect(&mut self, seed: u64) -> usize {
+        let conn = self.clients.len() as ConnId + 1;
+        let rng: simplex_core::tls::SessionRng = Box::new(ChaCha20Rng::seed_from_u64(seed));
+        let tls = TlsSession::client(
+            "localhost",
+            self.driver.key_hash(),
+            rng,
+            Instant::ZERO,
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        let client = ClientConnection::client(
+            tls,
+            self.driver.key_hash(),
+            SMP_VERSION_RANGE,
+            Instant::ZERO,
+            Duration::from_secs(30),
+        );
+        self.driver
+            .handle_input(clock(self.micros), DriverInput::Accepted { conn })
+            .unwrap();
+        self.clients.push((conn, client));
+        self.received.push(vec![]);
+        self.pump();
+        assert!(self.clients.last().unwrap().1.is_established());
+        self.clients.len() - 1
+    }
+
+    /// Moves bytes both ways until quiet.
+    fn pump(&mut self) {
+        loop {
+            let mut moved = false;
+            for i in 0..self.clients.len() {
+                loop {
+                    match self.clients[i].1.poll_output() {
+                        Output::Transmit(bytes) => {
+                            let conn = self.clients[i].0;
+                            self.driver
+                                .handle_input(
+                                    clock(self.micros),
+                                    DriverInput::Received {
+                                        conn,
+                                        bytes: &bytes,
+                                    },
+                                )
+                                .unwrap();
+                            moved = true;
+                        }
+                        Output::Received(t) => self.received[i].push(t.message.unwrap()),
+                        Output::Timeout(_) => break,
+                        _ => {}
+                    }
+                }
+            }
+            loop {
+                match self.driver.poll_output() {
+                    DriverOutput::Write { conn, bytes } => {
+                        let (_, client) =
+                            self.clients.iter_mut().find(|(c, _)| *c == conn).unwrap();
+                        let mut rest = &bytes[..];
+                        while !rest.is_empty() {
+                            let n = client
+                                .handle_input(
+                                    Instant::from_micros(self.micros),
+                                    Input::Received(rest),
+                                )
+                                .unwrap();
+                            rest = &rest[n..];
+                        }
+                        moved = true;
+                    }
+                    DriverOutput::Persist(_) => self.persisted += 1,
+                    DriverOutput::CloseSocket { conn } => self.closed.push(conn),
+                    DriverOutput::Timeout(_) => break,
+                    _ => {}
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+
+    fn send(
+        &mut self,
+        i: usize,
+        corr: &str,
+        entity: &[u8],
+        command: Command,
+        key: Option<&SignKey>,
+    ) {
+        let client = &mut self.clients[i].1;
+        let signed = signed_part(
+            client.session_id().unwrap(),
+            &CorrId::from_slice(corr.as_bytes()).unwrap(),
+            &EntityId::from_slice(entity).unwrap(),
+            &command.to_bytes(client.version().unwrap()),
+        )
+        .unwrap();
+        let sig = key.map(|k| k.sign(&signed));
+        client
+            .handle_input(
+                Instant::from_micros(self.micros),
+                Input::Send(vec![encode_transmission(sig.as_ref(), &signed)]),
+            )
+            .unwrap();
+        self.pump();
+    }
+}
+
+fn ed25519(seed: u8) -> SignKey {
+    SignKey::try_from(PrivateKey::from_raw(Algorithm::Ed25519, &[seed; 32]).unwrap()).unwrap()
+}
+
+#[test]
+fn queue_lifecycle_through_tls() {
+    let mut w = World::new(1);
+    let recipient = w.connect(10);
+    let sender = w.connect(11);
+    let rkey = ed25519(1);
+    let dh = x25519::PrivateKey::from_bytes(&[5; 32]);
+    w.send(
+        recipient,
+        "1",
+        &[],
+        Command::New {
+            recipient_key: rkey.verify_key(),
+            dh_key: dh.public_key(),
+        },
+        Some(&rkey),
+    );
+    let BrokerMsg::Ids {
+        recipient_id,
+        sender_id,
+        server_dh_key,
+    } = w.received[recipient][0].clone()
+    else {
+        panic!("{:?}", w.received)
+    };
+    assert_eq!(w.persisted, 1, "the new queue is logged");
+    w.send(
+        sender,
+        "2",
+        sender_id.as_bytes(),
+        Command::Send {
+            flags: MsgFlags {
+                notification: false,
+            },
+            body: Bytes::from_static(b"hello"),
+        },
+        None,
+    );
+    assert_eq!(w.received[sender], vec![BrokerMsg::Ok]);
+    // The creating connection is subscribed: the message arrives, encrypted for the recipient.
+    let BrokerMsg::Msg(msg) = w.received[recipient][1].clone() else {
+        panic!("{:?}", w.received[recipient])
+    };
+    let key = CbKey::new(&dh.diffie_hellman(&server_dh_key).unwrap());
+    let padded = key
+        .decrypt(
+            &CbNonce::from_slice_padded(msg.msg_id.as_bytes()),
+            &msg.encrypted_body,
+        )
+        .unwrap();
+    let mut r = Reader::from_slice(&padded);
+    let ts = UnixTime::decode(&mut r).unwrap();
+    assert_eq!(ts.seconds, WALL);
+    let flags = MsgFlags::decode(&mut r).unwrap();
+    assert!(!flags.notification);
+    r.expect_byte(b' ', "space").unwrap();
+    assert_eq!(r.peek_rest(), b"hello");
+    w.send(
+        recipient,
+        "3",
+        recipient_id.as_bytes(),
+        Command::Ack(msg.msg_id.clone()),
+        Some(&rkey),
+    );
+    assert_eq!(w.received[recipient][2], BrokerMsg::Ok);
+    w.send(
+        recipient,
+        "4",
+        recipient_id.as_bytes(),
+        Command::Del,
+        Some(&rkey),
+    );
+    assert_eq!(w.received[recipient][3], BrokerMsg::Ok);
+}
+
+#[test]
+fn closing_a_client_frees_its_connection() {
+    let mut w = World::new(2);
+    let a = w.connect(20);
+    assert_eq!(w.driver.connection_count(), 1);
+    let conn = w.clients[a].0;
+    w.driver
+        .handle_input(clock(0), DriverInput::PeerClosed { conn })
+        .unwrap();
+    w.pump();
+    assert_eq!(w.driver.connection_count(), 0);
+    assert_eq!(w.closed, vec![conn]);
+}
+
+#[test]
+fn a_stalled_handshake_is_closed_at_its_deadline() {
+    let mut w = World::new(3);
+    w.driver
+        .handle_input(clock(0), DriverInput::Accepted { conn: 9 })
+        .unwrap();
+    let deadline = loop {
+        match w.driver.poll_output() {
+            DriverOutput::Timeout(t) => break t.unwrap(),
+            _ => {}
+        }
+    };
+    assert_eq!(
+        deadline,
+        Instant::ZERO + DriverConfig::default().handshake_timeout
+    );
+    w.driver
+        .handle_input(
+            Clock {
+                now: deadline,
+                wall_clock: UnixTime::from_seconds(WALL + 120),
+            },
+            DriverInput::Tick,
+        )
+        .unwrap();
+    let mut closed = false;
+    loop {
+        match w.driver.poll_output() {
+            DriverOutput::CloseSocket { conn: 9 } => closed = true,
+            DriverOutput::Timeout(_) => break,
+            _ => {}
+        }
+    }
+    assert!(closed);
+    assert_eq!(w.driver.connection_count(), 0);
+}
+
+#[test]
+fn shutdown_saves_undelivered_messages_and_closes_everyone() {
+    let mut w = World::new(4);
+    let recipient = w.connect(30);
+    let sender = w.connect(31);
+    let rkey = ed25519(2);
+    let dh = x25519::PrivateKey::from_bytes(&[6; 32]);
+    w.send(
+        recipient,
+        "1",
+        &[],
+        Command::New {
+            recipient_key: rkey.verify_key(),
+            dh_key: dh.public_key(),
+        },
+        Some(&rkey),
+    );
+    let BrokerMsg::Ids { sender_id, .. } = w.received[recipient][0].clone() else {
+        panic!()
+    };
+    for i in 0..3 {
+        w.send(
+            sender,
+            &format!("s{i}"),
+            sender_id.as_bytes(),
+            Command::Send {
+                flags: MsgFlags::default(),
+                body: Bytes::from(vec![i; 10]),
+            },
+            None,
+        );
+    }
+    w.driver
+        .handle_input(clock(1_000_000), DriverInput::Shutdown)
+        .unwrap();
+    let (mut saved, mut closed) = (0, 0);
+    loop {
+        match w.driver.poll_output() {
+            DriverOutput::SaveMessage { .. } => saved += 1,
+            DriverOutput::CloseSocket { .. } => closed += 1,
+            DriverOutput::Timeout(_) => break,
+            _ => {}
+        }
+    }
+    // One message was delivered (unacknowledged messages are still saved), three in all.
+    assert_eq!(saved, 3);
+    assert_eq!(closed, 2);
+    assert!(w
+        .driver
+        .handle_input(clock(2_000_000), DriverInput::Tick)
+        .is_err());
+}
