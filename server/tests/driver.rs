@@ -292,9 +292,8 @@ fn a_stalled_handshake_is_closed_at_its_deadline() {
         .handle_input(clock(0), DriverInput::Accepted { conn: 9 })
         .unwrap();
     let deadline = loop {
-        match w.driver.poll_output() {
-            DriverOutput::Timeout(t) => break t.unwrap(),
-            _ => {}
+        if let DriverOutput::Timeout(t) = w.driver.poll_output() {
+            break t.unwrap();
         }
     };
     assert_eq!(
