@@ -103,6 +103,19 @@ pub struct ServerConfig {
     pub version_range: VersionRange,
     /// The part of the queue space this machine owns.
     pub shard: Shard,
+    /// Deliberate bugs, for proving that the tests catch them. Always off outside those tests;
+    /// no configuration file can set them.
+    #[doc(hidden)]
+    pub mutations: Mutations,
+}
+
+/// Deliberate bugs the machine can be built with, so tests can show their invariants catch
+/// them (a "mutant" of the machine). All off by default.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Mutations {
+    /// `ACK` also removes the message after the acknowledged one, undelivered.
+    pub ack_drops_next: bool,
 }
 
 impl Default for ServerConfig {
@@ -117,6 +130,7 @@ impl Default for ServerConfig {
             durable_messages: false,
             version_range: SMP_VERSION_RANGE,
             shard: Shard::default(),
+            mutations: Mutations::default(),
         }
     }
 }

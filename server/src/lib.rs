@@ -28,7 +28,7 @@ pub mod testkit;
 
 use std::collections::BTreeMap;
 
-pub use config::{ExpirationConfig, ServerConfig, Shard, StatsConfig};
+pub use config::{ExpirationConfig, Mutations, ServerConfig, Shard, StatsConfig};
 pub use machine::{
     encode_server_transmission, encrypt_message, ClientId, RestoreReport, RestoreStatsError,
     Server, ServerError, ServerInput, ServerOutput, ID_LEN, NMSG_META_PADDED_LEN,

@@ -1126,6 +1126,12 @@ impl<R: CryptoRng> Server<R> {
             return BrokerMsg::Err(ErrorType::Auth);
         };
         if let Some(m) = q.msgs.try_del(msg_id) {
+            if self.config.mutations.ack_drops_next {
+                let next = q.msgs.peek().map(|n| n.msg_id.clone());
+                if let Some(next) = next {
+                    q.msgs.try_del(&next);
+                }
+            }
             self.stats.msg_recv += 1;
             self.stats.active(rid);
             if self.config.durable_messages {
