@@ -165,12 +165,21 @@ impl<R: CryptoRng> ServerDriver<R> {
     /// A driver around `server` presenting `identity`. `tls_seed` seeds the generator each
     /// connection's TLS randomness is drawn from.
     pub fn new(
-        server: Server<R>,
+        mut server: Server<R>,
         identity: ServerIdentity,
         config: DriverConfig,
         tls_seed: [u8; 32],
     ) -> Self {
         let key_hash = identity.key_hash();
+        // Whatever the restored server already has to say (no client exists yet, so nothing
+        // is addressed to a connection), and its first timer (expiry, stats).
+        let mut outputs = VecDeque::new();
+        let server_deadline = loop {
+            match server.poll_output() {
+                ServerOutput::Timeout(deadline) => break deadline,
+                other => outputs.extend(Self::shell_output(other)),
+            }
+        };
         Self {
             server,
             identity,
@@ -178,8 +187,8 @@ impl<R: CryptoRng> ServerDriver<R> {
             config,
             seed_rng: ChaCha20Rng::from_seed(tls_seed),
             conns: BTreeMap::new(),
-            outputs: VecDeque::new(),
-            server_deadline: None,
+            outputs,
+            server_deadline,
             shut_down: false,
         }
     }
@@ -402,32 +411,36 @@ impl<R: CryptoRng> ServerDriver<R> {
                         touched.push(client.0);
                     }
                 }
-                ServerOutput::Persist(record) => {
-                    self.outputs.push_back(DriverOutput::Persist(record))
-                }
-                ServerOutput::Journal(record) => {
-                    self.outputs.push_back(DriverOutput::Journal(record))
-                }
-                ServerOutput::SaveMessage {
-                    recipient_id,
-                    message,
-                } => self.outputs.push_back(DriverOutput::SaveMessage {
-                    recipient_id,
-                    message,
-                }),
-                ServerOutput::StatsBackup(text) => {
-                    self.outputs.push_back(DriverOutput::StatsBackup(text))
-                }
-                ServerOutput::Stats(line) => self.outputs.push_back(DriverOutput::Stats(line)),
                 ServerOutput::Timeout(deadline) => {
                     self.server_deadline = deadline;
                     break;
                 }
+                other => self.outputs.extend(Self::shell_output(other)),
             }
         }
         for conn in touched {
             self.drain_conn(clock, conn)?;
         }
         Ok(())
+    }
+
+    /// A server output for the shell (files, logs); `None` for those about connections.
+    fn shell_output(output: ServerOutput) -> Option<DriverOutput> {
+        Some(match output {
+            ServerOutput::Persist(record) => DriverOutput::Persist(record),
+            ServerOutput::Journal(record) => DriverOutput::Journal(record),
+            ServerOutput::SaveMessage {
+                recipient_id,
+                message,
+            } => DriverOutput::SaveMessage {
+                recipient_id,
+                message,
+            },
+            ServerOutput::StatsBackup(text) => DriverOutput::StatsBackup(text),
+            ServerOutput::Stats(line) => DriverOutput::Stats(line),
+            ServerOutput::Transmit { .. }
+            | ServerOutput::Close { .. }
+            | ServerOutput::Timeout(_) => return None,
+        })
     }
 }

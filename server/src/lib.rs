@@ -25,6 +25,7 @@ pub mod queue;
 pub mod stats;
 pub mod store_log;
 pub mod testkit;
+pub mod trace;
 
 use std::collections::BTreeMap;
 

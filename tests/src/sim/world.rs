@@ -28,8 +28,9 @@ use simplex_core::protocol::{
 use simplex_core::time::Instant;
 use simplex_core::tls::{ServerIdentity, SessionRng, TlsSession};
 use simplex_core::transport::{ClientConnection, Input, Output};
-use simplex_server::driver::{Clock, DriverConfig, DriverInput, DriverOutput, ServerDriver};
-use simplex_server::{durable, store_log, Mutations, Server, ServerConfig};
+use simplex_server::driver::{Clock, DriverInput, DriverOutput, ServerDriver};
+use simplex_server::trace::{TraceHeader, TraceWriter};
+use simplex_server::{Mutations, ServerConfig};
 
 use super::net::{Delivery, End, NetConfig, SimNet, StreamId};
 
@@ -180,6 +181,9 @@ struct ServerNode {
     mutations: Mutations,
     streams: BTreeSet<StreamId>,
     deadline: Option<Instant>,
+    /// The trace of the current server lifetime, and those of earlier ones.
+    trace: Option<TraceWriter>,
+    traces: Vec<Vec<u8>>,
 }
 
 /// The simulation.
@@ -292,6 +296,8 @@ impl World {
                 mutations,
                 streams: BTreeSet::new(),
                 deadline: None,
+                trace: None,
+                traces: Vec::new(),
             },
             clients,
             sender_ids: BTreeMap::new(),
@@ -319,43 +325,44 @@ impl World {
             mutations: self.server.mutations,
             ..ServerConfig::default()
         };
-        let mut server = Server::new(
-            config,
-            ChaCha20Rng::seed_from_u64(self.rng.next_u64()),
-            self.now,
-            self.clock().wall_clock,
-        );
-        let contents = store_log::read_store_log(self.server.store_log.as_bytes());
-        let journal = durable::replay(self.server.journal.as_bytes());
-        let restored =
-            server
-                .restore_queues(contents.queues.into_values())
-                .and_then(|()| {
-                    server
-                        .restore_journal(journal.into_iter().flat_map(|(rid, msgs)| {
-                            msgs.into_iter().map(move |m| (rid.clone(), m))
-                        }))
-                        .map(|_| ())
-                });
-        if let Err(e) = restored {
-            self.oracle.violations.push(format!("restart failed: {e}"));
-        }
-        let mut tls_seed = [0u8; 32];
+        let (mut server_seed, mut tls_seed) = ([0u8; 32], [0u8; 32]);
+        self.rng.fill_bytes(&mut server_seed);
         self.rng.fill_bytes(&mut tls_seed);
-        let config = DriverConfig {
-            handshake_timeout: HANDSHAKE_TIMEOUT,
-        };
-        self.server.driver = Some(ServerDriver::new(
-            server,
-            self.server.identity.clone(),
-            config,
+        let clock = self.clock();
+        let header = TraceHeader {
+            server_seed,
             tls_seed,
-        ));
+            start: (clock.now, clock.wall_clock),
+            config,
+            handshake_timeout_micros: HANDSHAKE_TIMEOUT.as_micros() as u64,
+            key_hash: self.server.identity.key_hash(),
+            store_log: self.server.store_log.clone(),
+            journal: self.server.journal.clone(),
+            saved_messages: String::new(),
+        };
+        match header.build_driver(self.server.identity.clone()) {
+            Ok(driver) => self.server.driver = Some(driver),
+            Err(e) => {
+                self.oracle.violations.push(format!("restart failed: {e}"));
+                return;
+            }
+        }
+        self.server.trace = Some(TraceWriter::new(&header));
+        // Outputs before the first input are not part of the trace (replay starts the same way).
+        let trace = self.server.trace.take();
         self.drain_server();
+        self.server.trace = trace;
     }
 
     fn crash_server(&mut self) {
+        if self.server.driver.is_none() {
+            return; // already down, waiting for its restart
+        }
         self.server.driver = None;
+        self.server.deadline = None;
+        if let Some(trace) = self.server.trace.take() {
+            self.server.traces.push(trace.finish());
+        }
         self.report.crashes += 1;
         let streams: Vec<StreamId> = std::mem::take(&mut self.server.streams)
             .into_iter()
@@ -371,7 +378,11 @@ impl World {
             let Some(driver) = self.server.driver.as_mut() else {
                 return;
             };
-            match driver.poll_output() {
+            let output = driver.poll_output();
+            if let Some(trace) = self.server.trace.as_mut() {
+                trace.output(&output);
+            }
+            match output {
                 DriverOutput::Write { conn, bytes } => {
                     self.net.send(self.now, conn, End::Server, &bytes)
                 }
@@ -401,6 +412,9 @@ impl World {
     fn server_input(&mut self, input: DriverInput<'_>) {
         let clock = self.clock();
         if let Some(driver) = self.server.driver.as_mut() {
+            if let Some(trace) = self.server.trace.as_mut() {
+                trace.input(clock, &input);
+            }
             if let Err(e) = driver.handle_input(clock, input) {
                 self.oracle
                     .violations
@@ -801,11 +815,20 @@ impl World {
             .min()
     }
 
+    /// Every sender is done, every client is connected (so recipients are subscribed again)
+    /// and nothing is in flight: whatever the server still holds would be on its way.
     fn all_done(&self) -> bool {
-        self.clients.iter().all(|c| match &c.role {
+        let senders_done = self.clients.iter().all(|c| match &c.role {
             Role::Sender { done, .. } => *done >= self.config.messages,
             Role::Recipient { .. } => true,
-        }) && self.net.in_flight_bytes() == 0
+        });
+        let all_connected = self.clients.iter().all(|c| {
+            c.reconnect_at.is_none()
+                && c.conn
+                    .as_ref()
+                    .is_some_and(|(_, conn)| conn.is_established())
+        });
+        senders_done && all_connected && self.net.in_flight_bytes() == 0
     }
 
     /// One fault, chosen by the world's RNG.
@@ -843,7 +866,21 @@ impl World {
     }
 
     /// Runs the world to the end and checks the invariants.
-    pub fn run(mut self) -> Report {
+    pub fn run(self) -> Report {
+        self.run_recording().0
+    }
+
+    /// Like [`World::run`], also returning the trace of each server lifetime (a crash starts a
+    /// new one), for [`simplex_server::trace::replay`].
+    pub fn run_recording(mut self) -> (Report, Vec<Vec<u8>>) {
+        let report = self.run_inner();
+        if let Some(trace) = self.server.trace.take() {
+            self.server.traces.push(trace.finish());
+        }
+        (report, std::mem::take(&mut self.server.traces))
+    }
+
+    fn run_inner(&mut self) -> Report {
         let fault_end = Instant::ZERO + self.config.fault_window;
         let mut next_fault =
             Some(Instant::ZERO + Duration::from_millis(500 + self.rng.next_u64() % 5_000));
@@ -919,7 +956,7 @@ impl World {
         self.oracle.check_settled();
         self.report.delivered = self.oracle.delivered.values().map(BTreeMap::len).sum();
         self.report.end_micros = self.now.as_micros();
-        self.report.violations = self.oracle.violations;
-        self.report
+        self.report.violations = std::mem::take(&mut self.oracle.violations);
+        self.report.clone()
     }
 }
