@@ -11,15 +11,21 @@ use simplex_core::crypto::x25519;
 use simplex_core::encoding::string::StrDecode;
 use simplex_core::encoding::{Decode, Encode, ShortBytes, UnixTime, UtcTime, VersionRange};
 use simplex_core::protocol::{
-    encode_transmission, parse_transmission, signed_part, BrokerMsg, Command, CommandError,
-    CorrId, EntityId, ErrorType, MsgFlags, MsgId, RcvMessage,
+    encode_transmission, parse_transmission, signed_part, BrokerMsg, Command, CommandError, CorrId,
+    EntityId, ErrorType, MsgFlags, MsgId, RcvMessage,
 };
 use simplex_core::transport::{pack_transmissions, unpack_block};
 
 fn verify_key() -> impl Strategy<Value = VerifyKey> {
     (any::<bool>(), any::<u8>()).prop_map(|(ed448, seed)| {
-        let (alg, len) = if ed448 { (Algorithm::Ed448, 57) } else { (Algorithm::Ed25519, 32) };
-        SignKey::try_from(PrivateKey::from_raw(alg, &vec![seed; len]).unwrap()).unwrap().verify_key()
+        let (alg, len) = if ed448 {
+            (Algorithm::Ed448, 57)
+        } else {
+            (Algorithm::Ed25519, 32)
+        };
+        SignKey::try_from(PrivateKey::from_raw(alg, &vec![seed; len]).unwrap())
+            .unwrap()
+            .verify_key()
     })
 }
 
@@ -37,16 +43,25 @@ fn body() -> impl Strategy<Value = Bytes> {
 
 fn command() -> impl Strategy<Value = Command> {
     prop_oneof![
-        (verify_key(), dh_key()).prop_map(|(recipient_key, dh_key)| Command::New { recipient_key, dh_key }),
+        (verify_key(), dh_key()).prop_map(|(recipient_key, dh_key)| Command::New {
+            recipient_key,
+            dh_key
+        }),
         Just(Command::Sub),
         verify_key().prop_map(Command::Key),
-        (verify_key(), dh_key()).prop_map(|(notifier_key, dh_key)| Command::NKey { notifier_key, dh_key }),
+        (verify_key(), dh_key()).prop_map(|(notifier_key, dh_key)| Command::NKey {
+            notifier_key,
+            dh_key
+        }),
         Just(Command::NDel),
         Just(Command::Get),
         id24().prop_map(|id| Command::Ack(MsgId::new(id).unwrap())),
         Just(Command::Off),
         Just(Command::Del),
-        (any::<bool>(), body()).prop_map(|(notification, body)| Command::Send { flags: MsgFlags { notification }, body }),
+        (any::<bool>(), body()).prop_map(|(notification, body)| Command::Send {
+            flags: MsgFlags { notification },
+            body
+        }),
         Just(Command::Ping),
         Just(Command::NSub),
     ]
@@ -81,15 +96,26 @@ fn broker_msg() -> impl Strategy<Value = BrokerMsg> {
             sender_id: EntityId::new(s).unwrap(),
             server_dh_key: k
         }),
-        (id24(), any::<i64>(), any::<bool>(), body()).prop_map(|(id, ts, notification, body)| BrokerMsg::Msg(RcvMessage {
-            msg_id: MsgId::new(id).unwrap(),
-            timestamp: UnixTime::from_seconds(ts),
-            flags: MsgFlags { notification },
-            encrypted_body: body
-        })),
-        (id24(), dh_key()).prop_map(|(n, k)| BrokerMsg::Nid { notifier_id: EntityId::new(n).unwrap(), server_dh_key: k }),
-        (any::<[u8; 24]>(), proptest::collection::vec(any::<u8>(), 0..200))
-            .prop_map(|(n, m)| BrokerMsg::NMsg { nonce: CbNonce(n), encrypted_meta: ShortBytes::new(m).unwrap() }),
+        (id24(), any::<i64>(), any::<bool>(), body()).prop_map(|(id, ts, notification, body)| {
+            BrokerMsg::Msg(RcvMessage {
+                msg_id: MsgId::new(id).unwrap(),
+                timestamp: UnixTime::from_seconds(ts),
+                flags: MsgFlags { notification },
+                encrypted_body: body,
+            })
+        }),
+        (id24(), dh_key()).prop_map(|(n, k)| BrokerMsg::Nid {
+            notifier_id: EntityId::new(n).unwrap(),
+            server_dh_key: k
+        }),
+        (
+            any::<[u8; 24]>(),
+            proptest::collection::vec(any::<u8>(), 0..200)
+        )
+            .prop_map(|(n, m)| BrokerMsg::NMsg {
+                nonce: CbNonce(n),
+                encrypted_meta: ShortBytes::new(m).unwrap()
+            }),
         Just(BrokerMsg::End),
         Just(BrokerMsg::Ok),
         error_type().prop_map(BrokerMsg::Err),
@@ -102,7 +128,10 @@ fn broker_msg() -> impl Strategy<Value = BrokerMsg> {
 fn command_at(version: u16, c: &Command) -> Command {
     match c {
         Command::Ack(_) if version == 1 => Command::Ack(MsgId::empty()),
-        Command::Send { body, .. } if version == 1 => Command::Send { flags: MsgFlags::default(), body: body.clone() },
+        Command::Send { body, .. } if version == 1 => Command::Send {
+            flags: MsgFlags::default(),
+            body: body.clone(),
+        },
         other => other.clone(),
     }
 }
@@ -111,8 +140,16 @@ fn broker_at(version: u16, m: &BrokerMsg) -> BrokerMsg {
     match m {
         BrokerMsg::Msg(msg) => BrokerMsg::Msg(RcvMessage {
             msg_id: msg.msg_id.clone(),
-            timestamp: if version <= 2 { msg.timestamp } else { UnixTime::default() },
-            flags: if version == 2 { msg.flags } else { MsgFlags::default() },
+            timestamp: if version <= 2 {
+                msg.timestamp
+            } else {
+                UnixTime::default()
+            },
+            flags: if version == 2 {
+                msg.flags
+            } else {
+                MsgFlags::default()
+            },
             encrypted_body: msg.encrypted_body.clone(),
         }),
         other => other.clone(),
@@ -185,16 +222,25 @@ proptest! {
 fn int64_example() {
     let value: i64 = 1_234_567_890_123_456_789;
     assert_eq!(value.to_bytes(), [17, 34, 16, 244, 125, 233, 129, 21]);
-    assert_eq!(i64::decode_slice(&[17, 34, 16, 244, 125, 233, 129, 21]).unwrap(), value);
+    assert_eq!(
+        i64::decode_slice(&[17, 34, 16, 244, 125, 233, 129, 21]).unwrap(),
+        value
+    );
 }
 
 #[test]
 fn system_time_from_iso8601() {
     let t = UtcTime::str_decode(b"2022-01-01T10:24:05.000Z").unwrap();
     assert_eq!(t.seconds, 1_641_032_645);
-    let time = UnixTime { seconds: t.seconds, nanoseconds: 123 };
+    let time = UnixTime {
+        seconds: t.seconds,
+        nanoseconds: 123,
+    };
     assert_eq!(time.to_bytes(), t.seconds.to_bytes());
-    assert_eq!(UnixTime::decode_slice(&time.to_bytes()).unwrap(), UnixTime::from_seconds(t.seconds));
+    assert_eq!(
+        UnixTime::decode_slice(&time.to_bytes()).unwrap(),
+        UnixTime::from_seconds(t.seconds)
+    );
 }
 
 #[test]

@@ -143,6 +143,10 @@ impl Signature {
 
 impl fmt::Debug for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ed25519::Signature({})", crate::encoding::string::base64url_encode(&self.0))
+        write!(
+            f,
+            "ed25519::Signature({})",
+            crate::encoding::string::base64url_encode(&self.0)
+        )
     }
 }

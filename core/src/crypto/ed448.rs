@@ -146,6 +146,10 @@ impl Signature {
 
 impl fmt::Debug for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ed448::Signature({})", crate::encoding::string::base64url_encode(&self.0))
+        write!(
+            f,
+            "ed448::Signature({})",
+            crate::encoding::string::base64url_encode(&self.0)
+        )
     }
 }

@@ -51,7 +51,8 @@ impl KeyHash {
 
     /// Parses the base64url form.
     pub fn from_base64url(text: &str) -> Result<Self, KeyDecodeError> {
-        let bytes = crate::encoding::string::base64url_decode(text.as_bytes()).map_err(|_| KeyDecodeError::Base64)?;
+        let bytes = crate::encoding::string::base64url_decode(text.as_bytes())
+            .map_err(|_| KeyDecodeError::Base64)?;
         let arr: [u8; 32] = bytes
             .as_slice()
             .try_into()

@@ -491,7 +491,10 @@ macro_rules! key_forms {
 
             /// Parses the text form (base64url with padding of the DER).
             pub fn from_base64url(text: &str) -> Result<Self, KeyDecodeError> {
-                let der = Zeroizing::new(crate::encoding::string::base64url_decode(text.as_bytes()).map_err(|_| KeyDecodeError::Base64)?);
+                let der = Zeroizing::new(
+                    crate::encoding::string::base64url_decode(text.as_bytes())
+                        .map_err(|_| KeyDecodeError::Base64)?,
+                );
                 <$ty>::from_der(&der)
             }
         }

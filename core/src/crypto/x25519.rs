@@ -87,7 +87,11 @@ impl PublicKey {
 
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "x25519::PublicKey({})", crate::encoding::string::base64url_encode(&self.0))
+        write!(
+            f,
+            "x25519::PublicKey({})",
+            crate::encoding::string::base64url_encode(&self.0)
+        )
     }
 }
 
