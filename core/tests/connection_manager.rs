@@ -28,6 +28,8 @@ struct World {
     open: BTreeSet<ConnId>,
     connects: Vec<(Instant, ConnId, TransportHost, u16, bool)>,
     refuse: bool,
+    /// Every byte the manager sent, by connection.
+    wire: Vec<(ConnId, Vec<u8>)>,
 }
 
 fn domain(name: &str) -> TransportHost {
@@ -45,6 +47,7 @@ impl World {
             open: BTreeSet::new(),
             connects: Vec::new(),
             refuse: false,
+            wire: Vec::new(),
         }
     }
 
@@ -82,6 +85,7 @@ impl World {
                     ManagerOutput::Transmit { conn, bytes } => {
                         moved = true;
                         self.server.receive(conn.0, self.now, &bytes);
+                        self.wire.push((conn, bytes));
                     }
                     ManagerOutput::Disconnect { conn } => {
                         self.open.remove(&conn);
@@ -560,4 +564,102 @@ fn socks_failure_is_a_connect_failure() {
         1
     );
     assert_eq!(w.mgr.connection_count(), 0);
+}
+
+#[test]
+fn ack_delivers_the_next_message_opened() {
+    let mut w = World::new(12, ManagerConfig::default());
+    let server = w.address();
+    let (sub, sender_id) = w.create_queues(1).remove(0);
+    let rid = sub.queue_id.clone();
+    let sign_key = sub.sign_key.clone();
+    w.mgr.subscribe(w.now, &server, sub);
+    for body in [&b"first"[..], b"second"] {
+        w.mgr.request(
+            w.now,
+            &server,
+            Request::send(
+                sender_id.clone(),
+                None,
+                MsgFlags::default(),
+                Bytes::copy_from_slice(body),
+            ),
+        );
+    }
+    w.pump();
+    let bodies = |w: &World| -> Vec<Vec<u8>> {
+        w.events
+            .iter()
+            .filter_map(|e| match e {
+                ManagerEvent::Message { message: Ok(m), .. } => Some(m.body.to_vec()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(bodies(&w), vec![b"first".to_vec()]);
+    let first = w
+        .events
+        .iter()
+        .find_map(|e| match e {
+            ManagerEvent::Message { message: Ok(m), .. } => Some(m.msg_id.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let ack = w
+        .mgr
+        .request(w.now, &server, Request::ack(rid, &sign_key, first));
+    w.pump();
+    assert_eq!(bodies(&w), vec![b"first".to_vec(), b"second".to_vec()]);
+    assert_eq!(
+        w.count(
+            |e| matches!(e, ManagerEvent::Response { id, result: Ok(Reply::Ok), .. } if *id == ack)
+        ),
+        1
+    );
+}
+
+#[test]
+fn resubscription_timeouts_are_retried_on_the_live_connection() {
+    let mut w = World::new(13, ManagerConfig::default());
+    let server = w.address();
+    let subs: Vec<QueueSubscription> = w.create_queues(3).into_iter().map(|s| s.0).collect();
+    w.mgr.subscribe_many(w.now, &server, subs);
+    w.pump();
+    w.events.clear();
+    w.server.answering = false;
+    w.drop_all();
+    assert_eq!(w.count(|e| matches!(e, ManagerEvent::Down { .. })), 1);
+    // The SUBs time out after 5 s: nothing comes up, nothing is dropped.
+    let t = w.next_timeout().unwrap();
+    assert_eq!(t, Instant::ZERO + Duration::from_secs(5));
+    w.advance_to(t);
+    assert_eq!(w.count(|e| matches!(e, ManagerEvent::Up { .. })), 0);
+    assert_eq!(w.mgr.subscription_count(&server), 3);
+    // Retried after the initial interval; now answered.
+    w.server.answering = true;
+    let t = w.next_timeout().unwrap();
+    assert_eq!(t, Instant::ZERO + Duration::from_secs(7));
+    w.advance_to(t);
+    assert_eq!(
+        w.count(|e| matches!(e, ManagerEvent::Up { subs, .. } if subs.len() == 3)),
+        1
+    );
+    assert_eq!(w.connects.len(), 2, "no new connection for a retry");
+}
+
+#[test]
+fn same_seed_same_outputs() {
+    let run = |seed| {
+        let mut w = World::new(seed, ManagerConfig::default());
+        let server = w.address();
+        let subs: Vec<QueueSubscription> = w.create_queues(2).into_iter().map(|s| s.0).collect();
+        w.mgr.subscribe_many(w.now, &server, subs);
+        w.pump();
+        w.drop_all();
+        let events: Vec<String> = w.events.iter().map(|e| format!("{e:?}")).collect();
+        (w.wire, events)
+    };
+    let (wire, events) = run(14);
+    assert!(wire.len() > 4 && events.len() > 2);
+    assert_eq!((wire, events), run(14));
 }

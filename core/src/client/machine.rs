@@ -461,10 +461,12 @@ impl SmpClient {
         if let Some(out) = self.outputs.pop_front() {
             return out;
         }
-        ClientOutput::Timeout(self.next_timeout())
+        ClientOutput::Timeout(self.poll_timeout())
     }
 
-    fn next_timeout(&self) -> Option<Instant> {
+    /// When the machine next needs a [`ClientInput::Tick`], as of the last
+    /// [`Self::poll_output`] (the same instant its `Timeout` gave).
+    pub fn poll_timeout(&self) -> Option<Instant> {
         if self.closed {
             return None;
         }

@@ -291,7 +291,7 @@ struct Slot {
     resubscribing: Option<(usize, Vec<SubKey>)>,
     /// Retry pending subscriptions on the live connection at this time.
     retry_subs_at: Option<Instant>,
-    user_requests: HashMap<RequestId, ManagerRequestId>,
+    user_requests: HashMap<RequestId, (ManagerRequestId, &'static str)>,
     sub_requests: HashMap<RequestId, SubKey>,
 }
 
@@ -366,6 +366,7 @@ impl ConnectionManager {
         self.next_request += 1;
         self.ensure_link(now, server);
         let entity_id = request.entity_id.clone();
+        let tag = request.command.tag();
         let unreachable = if self.config.network.target(server).is_err() {
             RequestError::IncompatibleHost
         } else {
@@ -376,7 +377,7 @@ impl ConnectionManager {
                 SlotState::Linked(link) => match link.client.submit(now, vec![request]) {
                     Ok(ids) => {
                         for rid in ids {
-                            slot.user_requests.insert(rid, id);
+                            slot.user_requests.insert(rid, (id, tag));
                         }
                         Ok(())
                     }
@@ -696,19 +697,18 @@ impl ConnectionManager {
         }
     }
 
-    fn next_timeout(&mut self) -> Option<Instant> {
+    fn next_timeout(&self) -> Option<Instant> {
         let mut next: Option<Instant> = None;
         let mut consider = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
-        for slot in self.slots.values_mut() {
-            match &mut slot.state {
+        for slot in self.slots.values() {
+            match &slot.state {
                 SlotState::Backoff { until } => consider(*until),
                 SlotState::Linked(link) => {
                     if !link.up {
                         consider(link.connect_deadline);
                     }
                     if link.opened && link.socks.is_none() {
-                        // Everything else was drained: only its timeout is left.
-                        if let ClientOutput::Timeout(Some(t)) = link.client.poll_output() {
+                        if let Some(t) = link.client.poll_timeout() {
                             consider(t);
                         }
                     }
@@ -832,7 +832,26 @@ impl ConnectionManager {
                 entity_id,
                 result,
             } => {
-                if let Some(mid) = slot.user_requests.remove(&id) {
+                if let Some((mid, tag)) = slot.user_requests.remove(&id) {
+                    // A message in answer to ACK or SUB is a delivery, as in the reference:
+                    // the user gets it opened, and the command's answer is OK. GET keeps the
+                    // message as its answer too.
+                    let result = match result {
+                        Ok(Reply::Message(message)) => {
+                            let opened = open_message(slot, version, &entity_id, message.clone());
+                            self.event(ManagerEvent::Message {
+                                server: server.clone(),
+                                queue_id: entity_id.clone(),
+                                message: opened,
+                            });
+                            if tag == "GET" {
+                                Ok(Reply::Message(message))
+                            } else {
+                                Ok(Reply::Ok)
+                            }
+                        }
+                        other => other,
+                    };
                     self.event(ManagerEvent::Response {
                         id: mid,
                         server: server.clone(),
@@ -942,11 +961,14 @@ impl ConnectionManager {
                 *outstanding = outstanding.saturating_sub(1);
                 if *outstanding == 0 {
                     if let Some((_, mut up)) = slot.resubscribing.take() {
-                        up.sort();
-                        self.event(ManagerEvent::Up {
-                            server: server.clone(),
-                            subs: up,
-                        });
+                        // Those that timed out stay down and come up in a later round.
+                        if !up.is_empty() {
+                            up.sort();
+                            self.event(ManagerEvent::Up {
+                                server: server.clone(),
+                                subs: up,
+                            });
+                        }
                     }
                 }
             }
