@@ -483,3 +483,75 @@ fn decrypts_reference_notification_metadata() {
     }
     assert_eq!(seen, 3);
 }
+
+#[test]
+fn too_large_commands_are_refused_without_sending() {
+    let mut pair = Pair::new(12, SMP_VERSION_RANGE, ClientConfig::default());
+    pair.take_events();
+    let sent_before = pair.wire_to_server.len();
+    let ids = pair.submit(vec![
+        Request::send(
+            EntityId::from_slice(&[1; 24]).unwrap(),
+            None,
+            MsgFlags::default(),
+            Bytes::from(vec![0u8; 16_400]),
+        ),
+        Request::ping(),
+    ]);
+    assert_eq!(pair.response(ids[0]), Err(RequestError::TooLarge));
+    assert_eq!(pair.response(ids[1]), Ok(Reply::Pong));
+    assert_eq!(pair.wire_to_server.len(), sent_before + 1);
+}
+
+#[test]
+fn unsolicited_and_mismatched_transmissions() {
+    use simplex_core::protocol::BrokerMsg;
+    let mut pair = Pair::new(13, SMP_VERSION_RANGE, ClientConfig::default());
+    pair.take_events();
+    // An error with no correlation id, and an answer to a request never made.
+    pair.server
+        .send_raw(0, pair.now, b"", b"", &BrokerMsg::Err(ErrorType::Block));
+    pair.server
+        .send_raw(0, pair.now, b"77", b"", &BrokerMsg::Pong);
+    pair.pump();
+    let events = pair.take_events();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(events
+        .iter()
+        .all(|e| matches!(e, ClientOutput::Unsolicited { .. })));
+    // An answer about another queue than the request's.
+    pair.server.answering = false;
+    let ids = pair.submit(vec![Request::ping()]);
+    let corr = ids[0].corr_id();
+    pair.server
+        .send_raw(0, pair.now, corr.as_bytes(), &[5; 24], &BrokerMsg::Ok);
+    pair.pump();
+    assert_eq!(
+        pair.response(ids[0]),
+        Err(RequestError::Unexpected("response for another queue"))
+    );
+    // OK with no entity fails the transport's check first: an unreadable response.
+    let ids = pair.submit(vec![Request::ping()]);
+    let corr = ids[0].corr_id();
+    pair.server
+        .send_raw(0, pair.now, corr.as_bytes(), &[], &BrokerMsg::Ok);
+    pair.pump();
+    assert_eq!(
+        pair.response(ids[0]),
+        Err(RequestError::Response(ErrorType::Cmd(
+            CommandError::NoEntity
+        )))
+    );
+    // A command answered with a readable but wrong message.
+    let ids = pair.submit(vec![Request::ping()]);
+    let corr = ids[0].corr_id();
+    let ids_msg = BrokerMsg::Ids {
+        recipient_id: EntityId::from_slice(&[1; 24]).unwrap(),
+        sender_id: EntityId::from_slice(&[2; 24]).unwrap(),
+        server_dh_key: x25519::PrivateKey::from_bytes(&[4; 32]).public_key(),
+    };
+    pair.server
+        .send_raw(0, pair.now, corr.as_bytes(), &[], &ids_msg);
+    pair.pump();
+    assert_eq!(pair.response(ids[0]), Err(RequestError::Unexpected("IDS")));
+}

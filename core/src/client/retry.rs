@@ -108,3 +108,62 @@ impl rand_core::RngCore for ChildRng {
 }
 
 impl rand_core::CryptoRng for ChildRng {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waits(interval: RetryInterval, n: usize) -> Vec<u64> {
+        let mut backoff = Backoff::new(&interval);
+        (0..n)
+            .map(|_| backoff.next_delay(&interval).as_millis() as u64)
+            .collect()
+    }
+
+    #[test]
+    fn schedules_match_the_reference() {
+        assert_eq!(
+            waits(RetryInterval::AGENT, 10),
+            vec![2000, 2000, 2000, 2000, 2000, 2000, 3000, 4500, 6750, 10125]
+        );
+        assert_eq!(
+            waits(RetryInterval::CLIENT_AGENT, 14),
+            vec![1000; 11]
+                .into_iter()
+                .chain([1500, 2250, 3375])
+                .collect::<Vec<_>>()
+        );
+        let long = waits(RetryInterval::AGENT, 40);
+        assert_eq!(long.last(), Some(&180_000));
+    }
+
+    #[test]
+    fn child_streams_are_deterministic_and_distinct() {
+        use rand_core::RngCore;
+        struct Counter(u8);
+        impl RngCore for Counter {
+            fn next_u32(&mut self) -> u32 {
+                0
+            }
+            fn next_u64(&mut self) -> u64 {
+                0
+            }
+            fn fill_bytes(&mut self, dest: &mut [u8]) {
+                self.0 = self.0.wrapping_add(1);
+                dest.fill(self.0);
+            }
+            fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+                self.fill_bytes(dest);
+                Ok(())
+            }
+        }
+        impl rand_core::CryptoRng for Counter {}
+        let draw = |seed| {
+            let mut root = Counter(seed);
+            let (mut a, mut b) = (ChildRng::derive(&mut root), ChildRng::derive(&mut root));
+            (a.next_u64(), b.next_u64())
+        };
+        assert_eq!(draw(0), draw(0));
+        assert_ne!(draw(0).0, draw(0).1);
+    }
+}

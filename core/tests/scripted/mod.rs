@@ -144,7 +144,21 @@ impl ScriptedServer {
         }
     }
 
-    /// The body key of a queue (as the recipient would compute it).
+    /// Sends any server message with the given correlation and entity ids on connection `cid`.
+    pub fn send_raw(
+        &mut self,
+        cid: u64,
+        now: Instant,
+        corr: &[u8],
+        entity: &[u8],
+        msg: &BrokerMsg,
+    ) {
+        let corr = CorrId::from_slice(corr).unwrap();
+        let t = self.server_transmission(cid, &corr, entity, msg);
+        self.send(cid, now, vec![t]);
+    }
+
+    /// How many queues exist.
     pub fn queue_count(&self) -> usize {
         self.queues.len()
     }
