@@ -5,11 +5,13 @@
 //! time and randomness are inputs. See `spec/` for the protocol notes each module follows.
 
 pub mod address;
+pub mod client;
 pub mod crypto;
 pub mod e2e;
 pub mod encoding;
 pub mod protocol;
 pub mod ratchet;
+pub mod socks5;
 pub mod time;
 pub mod tls;
 pub mod transport;

@@ -7,12 +7,14 @@
 // Fuzz bodies state their expectations as assertions: a failing one is a finding.
 #![allow(clippy::expect_used, clippy::panic)]
 
+mod client;
 mod codec;
 mod ratchet;
 mod server;
 mod tls;
 mod transport;
 
+pub use client::{client_machine, socks5};
 pub use codec::{address, encoding, keys, padding, string};
 pub use ratchet::{ratchet_decrypt, ratchets_for};
 pub use server::server_machine;
@@ -35,4 +37,6 @@ pub const TARGETS: &[Target] = &[
     ("tls_server", tls_server),
     ("ratchet_decrypt", ratchet_decrypt),
     ("server_machine", server_machine),
+    ("socks5", socks5),
+    ("client_machine", client_machine),
 ];

@@ -1,0 +1,1103 @@
+//! [`ConnectionManager`]: SMP client connections to many servers, one per server.
+//!
+//! Each server has one slot: idle, connecting (requests and subscriptions made meanwhile wait
+//! on that one connection), connected, or backing off before the next attempt. The manager
+//! asks the shell to open TCP streams ([`ManagerOutput::Connect`]) and runs SOCKS5, TLS and
+//! SMP over the bytes it is given. When a connection drops it reports the server's
+//! subscriptions down once, reconnects on the reference's retry schedule, resubscribes every
+//! queue in one batch and reports them up once. See `spec/client.md`.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use bytes::Bytes;
+
+use super::decrypt::{decrypt_message, DecryptError, ReceivedMessage};
+use super::machine::{
+    ClientConfig, ClientInput, ClientOutput, Reply, Request, RequestError, RequestId, SmpClient,
+};
+use super::network::{KeepAlive, NetworkConfig, SocksProxy};
+use super::retry::{Backoff, ChildRng, RetryInterval};
+use crate::address::{ServerAddress, TransportHost};
+use crate::crypto::cbox::{CbKey, CbNonce};
+use crate::crypto::keys::SignKey;
+use crate::crypto::rng::CryptoRng;
+use crate::protocol::{Command, EntityId, RcvMessage};
+use crate::socks5::{Socks5Client, Socks5Status, Socks5Target};
+use crate::time::Instant;
+use crate::tls::TlsSession;
+use crate::transport::ClientConnection;
+
+/// A TCP stream the manager asked the shell for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// A user request's handle, unique across servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ManagerRequestId(pub u64);
+
+/// Settings of the manager.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ManagerConfig {
+    /// How to reach servers.
+    pub network: NetworkConfig,
+    /// Per-connection settings (response timeout, ping...).
+    pub client: ClientConfig,
+    /// The reconnect schedule.
+    pub reconnect: RetryInterval,
+}
+
+impl ManagerConfig {
+    /// Settings for a network configuration, with the agent's reconnect schedule.
+    pub fn from_network(network: NetworkConfig) -> Self {
+        Self {
+            client: ClientConfig::from_network(&network),
+            network,
+            reconnect: RetryInterval::AGENT,
+        }
+    }
+}
+
+/// Who a subscription is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SubParty {
+    /// The queue's recipient (`SUB`): delivered messages.
+    Recipient,
+    /// A notifier (`NSUB`): notifications.
+    Notifier,
+}
+
+/// A subscription to keep alive across reconnections.
+#[derive(Clone)]
+pub struct QueueSubscription {
+    /// Recipient or notifier.
+    pub party: SubParty,
+    /// The recipient id (or notifier id).
+    pub queue_id: EntityId,
+    /// Signs `SUB` / `NSUB`.
+    pub sign_key: SignKey,
+    /// Opens delivered message bodies (recipients).
+    pub body_key: Option<CbKey>,
+}
+
+impl std::fmt::Debug for QueueSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueSubscription")
+            .field("party", &self.party)
+            .field("queue_id", &self.queue_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A subscription's key: party and queue id.
+pub type SubKey = (SubParty, EntityId);
+
+/// Why a delivered message could not be handed over as plaintext.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessageError {
+    /// No subscription with a body key for the queue (the message is given as it came).
+    #[error("no body key for the queue")]
+    NoKey(RcvMessage),
+    /// The body did not open.
+    #[error("{0}")]
+    Decrypt(DecryptError),
+}
+
+/// What happened, for the user.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ManagerEvent {
+    /// A connection to the server is up.
+    Connected {
+        /// The server.
+        server: ServerAddress,
+    },
+    /// The answer to a request.
+    Response {
+        /// Which request.
+        id: ManagerRequestId,
+        /// The server.
+        server: ServerAddress,
+        /// The queue it was about.
+        entity_id: EntityId,
+        /// The answer.
+        result: Result<Reply, RequestError>,
+    },
+    /// A new subscription is active.
+    Subscribed {
+        /// The server.
+        server: ServerAddress,
+        /// Which subscription.
+        sub: SubKey,
+    },
+    /// A subscription failed for good (it is forgotten).
+    SubscriptionFailed {
+        /// The server.
+        server: ServerAddress,
+        /// Which subscription.
+        sub: SubKey,
+        /// Why.
+        error: RequestError,
+    },
+    /// A message arrived for a subscribed queue.
+    Message {
+        /// The server.
+        server: ServerAddress,
+        /// The recipient id.
+        queue_id: EntityId,
+        /// The opened message.
+        message: Result<ReceivedMessage, MessageError>,
+    },
+    /// A notification arrived for a notifier subscription.
+    Notification {
+        /// The server.
+        server: ServerAddress,
+        /// The notifier id.
+        notifier_id: EntityId,
+        /// The nonce of the metadata's encryption.
+        nonce: CbNonce,
+        /// The encrypted metadata (the recipient opens it, see `decrypt_notification`).
+        encrypted_meta: Bytes,
+    },
+    /// Another connection took the subscription over (it is forgotten).
+    End {
+        /// The server.
+        server: ServerAddress,
+        /// Which subscription.
+        sub: SubKey,
+    },
+    /// The connection dropped: these subscriptions are down until reconnected. Once per
+    /// server per disconnection.
+    Down {
+        /// The server.
+        server: ServerAddress,
+        /// Every subscription that was active.
+        subs: Vec<SubKey>,
+    },
+    /// After a reconnection, these subscriptions are active again. Once per server per
+    /// reconnection.
+    Up {
+        /// The server.
+        server: ServerAddress,
+        /// Every subscription resubscribed.
+        subs: Vec<SubKey>,
+    },
+}
+
+/// What the manager asks of the shell, or tells the user.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ManagerOutput {
+    /// Open a TCP stream and report [`ManagerInput::Connected`] or
+    /// [`ManagerInput::ConnectFailed`]. With a proxy, connect to the proxy (the manager speaks
+    /// SOCKS5 itself, naming `host:port`); otherwise to `host:port`.
+    Connect {
+        /// The stream's id in later inputs and outputs.
+        conn: ConnId,
+        /// The server.
+        server: ServerAddress,
+        /// The chosen host.
+        host: TransportHost,
+        /// The server's port.
+        port: u16,
+        /// The SOCKS5 proxy to connect to instead, if any.
+        proxy: Option<SocksProxy>,
+        /// TCP keep-alive to set on the socket.
+        keep_alive: Option<KeepAlive>,
+    },
+    /// Write bytes to a stream.
+    Transmit {
+        /// The stream.
+        conn: ConnId,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+    /// Close a stream (and forget it).
+    Disconnect {
+        /// The stream.
+        conn: ConnId,
+    },
+    /// Something for the user.
+    Event(ManagerEvent),
+    /// Nothing more for now; call again at this instant at the latest.
+    Timeout(Option<Instant>),
+}
+
+/// What the shell feeds the manager.
+#[derive(Debug)]
+pub enum ManagerInput<'a> {
+    /// The TCP stream is open.
+    Connected(ConnId),
+    /// The TCP stream could not be opened.
+    ConnectFailed(ConnId),
+    /// Bytes read from a stream.
+    Received(ConnId, &'a [u8]),
+    /// A stream reached end of file or failed.
+    Closed(ConnId),
+    /// Only time passed.
+    Tick,
+}
+
+/// A caller error: the input named a stream the manager does not know (already closed, or
+/// never asked for). Nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManagerError {
+    /// Unknown stream.
+    #[error("unknown connection {0:?}")]
+    UnknownConnection(ConnId),
+    /// The stream was already reported connected.
+    #[error("connection {0:?} was already reported open")]
+    AlreadyConnected(ConnId),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SubStatus {
+    /// Not subscribed on the current connection.
+    Pending,
+    /// `SUB`/`NSUB` sent on the current connection.
+    Subscribing,
+    /// Active on the current connection.
+    Active,
+}
+
+struct SubEntry {
+    sub: QueueSubscription,
+    status: SubStatus,
+    /// Was active before the last drop: its return is reported in `Up`.
+    was_down: bool,
+}
+
+struct Link {
+    conn: ConnId,
+    client: SmpClient,
+    /// The TCP stream is open.
+    opened: bool,
+    /// SOCKS5 in progress (cleared once the tunnel is open).
+    socks: Option<Socks5Client>,
+    /// Whether the SMP connection is up.
+    up: bool,
+    /// The end of the connect timeout (until `up`).
+    connect_deadline: Instant,
+}
+
+enum SlotState {
+    Idle,
+    Linked(Box<Link>),
+    Backoff { until: Instant },
+}
+
+struct Slot {
+    state: SlotState,
+    subs: HashMap<SubKey, SubEntry>,
+    backoff: Backoff,
+    /// In a reconnection: resubscriptions still unanswered, and those answered OK.
+    resubscribing: Option<(usize, Vec<SubKey>)>,
+    /// Retry pending subscriptions on the live connection at this time.
+    retry_subs_at: Option<Instant>,
+    user_requests: HashMap<RequestId, (ManagerRequestId, &'static str)>,
+    sub_requests: HashMap<RequestId, SubKey>,
+}
+
+/// Connections to many SMP servers; one per server.
+pub struct ConnectionManager {
+    config: ManagerConfig,
+    rng: Box<dyn CryptoRng + Send>,
+    slots: HashMap<ServerAddress, Slot>,
+    conns: BTreeMap<ConnId, ServerAddress>,
+    next_conn: u64,
+    next_request: u64,
+    outputs: VecDeque<ManagerOutput>,
+    now: Instant,
+}
+
+impl std::fmt::Debug for ConnectionManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionManager")
+            .field("servers", &self.slots.len())
+            .field("connections", &self.conns.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConnectionManager {
+    /// A manager with no connections. `rng` is the one source of randomness: each
+    /// connection's TLS randomness is derived from it.
+    pub fn new(config: ManagerConfig, rng: Box<dyn CryptoRng + Send>, now: Instant) -> Self {
+        Self {
+            config,
+            rng,
+            slots: HashMap::new(),
+            conns: BTreeMap::new(),
+            next_conn: 0,
+            next_request: 0,
+            outputs: VecDeque::new(),
+            now,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ManagerConfig {
+        &self.config
+    }
+
+    /// Whether the server's connection is up.
+    pub fn is_connected(&self, server: &ServerAddress) -> bool {
+        matches!(self.slots.get(server).map(|s| &s.state), Some(SlotState::Linked(l)) if l.up)
+    }
+
+    /// How many TCP streams are open or being opened.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// The subscriptions kept for a server.
+    pub fn subscription_count(&self, server: &ServerAddress) -> usize {
+        self.slots.get(server).map_or(0, |s| s.subs.len())
+    }
+
+    /// Sends a request to a server, connecting first if needed (requests made while it
+    /// connects wait on that one connection). The answer comes as
+    /// [`ManagerEvent::Response`].
+    pub fn request(
+        &mut self,
+        now: Instant,
+        server: &ServerAddress,
+        request: Request,
+    ) -> ManagerRequestId {
+        self.now = self.now.max(now);
+        let id = ManagerRequestId(self.next_request);
+        self.next_request += 1;
+        self.ensure_link(now, server);
+        let entity_id = request.entity_id.clone();
+        let tag = request.command.tag();
+        let unreachable = if self.config.network.target(server).is_err() {
+            RequestError::IncompatibleHost
+        } else {
+            RequestError::Network
+        };
+        let result = match self.slots.get_mut(server) {
+            Some(slot) => match &mut slot.state {
+                SlotState::Linked(link) => match link.client.submit(now, vec![request]) {
+                    Ok(ids) => {
+                        for rid in ids {
+                            slot.user_requests.insert(rid, (id, tag));
+                        }
+                        Ok(())
+                    }
+                    Err(_) => Err(RequestError::Network),
+                },
+                _ => Err(unreachable),
+            },
+            None => Err(unreachable),
+        };
+        if let Err(error) = result {
+            self.event(ManagerEvent::Response {
+                id,
+                server: server.clone(),
+                entity_id,
+                result: Err(error),
+            });
+        }
+        id
+    }
+
+    /// Subscribes a queue and keeps it subscribed across reconnections. The outcome comes as
+    /// [`ManagerEvent::Subscribed`] or [`ManagerEvent::SubscriptionFailed`].
+    pub fn subscribe(&mut self, now: Instant, server: &ServerAddress, sub: QueueSubscription) {
+        self.subscribe_many(now, server, vec![sub]);
+    }
+
+    /// Subscribes several queues of one server, in as few blocks as fit.
+    pub fn subscribe_many(
+        &mut self,
+        now: Instant,
+        server: &ServerAddress,
+        subs: Vec<QueueSubscription>,
+    ) {
+        self.now = self.now.max(now);
+        let slot = self
+            .slots
+            .entry(server.clone())
+            .or_insert_with(|| Slot::new(&self.config.reconnect));
+        for sub in subs {
+            let key = (sub.party, sub.queue_id.clone());
+            slot.subs.insert(
+                key,
+                SubEntry {
+                    sub,
+                    status: SubStatus::Pending,
+                    was_down: false,
+                },
+            );
+        }
+        self.ensure_link(now, server);
+        self.send_pending_subs(now, server);
+    }
+
+    /// Forgets a subscription locally (the server keeps it until the connection ends).
+    pub fn forget_subscription(&mut self, server: &ServerAddress, sub: &SubKey) -> bool {
+        self.slots
+            .get_mut(server)
+            .is_some_and(|slot| slot.subs.remove(sub).is_some())
+    }
+
+    /// Closes every connection and forgets every subscription; open requests are answered
+    /// with [`RequestError::Network`].
+    pub fn close(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        let linked: Vec<ServerAddress> = self.conns.values().cloned().collect();
+        for slot in self.slots.values_mut() {
+            slot.subs.clear();
+        }
+        for server in linked {
+            self.link_failed(now, &server);
+        }
+        self.slots.clear();
+    }
+
+    /// Feeds an input; returns how many received bytes were consumed (all, unless the
+    /// connection ended meanwhile).
+    pub fn handle_input(
+        &mut self,
+        now: Instant,
+        input: ManagerInput<'_>,
+    ) -> Result<usize, ManagerError> {
+        self.now = self.now.max(now);
+        let mut consumed = 0;
+        match input {
+            ManagerInput::Tick => {}
+            ManagerInput::Connected(conn) => {
+                let server = self.server_of(conn)?;
+                let link = self.link_mut(&server, conn)?;
+                if link.opened {
+                    return Err(ManagerError::AlreadyConnected(conn));
+                }
+                link.opened = true;
+            }
+            ManagerInput::ConnectFailed(conn) => {
+                let server = self.server_of(conn)?;
+                self.link_mut(&server, conn)?;
+                self.link_failed(now, &server);
+            }
+            ManagerInput::Closed(conn) => {
+                let server = self.server_of(conn)?;
+                self.link_mut(&server, conn)?;
+                self.link_failed(now, &server);
+            }
+            ManagerInput::Received(conn, bytes) => {
+                let server = self.server_of(conn)?;
+                let link = self.link_mut(&server, conn)?;
+                let mut rest = bytes;
+                if let Some(socks) = link.socks.as_mut() {
+                    let n = socks.handle_input(rest);
+                    rest = &rest[n..];
+                    consumed += n;
+                    match socks.status().clone() {
+                        Socks5Status::InProgress => {}
+                        Socks5Status::Connected(_) => link.socks = None,
+                        Socks5Status::Failed(_) => {
+                            self.link_failed(now, &server);
+                            return Ok(bytes.len());
+                        }
+                    }
+                }
+                if link.socks.is_none() && !rest.is_empty() {
+                    consumed += link
+                        .client
+                        .handle_input(now, ClientInput::Received(rest))
+                        .unwrap_or(rest.len());
+                }
+            }
+        }
+        self.on_time(now);
+        Ok(consumed)
+    }
+
+    /// The next output. Drain until [`ManagerOutput::Timeout`].
+    pub fn poll_output(&mut self) -> ManagerOutput {
+        loop {
+            if let Some(out) = self.outputs.pop_front() {
+                return out;
+            }
+            if !self.pull_links() {
+                break;
+            }
+        }
+        ManagerOutput::Timeout(self.next_timeout())
+    }
+
+    fn server_of(&self, conn: ConnId) -> Result<ServerAddress, ManagerError> {
+        self.conns
+            .get(&conn)
+            .cloned()
+            .ok_or(ManagerError::UnknownConnection(conn))
+    }
+
+    fn link_mut(
+        &mut self,
+        server: &ServerAddress,
+        conn: ConnId,
+    ) -> Result<&mut Link, ManagerError> {
+        match self.slots.get_mut(server).map(|s| &mut s.state) {
+            Some(SlotState::Linked(link)) if link.conn == conn => Ok(link),
+            _ => Err(ManagerError::UnknownConnection(conn)),
+        }
+    }
+
+    fn event(&mut self, event: ManagerEvent) {
+        self.outputs.push_back(ManagerOutput::Event(event));
+    }
+
+    /// Starts connecting unless a connection exists or is being made.
+    fn ensure_link(&mut self, now: Instant, server: &ServerAddress) {
+        let slot = self
+            .slots
+            .entry(server.clone())
+            .or_insert_with(|| Slot::new(&self.config.reconnect));
+        if matches!(slot.state, SlotState::Linked(_)) {
+            return;
+        }
+        self.start_link(now, server);
+    }
+
+    fn start_link(&mut self, now: Instant, server: &ServerAddress) {
+        let network = &self.config.network;
+        let target = network.target(server);
+        let Some(slot) = self.slots.get_mut(server) else {
+            return;
+        };
+        let (host, port) = match target {
+            Ok(t) => t,
+            Err(_) => {
+                let failed: Vec<SubKey> = slot.subs.keys().cloned().collect();
+                slot.subs.clear();
+                slot.state = SlotState::Idle;
+                for sub in failed {
+                    self.event(ManagerEvent::SubscriptionFailed {
+                        server: server.clone(),
+                        sub,
+                        error: RequestError::IncompatibleHost,
+                    });
+                }
+                return;
+            }
+        };
+        let timeout = network.tcp_connect_timeout;
+        let server_name = match &host {
+            TransportHost::Ipv4([a, b, c, d]) => format!("{a}.{b}.{c}.{d}"),
+            TransportHost::Onion(name) | TransportHost::Domain(name) => name.clone(),
+        };
+        let rng = Box::new(ChildRng::derive(&mut *self.rng));
+        let tls = match TlsSession::client(&server_name, server.key_hash, rng, now, timeout) {
+            Ok(tls) => tls,
+            Err(_) => {
+                slot.state = SlotState::Idle;
+                self.connect_failed_without_link(now, server);
+                return;
+            }
+        };
+        let socks = match &network.socks_proxy {
+            Some(proxy) => {
+                match Socks5Client::new(Socks5Target::from(&host), port, proxy.credentials.clone())
+                {
+                    Ok(s) => Some(s),
+                    Err(_) => {
+                        slot.state = SlotState::Idle;
+                        self.connect_failed_without_link(now, server);
+                        return;
+                    }
+                }
+            }
+            None => None,
+        };
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        let connection = ClientConnection::client(
+            tls,
+            server.key_hash,
+            self.config.client.version_range,
+            now,
+            timeout,
+        );
+        slot.state = SlotState::Linked(Box::new(Link {
+            conn,
+            client: SmpClient::new(connection, self.config.client.clone(), now),
+            opened: false,
+            socks,
+            up: false,
+            connect_deadline: now + timeout,
+        }));
+        self.conns.insert(conn, server.clone());
+        self.outputs.push_back(ManagerOutput::Connect {
+            conn,
+            server: server.clone(),
+            host,
+            port,
+            proxy: network.socks_proxy.clone(),
+            keep_alive: network.tcp_keep_alive,
+        });
+    }
+
+    /// A connection could not even be started: back off if subscriptions wait.
+    fn connect_failed_without_link(&mut self, now: Instant, server: &ServerAddress) {
+        let interval = self.config.reconnect;
+        if let Some(slot) = self.slots.get_mut(server) {
+            if !slot.subs.is_empty() {
+                let delay = slot.backoff.next_delay(&interval);
+                slot.state = SlotState::Backoff { until: now + delay };
+            }
+        }
+    }
+
+    /// Sends `SUB`/`NSUB` for every pending subscription of a connected server, in one batch.
+    fn send_pending_subs(&mut self, now: Instant, server: &ServerAddress) {
+        let Some(slot) = self.slots.get_mut(server) else {
+            return;
+        };
+        let state = std::mem::replace(&mut slot.state, SlotState::Idle);
+        if let SlotState::Linked(mut link) = state {
+            submit_pending_subs(now, slot, &mut link);
+            slot.state = SlotState::Linked(link);
+        } else {
+            slot.state = state;
+        }
+    }
+
+    /// Timers: connect deadlines, backoff ends, client timers.
+    fn on_time(&mut self, now: Instant) {
+        let linked: Vec<ServerAddress> = self.conns.values().cloned().collect();
+        for server in &linked {
+            let mut failed = false;
+            let mut retry_subs = false;
+            if let Some(slot) = self.slots.get_mut(server) {
+                if let SlotState::Linked(link) = &mut slot.state {
+                    if !link.up && now >= link.connect_deadline {
+                        failed = true;
+                    } else if link.socks.is_none() && link.opened {
+                        let _ = link.client.handle_input(now, ClientInput::Tick);
+                    }
+                }
+                if slot.retry_subs_at.is_some_and(|t| now >= t) {
+                    slot.retry_subs_at = None;
+                    retry_subs = true;
+                }
+            }
+            if failed {
+                self.link_failed(now, server);
+            } else if retry_subs {
+                self.send_pending_subs(now, server);
+            }
+        }
+        let mut due: Vec<ServerAddress> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| matches!(s.state, SlotState::Backoff { until } if now >= until))
+            .map(|(k, _)| k.clone())
+            .collect();
+        due.sort_by_key(|s| s.key_hash.to_base64url());
+        for server in due {
+            self.start_link(now, &server);
+        }
+    }
+
+    fn next_timeout(&self) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut consider = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
+        for slot in self.slots.values() {
+            match &slot.state {
+                SlotState::Backoff { until } => consider(*until),
+                SlotState::Linked(link) => {
+                    if !link.up {
+                        consider(link.connect_deadline);
+                    }
+                    if link.opened && link.socks.is_none() {
+                        if let Some(t) = link.client.poll_timeout() {
+                            consider(t);
+                        }
+                    }
+                    if let Some(t) = slot.retry_subs_at {
+                        consider(t);
+                    }
+                }
+                SlotState::Idle => {}
+            }
+        }
+        next
+    }
+
+    /// The stream failed (or was closed by the peer): end the link.
+    fn link_failed(&mut self, now: Instant, server: &ServerAddress) {
+        self.process_link(now, server, true);
+    }
+
+    /// Pulls outputs from every link once; whether anything came.
+    fn pull_links(&mut self) -> bool {
+        let servers: Vec<ServerAddress> = self.conns.values().cloned().collect();
+        let mut any = false;
+        for server in servers {
+            any |= self.process_link(self.now, &server, false);
+        }
+        any
+    }
+
+    /// Drains one link (ending it first when `end`); handles its end. Whether anything came
+    /// out.
+    fn process_link(&mut self, now: Instant, server: &ServerAddress, end: bool) -> bool {
+        let Some(slot) = self.slots.get_mut(server) else {
+            return false;
+        };
+        let SlotState::Linked(mut link) = std::mem::replace(&mut slot.state, SlotState::Idle)
+        else {
+            return false;
+        };
+        let mut slot = match self.slots.remove(server) {
+            Some(slot) => slot,
+            None => return false,
+        };
+        if end {
+            let _ = link.client.handle_input(now, ClientInput::Close);
+        }
+        let before = self.outputs.len();
+        let ended = self.drain_link(now, server, &mut slot, &mut link, end) || end;
+        let was_up = link.up;
+        let conn = link.conn;
+        if !ended {
+            slot.state = SlotState::Linked(link);
+        }
+        self.slots.insert(server.clone(), slot);
+        if ended {
+            self.after_drop(now, server, conn, was_up);
+        }
+        ended || self.outputs.len() > before
+    }
+
+    /// Moves one link's outputs out; returns whether its connection ended.
+    fn drain_link(
+        &mut self,
+        now: Instant,
+        server: &ServerAddress,
+        slot: &mut Slot,
+        link: &mut Link,
+        discard: bool,
+    ) -> bool {
+        loop {
+            if !discard {
+                if !link.opened {
+                    return false;
+                }
+                if let Some(socks) = link.socks.as_mut() {
+                    if let Some(bytes) = socks.poll_transmit() {
+                        self.outputs.push_back(ManagerOutput::Transmit {
+                            conn: link.conn,
+                            bytes,
+                        });
+                        continue;
+                    }
+                    return false;
+                }
+            }
+            match link.client.poll_output() {
+                ClientOutput::Transmit(bytes) => {
+                    if !discard {
+                        self.outputs.push_back(ManagerOutput::Transmit {
+                            conn: link.conn,
+                            bytes,
+                        });
+                    }
+                }
+                ClientOutput::Timeout(_) => return false,
+                ClientOutput::Closed(_) => return true,
+                other => self.on_client_output(now, server, slot, link, other),
+            }
+        }
+    }
+
+    fn on_client_output(
+        &mut self,
+        now: Instant,
+        server: &ServerAddress,
+        slot: &mut Slot,
+        link: &mut Link,
+        out: ClientOutput,
+    ) {
+        let version = link.client.version().unwrap_or(4);
+        match out {
+            ClientOutput::Connected { .. } => {
+                link.up = true;
+                slot.backoff = Backoff::new(&self.config.reconnect);
+                self.event(ManagerEvent::Connected {
+                    server: server.clone(),
+                });
+                submit_pending_subs(now, slot, link);
+            }
+            ClientOutput::Response {
+                id,
+                entity_id,
+                result,
+            } => {
+                if let Some((mid, tag)) = slot.user_requests.remove(&id) {
+                    // A message in answer to ACK or SUB is a delivery, as in the reference:
+                    // the user gets it opened, and the command's answer is OK. GET keeps the
+                    // message as its answer too.
+                    let result = match result {
+                        Ok(Reply::Message(message)) => {
+                            let opened = open_message(slot, version, &entity_id, message.clone());
+                            self.event(ManagerEvent::Message {
+                                server: server.clone(),
+                                queue_id: entity_id.clone(),
+                                message: opened,
+                            });
+                            if tag == "GET" {
+                                Ok(Reply::Message(message))
+                            } else {
+                                Ok(Reply::Ok)
+                            }
+                        }
+                        other => other,
+                    };
+                    self.event(ManagerEvent::Response {
+                        id: mid,
+                        server: server.clone(),
+                        entity_id,
+                        result,
+                    });
+                } else if let Some(key) = slot.sub_requests.remove(&id) {
+                    self.on_sub_result(now, server, slot, key, version, result);
+                }
+            }
+            ClientOutput::Message { entity_id, message } => {
+                let message = open_message(slot, version, &entity_id, message);
+                self.event(ManagerEvent::Message {
+                    server: server.clone(),
+                    queue_id: entity_id,
+                    message,
+                });
+            }
+            ClientOutput::End { entity_id } => {
+                for party in [SubParty::Recipient, SubParty::Notifier] {
+                    let key = (party, entity_id.clone());
+                    if slot.subs.remove(&key).is_some() {
+                        self.event(ManagerEvent::End {
+                            server: server.clone(),
+                            sub: key,
+                        });
+                    }
+                }
+            }
+            ClientOutput::Notification {
+                entity_id,
+                nonce,
+                encrypted_meta,
+            } => self.event(ManagerEvent::Notification {
+                server: server.clone(),
+                notifier_id: entity_id,
+                nonce,
+                encrypted_meta,
+            }),
+            ClientOutput::Unsolicited { .. }
+            | ClientOutput::Transmit(_)
+            | ClientOutput::Closed(_)
+            | ClientOutput::Timeout(_) => {}
+        }
+    }
+
+    fn on_sub_result(
+        &mut self,
+        now: Instant,
+        server: &ServerAddress,
+        slot: &mut Slot,
+        key: SubKey,
+        version: crate::encoding::Version,
+        result: Result<Reply, RequestError>,
+    ) {
+        let Some(entry) = slot.subs.get_mut(&key) else {
+            return;
+        };
+        let was_down = entry.was_down;
+        match result {
+            Ok(Reply::Ok) | Ok(Reply::Message(_)) => {
+                entry.status = SubStatus::Active;
+                entry.was_down = false;
+                if was_down {
+                    if let Some((_, up)) = slot.resubscribing.as_mut() {
+                        up.push(key.clone());
+                    }
+                } else {
+                    self.event(ManagerEvent::Subscribed {
+                        server: server.clone(),
+                        sub: key.clone(),
+                    });
+                }
+                if let Ok(Reply::Message(message)) = result {
+                    let message = open_message(slot, version, &key.1, message);
+                    self.event(ManagerEvent::Message {
+                        server: server.clone(),
+                        queue_id: key.1.clone(),
+                        message,
+                    });
+                }
+            }
+            Err(RequestError::Timeout) | Err(RequestError::Network) => {
+                entry.status = SubStatus::Pending;
+                let at = now + self.config.reconnect.initial;
+                slot.retry_subs_at = Some(slot.retry_subs_at.map_or(at, |t| t.min(at)));
+            }
+            Ok(other) => {
+                slot.subs.remove(&key);
+                self.event(ManagerEvent::SubscriptionFailed {
+                    server: server.clone(),
+                    sub: key.clone(),
+                    error: RequestError::Unexpected(reply_tag(&other)),
+                });
+            }
+            Err(error) => {
+                slot.subs.remove(&key);
+                self.event(ManagerEvent::SubscriptionFailed {
+                    server: server.clone(),
+                    sub: key.clone(),
+                    error,
+                });
+            }
+        }
+        if was_down {
+            if let Some((outstanding, _)) = slot.resubscribing.as_mut() {
+                *outstanding = outstanding.saturating_sub(1);
+                if *outstanding == 0 {
+                    if let Some((_, mut up)) = slot.resubscribing.take() {
+                        // Those that timed out stay down and come up in a later round.
+                        if !up.is_empty() {
+                            up.sort();
+                            self.event(ManagerEvent::Up {
+                                server: server.clone(),
+                                subs: up,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A link ended: report its subscriptions down, then reconnect (at once after a working
+    /// connection, as the reference does; after the next backoff step after a failed
+    /// attempt), or go idle when nothing needs the server.
+    fn after_drop(&mut self, now: Instant, server: &ServerAddress, conn: ConnId, was_up: bool) {
+        self.conns.remove(&conn);
+        self.outputs.push_back(ManagerOutput::Disconnect { conn });
+        let interval = self.config.reconnect;
+        let Some(slot) = self.slots.get_mut(server) else {
+            return;
+        };
+        slot.user_requests.clear();
+        slot.sub_requests.clear();
+        slot.resubscribing = None;
+        slot.retry_subs_at = None;
+        let mut down = Vec::new();
+        for (key, entry) in slot.subs.iter_mut() {
+            if entry.status == SubStatus::Active {
+                entry.was_down = true;
+                down.push(key.clone());
+            }
+            entry.status = SubStatus::Pending;
+        }
+        let has_subs = !slot.subs.is_empty();
+        if has_subs && !was_up {
+            let delay = slot.backoff.next_delay(&interval);
+            slot.state = SlotState::Backoff { until: now + delay };
+        }
+        if was_up && !down.is_empty() {
+            down.sort();
+            self.event(ManagerEvent::Down {
+                server: server.clone(),
+                subs: down,
+            });
+        }
+        if has_subs && was_up {
+            self.start_link(now, server);
+        }
+    }
+}
+
+/// Submits every pending subscription on a live link, in one batch; starts a resubscription
+/// round for those that were down.
+fn submit_pending_subs(now: Instant, slot: &mut Slot, link: &mut Link) {
+    if !link.up {
+        return;
+    }
+    let mut keys: Vec<SubKey> = slot
+        .subs
+        .iter()
+        .filter(|(_, e)| e.status == SubStatus::Pending)
+        .map(|(k, _)| k.clone())
+        .collect();
+    if keys.is_empty() {
+        return;
+    }
+    keys.sort();
+    let requests: Vec<Request> = keys
+        .iter()
+        .filter_map(|k| slot.subs.get(k))
+        .map(|e| {
+            let command = match e.sub.party {
+                SubParty::Recipient => Command::Sub,
+                SubParty::Notifier => Command::NSub,
+            };
+            Request::signed(e.sub.queue_id.clone(), &e.sub.sign_key, command)
+        })
+        .collect();
+    let Ok(ids) = link.client.submit(now, requests) else {
+        return;
+    };
+    let mut resubscribing = 0;
+    for (id, key) in ids.into_iter().zip(keys) {
+        if let Some(e) = slot.subs.get_mut(&key) {
+            e.status = SubStatus::Subscribing;
+            if e.was_down {
+                resubscribing += 1;
+            }
+        }
+        slot.sub_requests.insert(id, key);
+    }
+    if resubscribing > 0 {
+        let round = slot.resubscribing.get_or_insert((0, Vec::new()));
+        round.0 += resubscribing;
+    }
+}
+
+/// Opens a delivered message with the queue's body key.
+fn open_message(
+    slot: &Slot,
+    version: crate::encoding::Version,
+    queue_id: &EntityId,
+    message: RcvMessage,
+) -> Result<ReceivedMessage, MessageError> {
+    let key = slot
+        .subs
+        .get(&(SubParty::Recipient, queue_id.clone()))
+        .and_then(|e| e.sub.body_key.as_ref());
+    match key {
+        Some(key) => decrypt_message(version, key, &message).map_err(MessageError::Decrypt),
+        None => Err(MessageError::NoKey(message)),
+    }
+}
+
+fn reply_tag(reply: &Reply) -> &'static str {
+    match reply {
+        Reply::Ids { .. } => "IDS",
+        Reply::Nid { .. } => "NID",
+        Reply::Ok => "OK",
+        Reply::Pong => "PONG",
+        Reply::Message(_) => "MSG",
+    }
+}
+
+impl Slot {
+    fn new(interval: &RetryInterval) -> Self {
+        Self {
+            state: SlotState::Idle,
+            subs: HashMap::new(),
+            backoff: Backoff::new(interval),
+            resubscribing: None,
+            retry_subs_at: None,
+            user_requests: HashMap::new(),
+            sub_requests: HashMap::new(),
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Client-side targets: the SOCKS5 machine and an established SMP client machine.
+
+use core::time::Duration;
+
+use rand_chacha::rand_core::SeedableRng;
+
+/// The SOCKS5 client machine fed arbitrary proxy bytes in chunks (the first byte of each
+/// chunk is its length): it never takes more than it is given, never holds more than one
+/// reply, and once finished takes nothing more.
+pub fn socks5(data: &[u8]) {
+    use simplex_core::socks5::{Socks5Client, Socks5Credentials, Socks5Status, Socks5Target};
+    let credentials = data
+        .first()
+        .is_some_and(|b| b & 1 == 1)
+        .then(|| Socks5Credentials::new(b"user", b"pass"))
+        .flatten();
+    let target = if data.get(1).is_some_and(|b| b & 1 == 1) {
+        Socks5Target::Ipv4([10, 0, 0, 1])
+    } else {
+        Socks5Target::Domain("abcdefghij.onion".into())
+    };
+    let Ok(mut client) = Socks5Client::new(target, 5223, credentials) else {
+        return;
+    };
+    let mut rest = data.get(2..).unwrap_or_default();
+    while let Some((&size, tail)) = rest.split_first() {
+        let n = usize::from(size).max(1).min(tail.len());
+        let (chunk, after) = tail.split_at(n);
+        let done_before = *client.status() != Socks5Status::InProgress;
+        let used = client.handle_input(chunk);
+        assert!(used <= chunk.len());
+        if done_before {
+            assert_eq!(used, 0, "a finished handshake takes nothing");
+        }
+        if let Some(out) = client.poll_transmit() {
+            assert!(out.len() <= 3 + 255 + 255 + 7);
+        }
+        rest = after;
+    }
+    client.handle_peer_closed();
+    assert_ne!(*client.status(), Socks5Status::InProgress);
+}
+
+/// An established client machine receiving arbitrary transmissions from the server: the
+/// input is split into transmissions (first byte of each: its length) that a real server
+/// connection packs into blocks, after the client sent three requests. Whatever arrives,
+/// the client never answers a request twice and never panics.
+pub fn client_machine(data: &[u8]) {
+    use simplex_core::client::{ClientConfig, ClientInput, ClientOutput, Request, SmpClient};
+    use simplex_core::protocol::{EntityId, SMP_VERSION_RANGE};
+    use simplex_core::time::Instant;
+    use simplex_core::tls::{ServerIdentity, TlsSession};
+    use simplex_core::transport::{ClientConnection, Input, Output, ServerConnection};
+
+    let timeout = Duration::from_secs(10);
+    let (online, ca, key) = support::ed25519_identity(3);
+    let identity = ServerIdentity::from_der(online, ca, &key).expect("test identity");
+    let rng = |seed| Box::new(rand_chacha::ChaCha20Rng::seed_from_u64(seed));
+    let tls_server =
+        TlsSession::server(&identity, rng(1), Instant::ZERO, timeout).expect("server starts");
+    let mut server = ServerConnection::server(
+        tls_server,
+        identity.key_hash(),
+        SMP_VERSION_RANGE,
+        Instant::ZERO,
+        timeout,
+    );
+    let tls_client = TlsSession::client(
+        "localhost",
+        identity.key_hash(),
+        rng(2),
+        Instant::ZERO,
+        timeout,
+    )
+    .expect("client starts");
+    let conn = ClientConnection::client(
+        tls_client,
+        identity.key_hash(),
+        SMP_VERSION_RANGE,
+        Instant::ZERO,
+        timeout,
+    );
+    let mut client = SmpClient::new(conn, ClientConfig::default(), Instant::ZERO);
+    let key = simplex_core::client::generate_sign_key(
+        simplex_core::client::SignAlgorithm::Ed25519,
+        &mut rand_chacha::ChaCha20Rng::seed_from_u64(3),
+    );
+    let requests = vec![
+        Request::ping(),
+        Request::subscribe(EntityId::from_slice(&[1; 24]).expect("id"), &key),
+        Request::ping(),
+    ];
+    client.submit(Instant::ZERO, requests).expect("open client");
+    let mut answered = std::collections::HashSet::new();
+    let now = Instant::ZERO;
+    let mut pump = |client: &mut SmpClient, server: &mut ServerConnection| loop {
+        let mut to_client = Vec::new();
+        let drain_server = |server: &mut ServerConnection, to_client: &mut Vec<Vec<u8>>| loop {
+            match server.poll_output() {
+                Output::Transmit(b) => to_client.push(b),
+                Output::Timeout(_) => break,
+                _ => {}
+            }
+        };
+        loop {
+            match client.poll_output() {
+                ClientOutput::Transmit(b) => {
+                    let mut rest = &b[..];
+                    while !rest.is_empty() {
+                        let n = server
+                            .handle_input(now, Input::Received(rest))
+                            .unwrap_or(rest.len());
+                        rest = &rest[n..];
+                        drain_server(server, &mut to_client);
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                }
+                ClientOutput::Response { id, .. } => {
+                    assert!(answered.insert(id), "request answered twice");
+                }
+                ClientOutput::Timeout(_) => break,
+                _ => {}
+            }
+        }
+        drain_server(server, &mut to_client);
+        if to_client.is_empty() {
+            break;
+        }
+        for b in to_client {
+            let _ = client.handle_input(now, ClientInput::Received(&b));
+        }
+    };
+    pump(&mut client, &mut server);
+    assert!(
+        client.is_connected(),
+        "the fuzzed part starts on a live connection"
+    );
+    let mut transmissions = Vec::new();
+    let mut rest = data;
+    while let Some((&size, tail)) = rest.split_first() {
+        let n = usize::from(size).min(tail.len());
+        let (t, after) = tail.split_at(n);
+        transmissions.push(t.to_vec());
+        rest = after;
+    }
+    if server.is_established() {
+        let _ = server.handle_input(now, Input::Send(transmissions));
+    }
+    pump(&mut client, &mut server);
+    assert!(answered.len() <= 3);
+}
+
+#[path = "../../../core/tests/support/mod.rs"]
+#[allow(missing_docs)]
+mod support;
