@@ -53,7 +53,7 @@ pub fn client_machine(data: &[u8]) {
     use simplex_core::transport::{ClientConnection, Input, Output, ServerConnection};
 
     let timeout = Duration::from_secs(10);
-    let (online, ca, key) = support::ed25519_identity(3);
+    let (online, ca, key) = super::support::ed25519_identity(3);
     let identity = ServerIdentity::from_der(online, ca, &key).expect("test identity");
     let rng = |seed| Box::new(rand_chacha::ChaCha20Rng::seed_from_u64(seed));
     let tls_server =
@@ -151,7 +151,3 @@ pub fn client_machine(data: &[u8]) {
     pump(&mut client, &mut server);
     assert!(answered.len() <= 3);
 }
-
-#[path = "../../../core/tests/support/mod.rs"]
-#[allow(missing_docs)]
-mod support;

@@ -14,6 +14,11 @@ mod server;
 mod tls;
 mod transport;
 
+// The core tests' helpers (test certificates), shared rather than copied.
+#[path = "../../../core/tests/support/mod.rs"]
+#[allow(missing_docs, dead_code)]
+mod support;
+
 pub use client::{client_machine, socks5};
 pub use codec::{address, encoding, keys, padding, string};
 pub use ratchet::{ratchet_decrypt, ratchets_for};

@@ -4,26 +4,36 @@ use core::time::Duration;
 
 use rand_chacha::rand_core::SeedableRng;
 
-/// A fresh TLS server fed arbitrary bytes, in chunks whose sizes the input chooses: it must end in
-/// an error or keep waiting, never panic, and never hold more than its documented limits.
-pub fn tls_server(data: &[u8]) {
+/// The server's identity and randomness are fixed (a seeded generator, as rustls' fuzzers use
+/// fixed randomness), so a recorded client flight is valid input: a corpus entry holding a
+/// whole handshake (see [`handshake_transcript`]) lets the fuzzer mutate the traffic that
+/// follows, deep past the handshake.
+fn fuzz_server() -> simplex_core::tls::TlsSession {
     use simplex_core::time::Instant;
-    use simplex_core::tls::{ServerIdentity, TlsSession, MAX_UNREAD_PLAINTEXT};
-
-    // An Ed25519 PKCS#8 key (fixed seed); the certificates are opaque to the server itself.
-    let mut key = vec![
-        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
-        0x20,
-    ];
-    key.extend_from_slice(&[7u8; 32]);
-    let identity =
-        ServerIdentity::from_der_unchecked(vec![vec![0x30, 0x00], vec![0x30, 0x00]], &key)
-            .expect("fixed key parses");
+    use simplex_core::tls::{ServerIdentity, TlsSession};
+    let (online, ca, key) = super::support::ed25519_identity(3);
+    let identity = ServerIdentity::from_der(online, ca, &key).expect("test identity");
     let rng = Box::new(rand_chacha::ChaCha20Rng::seed_from_u64(0));
-    let mut server = TlsSession::server(&identity, rng, Instant::ZERO, Duration::from_secs(10))
-        .expect("server starts");
+    TlsSession::server(&identity, rng, Instant::ZERO, Duration::from_secs(10))
+        .expect("server starts")
+}
+
+/// A fresh TLS server fed arbitrary bytes, in chunks whose sizes the input chooses (each
+/// chunk is a length byte and the bytes): it must end in an error or keep waiting, never
+/// panic, and never hold more than its documented limits. Returns whether it got through the
+/// handshake.
+pub fn tls_server(data: &[u8]) {
+    let _ = run_tls_server(data);
+}
+
+fn run_tls_server(data: &[u8]) -> bool {
+    use simplex_core::time::Instant;
+    use simplex_core::tls::MAX_UNREAD_PLAINTEXT;
+
+    let mut server = fuzz_server();
     let mut rest = data;
     let mut now = 0u64;
+    let mut established = false;
     while let Some((&size, tail)) = rest.split_first() {
         let n = usize::from(size).max(1).min(tail.len());
         let (chunk, after) = tail.split_at(n);
@@ -34,8 +44,10 @@ pub fn tls_server(data: &[u8]) {
             input = &input[used..];
             let mut unread = 0;
             while let Some(event) = server.poll_event() {
-                if let simplex_core::tls::TlsEvent::Plaintext(p) = event {
-                    unread += p.len();
+                match event {
+                    simplex_core::tls::TlsEvent::Plaintext(p) => unread += p.len(),
+                    simplex_core::tls::TlsEvent::HandshakeComplete { .. } => established = true,
+                    _ => {}
                 }
             }
             assert!(unread <= MAX_UNREAD_PLAINTEXT + (1 << 14) + 256);
@@ -45,10 +57,72 @@ pub fn tls_server(data: &[u8]) {
     }
     server.handle_timeout(Instant::from_micros(now + 20_000_000));
     assert!(server.is_closed() || server.is_established());
+    established
+}
+
+/// A whole client side of a handshake with [`fuzz_server`] followed by application data, in
+/// the fuzz body's chunk framing: the seed that takes the fuzzer past the handshake.
+pub fn handshake_transcript() -> Vec<u8> {
+    use simplex_core::time::Instant;
+    use simplex_core::tls::TlsSession;
+    let (online, ca, key) = super::support::ed25519_identity(3);
+    let identity =
+        simplex_core::tls::ServerIdentity::from_der(online, ca, &key).expect("test identity");
+    let mut server = fuzz_server();
+    let rng = Box::new(rand_chacha::ChaCha20Rng::seed_from_u64(1));
+    let mut client = TlsSession::client(
+        "localhost",
+        identity.key_hash(),
+        rng,
+        Instant::ZERO,
+        Duration::from_secs(10),
+    )
+    .expect("client starts");
+    let mut client_bytes = Vec::new();
+    let mut now = 0u64;
+    for round in 0..6 {
+        now += 1000;
+        if round == 4 {
+            let _ = client.send(b"application data after the handshake");
+        }
+        while let Some(b) = client.poll_transmit() {
+            let mut rest = &b[..];
+            while !rest.is_empty() {
+                let used = server.handle_input(Instant::from_micros(now), rest);
+                rest = &rest[used..];
+                while server.poll_event().is_some() {}
+            }
+            client_bytes.extend_from_slice(&b);
+        }
+        while let Some(b) = server.poll_transmit() {
+            client.handle_input(Instant::from_micros(now), &b);
+            while client.poll_event().is_some() {}
+        }
+    }
+    client_bytes
+        .chunks(255)
+        .flat_map(|c| std::iter::once(c.len() as u8).chain(c.iter().copied()))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_transcript_seed_gets_through_the_handshake() {
+        let transcript = super::handshake_transcript();
+        assert!(super::run_tls_server(&transcript));
+        let saved = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fuzz/corpus/tls_server/seed-full-handshake");
+        if std::env::var("RECORD_FUZZ_SEEDS").is_ok() {
+            std::fs::write(&saved, &transcript).expect("corpus writable");
+        }
+        assert_eq!(
+            std::fs::read(&saved).ok(),
+            Some(transcript),
+            "re-record with RECORD_FUZZ_SEEDS=1"
+        );
+    }
+
     #[test]
     fn tls_server_survives_samples() {
         super::tls_server(&[]);
