@@ -16,14 +16,14 @@ mod transport;
 
 // The core tests' helpers (test certificates), shared rather than copied.
 #[path = "../../../core/tests/support/mod.rs"]
-#[allow(missing_docs, dead_code)]
+#[allow(missing_docs)]
 mod support;
 
 pub use client::{client_machine, socks5};
 pub use codec::{address, encoding, keys, padding, string};
 pub use ratchet::{ratchet_decrypt, ratchets_for};
 pub use server::server_machine;
-pub use tls::tls_server;
+pub use tls::{handshake_transcript, tls_server};
 pub use transport::{block, handshake, transmission};
 
 /// A fuzz target: its name (a folder under `fuzz/corpus/`) and its body.
