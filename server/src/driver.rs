@@ -233,6 +233,11 @@ impl<R: CryptoRng> ServerDriver<R> {
                         .unwrap_or(rest.len());
                     rest = &rest[n.min(rest.len())..];
                     self.drain_conn(clock, conn)?;
+                    // The connection machine hands TLS events on as they come, so it always
+                    // takes some bytes; never spin if that ever changes.
+                    if n == 0 {
+                        break;
+                    }
                 }
                 if !self.conns.contains_key(&conn) && rest.len() == bytes.len() {
                     return Err(DriverError::UnknownConn);
