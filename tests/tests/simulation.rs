@@ -1,7 +1,7 @@
 //! The deterministic simulation: the production server driver and real client connections
 //! over a faulty simulated network. See `spec/testing.md`.
 //!
-//! `SIM_SEEDS=N` runs N seeds (default 150); `SIM_SEED=S` runs only seed S (to replay a
+//! `SIM_SEEDS=N` runs N seeds (default 300); `SIM_SEED=S` runs only seed S (to replay a
 //! failure: a failing seed is printed with the command that replays it).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -16,7 +16,7 @@ fn seeds() -> Vec<u64> {
     let count = std::env::var("SIM_SEEDS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(150);
+        .unwrap_or(300);
     (0..count).collect()
 }
 
