@@ -9,7 +9,8 @@ use crate::crypto::hash::KeyHash;
 use crate::encoding::string::{str_encode_list, str_parse_sep_by1, Scanner, StrDecode, StrEncode};
 use crate::encoding::{Decode, DecodeError, Encode, NonEmpty, Reader, ShortBytes};
 
-/// A host a server can be reached at.
+/// A host a server can be reached at. Names are at most [`MAX_HOST_LEN`] bytes of UTF-8 when
+/// parsed; build longer ones by hand and their binary form is cut short.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TransportHost {
     /// A dotted IPv4 address.
@@ -43,12 +44,24 @@ fn ipv4(s: &mut Scanner<'_>) -> Result<[u8; 4], DecodeError> {
     Ok(octets)
 }
 
+/// The longest host name we accept: its binary form has a 1-byte length (the reference would
+/// silently wrap a longer one), and DNS names are at most 253 bytes anyway.
+pub const MAX_HOST_LEN: usize = 255;
+
+/// A host name as text: valid UTF-8 (the reference allows any byte; real names are ASCII) and
+/// at most [`MAX_HOST_LEN`] bytes.
+fn host_name(bytes: &[u8]) -> Result<String, DecodeError> {
+    if bytes.len() > MAX_HOST_LEN {
+        return Err(DecodeError::Invalid("host name too long"));
+    }
+    String::from_utf8(bytes.to_vec()).map_err(|_| DecodeError::Invalid("host name"))
+}
+
 fn onion(s: &mut Scanner<'_>) -> Result<String, DecodeError> {
+    let start = s.rest();
     let name = s.take_till(|b| b == b'.');
     s.expect_str(b".onion", "onion host")?;
-    let mut host = String::from_utf8_lossy(name).into_owned();
-    host.push_str(".onion");
-    Ok(host)
+    host_name(&start[..name.len() + b".onion".len()])
 }
 
 impl StrEncode for TransportHost {
@@ -72,7 +85,7 @@ impl StrDecode for TransportHost {
             return Ok(Self::Onion(host));
         }
         let name = s.take_while1(|b| !ends_host(b), "host name")?;
-        Ok(Self::Domain(String::from_utf8_lossy(name).into_owned()))
+        Ok(Self::Domain(host_name(name)?))
     }
 }
 
@@ -80,9 +93,11 @@ impl Encode for TransportHost {
     /// The text form as a short byte string.
     fn encode(&self, out: &mut Vec<u8>) {
         let text = self.to_str_bytes();
-        // Host names are at most 253 bytes and onion names 62: within a 1-byte length.
-        out.push(text.len().min(255) as u8);
-        out.extend_from_slice(&text[..text.len().min(255)]);
+        // Parsed names are at most MAX_HOST_LEN bytes. A longer name built by hand is cut to
+        // what a 1-byte length can describe (the reference would write an undecodable one).
+        let len = text.len().min(MAX_HOST_LEN);
+        out.push(len as u8);
+        out.extend_from_slice(&text[..len]);
     }
 }
 
@@ -241,7 +256,7 @@ impl StrEncode for ServiceLocation {
 
 impl StrDecode for ServiceLocation {
     fn str_parse(s: &mut Scanner<'_>) -> Result<Self, DecodeError> {
-        let host = String::from_utf8_lossy(s.take_while1(|b| !ends_host(b), "host")?).into_owned();
+        let host = host_name(s.take_while1(|b| !ends_host(b), "host")?)?;
         let port = s
             .optional(|s| {
                 s.expect(b':', "port")?;
