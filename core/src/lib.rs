@@ -6,6 +6,7 @@
 
 pub mod address;
 pub mod crypto;
+pub mod driver;
 pub mod e2e;
 pub mod encoding;
 pub mod protocol;

@@ -5,4 +5,5 @@
 //! stable toolchain in CI checks every input the fuzzers ever kept.
 
 pub mod fuzz;
+pub mod net;
 pub mod sim;

@@ -1,0 +1,237 @@
+//! The server's files: reading them into a [`Server`] at start, and carrying out the
+//! persistence outputs while it runs. Plain `std::fs`, shared by both shells; the formats are
+//! the machine's ([`crate::store_log`], [`crate::msg_log`], [`crate::durable`], [`crate::stats`]).
+//!
+//! The reference's names in the log directory are kept, so its files and ours can be swapped:
+//! `smp-server-store.log`, `smp-server-messages.log` (renamed to `.bak` once restored),
+//! `smp-server-stats.daily.log`, `smp-server-stats.log` (the stats backup, renamed to `.bak`
+//! once restored). Ours: `smp-server-journal.log` (durable messages).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use simplex_core::crypto::CryptoRng;
+
+use crate::driver::DriverOutput;
+use crate::{durable, msg_log, store_log, RestoreReport, Server};
+
+/// Where each file lives; `None` turns that kind of persistence off.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DataFiles {
+    /// The store log (queue records).
+    pub store_log: Option<PathBuf>,
+    /// Messages saved at a graceful stop and restored at start.
+    pub messages: Option<PathBuf>,
+    /// The durable-messages journal.
+    pub journal: Option<PathBuf>,
+    /// The daily stats lines.
+    pub stats_log: Option<PathBuf>,
+    /// The stats backup (state kept across restarts).
+    pub stats_backup: Option<PathBuf>,
+}
+
+/// Which files [`DataFiles::in_dir`] turns on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FileOptions {
+    /// `[STORE_LOG] enable`.
+    pub store_log: bool,
+    /// `[STORE_LOG] restore_messages`.
+    pub restore_messages: bool,
+    /// `[STORE_LOG] log_stats`.
+    pub log_stats: bool,
+    /// `[MESSAGES] durable`.
+    pub durable: bool,
+}
+
+impl DataFiles {
+    /// The reference's file names in `dir`, as `options` turn them on.
+    pub fn in_dir(dir: &Path, options: FileOptions) -> Self {
+        let at = |on: bool, name: &str| on.then(|| dir.join(name));
+        Self {
+            store_log: at(options.store_log, "smp-server-store.log"),
+            messages: at(options.restore_messages, "smp-server-messages.log"),
+            journal: at(options.durable, "smp-server-journal.log"),
+            stats_log: at(options.log_stats, "smp-server-stats.daily.log"),
+            stats_backup: at(options.log_stats, "smp-server-stats.log"),
+        }
+    }
+}
+
+/// What loading the files at start found (counts only: no id is ever logged).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Queues restored from the store log.
+    pub queues: usize,
+    /// Store-log lines that did not parse.
+    pub bad_store_log_lines: usize,
+    /// Saved messages.
+    pub messages: RestoreReport,
+    /// Journal messages.
+    pub journal: RestoreReport,
+    /// Whether a stats backup was restored.
+    pub stats_restored: bool,
+}
+
+fn read_if_exists(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn bak(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".bak");
+    PathBuf::from(name)
+}
+
+/// Writes `text` to `path` through a temporary file and a rename, so a crash leaves either the
+/// old or the new file.
+fn replace_file(path: &Path, text: &[u8]) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(text)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)
+}
+
+fn append(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+impl DataFiles {
+    /// Reads the files into `server` (before its first input), as the reference does at start:
+    /// the store log is compacted in place; saved messages and the stats backup are renamed to
+    /// `.bak` once read; the journal is compacted in place.
+    pub fn load<R: CryptoRng>(&self, server: &mut Server<R>) -> io::Result<LoadReport> {
+        let mut report = LoadReport::default();
+        let api = |e: crate::ServerError| io::Error::other(e.to_string());
+        if let Some(path) = &self.store_log {
+            if let Some(text) = read_if_exists(path)? {
+                let contents = store_log::read_store_log(&text);
+                report.queues = contents.queues.len();
+                report.bad_store_log_lines = contents.bad_lines;
+                replace_file(
+                    path,
+                    store_log::compact(contents.queues.values()).as_bytes(),
+                )?;
+                server
+                    .restore_queues(contents.queues.into_values())
+                    .map_err(api)?;
+            }
+        }
+        if let Some(path) = &self.messages {
+            if let Some(text) = read_if_exists(path)? {
+                report.messages = server.restore_messages(&text).map_err(api)?;
+                fs::rename(path, bak(path))?;
+            }
+        }
+        if let Some(path) = &self.journal {
+            if let Some(text) = read_if_exists(path)? {
+                let queues = durable::replay(&text);
+                replace_file(path, durable::compact(&queues).as_bytes())?;
+                let messages = queues
+                    .into_iter()
+                    .flat_map(|(rid, msgs)| msgs.into_iter().map(move |m| (rid.clone(), m)));
+                report.journal = server.restore_journal(messages).map_err(api)?;
+            }
+        }
+        if let Some(path) = &self.stats_backup {
+            if let Some(text) = read_if_exists(path)? {
+                report.stats_restored = server.restore_stats(&text).is_ok();
+                fs::rename(path, bak(path))?;
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// The open files of a running server; carries out the persistence outputs of the driver.
+#[derive(Debug)]
+pub struct FileWriter {
+    files: DataFiles,
+    store_log: Option<File>,
+    journal: Option<File>,
+    stats_log: Option<File>,
+    /// Opened (truncated) at the first saved message of a stop.
+    saved: Option<io::BufWriter<File>>,
+}
+
+impl FileWriter {
+    /// Opens the append-only files (after [`DataFiles::load`]).
+    pub fn open(files: DataFiles) -> io::Result<Self> {
+        let open = |p: &Option<PathBuf>| p.as_deref().map(append).transpose();
+        Ok(Self {
+            store_log: open(&files.store_log)?,
+            journal: open(&files.journal)?,
+            stats_log: open(&files.stats_log)?,
+            saved: None,
+            files,
+        })
+    }
+
+    /// Carries out one output; outputs that are not about files are ignored.
+    pub fn write(&mut self, output: &DriverOutput) -> io::Result<()> {
+        match output {
+            DriverOutput::Persist(record) => {
+                if let Some(f) = &mut self.store_log {
+                    writeln!(f, "{}", record.to_line())?;
+                }
+            }
+            DriverOutput::Journal(record) => {
+                if let Some(f) = &mut self.journal {
+                    writeln!(f, "{}", record.to_line())?;
+                    // The answer that depends on this record goes out only after this.
+                    f.sync_data()?;
+                }
+            }
+            // With the journal on, it already holds every message: no second copy.
+            DriverOutput::SaveMessage {
+                recipient_id,
+                message,
+            } if self.journal.is_none() => {
+                if let Some(path) = &self.files.messages {
+                    if self.saved.is_none() {
+                        self.saved = Some(io::BufWriter::new(File::create(path)?));
+                    }
+                    if let Some(f) = &mut self.saved {
+                        writeln!(f, "{}", msg_log::encode_line(recipient_id, message))?;
+                    }
+                }
+            }
+            DriverOutput::StatsBackup(text) => {
+                if let Some(path) = &self.files.stats_backup {
+                    replace_file(path, text.as_bytes())?;
+                }
+            }
+            DriverOutput::Stats(line) => {
+                if let Some(f) = &mut self.stats_log {
+                    writeln!(f, "{line}")?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Flushes and syncs everything (at stop).
+    pub fn finish(&mut self) -> io::Result<()> {
+        if let Some(f) = &mut self.saved {
+            f.flush()?;
+            f.get_ref().sync_all()?;
+        }
+        for f in [&self.store_log, &self.journal, &self.stats_log]
+            .into_iter()
+            .flatten()
+        {
+            f.sync_all()?;
+        }
+        Ok(())
+    }
+}

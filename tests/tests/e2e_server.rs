@@ -1,0 +1,510 @@
+//! End-to-end tests over real loopback TCP + TLS against both shells (mio and smol): the
+//! server runs the reference's test identity (`../shared/fixtures/`) on 127.0.0.1, clients
+//! are real `ClientConnection`s over blocking sockets. Every wait is bounded.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use simplex_core::crypto::cbox::{CbKey, CbNonce};
+use simplex_core::crypto::hash::KeyHash;
+use simplex_core::crypto::keys::{Algorithm, PrivateKey, SignKey};
+use simplex_core::crypto::x25519;
+use simplex_core::driver::{unix_time, ShellClock, ShellLimits, StopFlag};
+use simplex_core::encoding::{Decode, Reader, UnixTime};
+use simplex_core::protocol::{BrokerMsg, Command, ErrorType, MsgFlags};
+use simplex_core::time::Instant;
+use simplex_core::tls::ServerIdentity;
+use simplex_server::driver::DriverConfig;
+use simplex_server::files::{DataFiles, FileOptions};
+use simplex_server::host::{Host, HostConfig};
+use simplex_server::ServerConfig;
+use simplex_tests::net::NetClient;
+
+const T: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy)]
+enum Runtime {
+    Mio,
+    Smol,
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {} missing: {e}", path.display()))
+}
+
+fn identity() -> ServerIdentity {
+    ServerIdentity::from_pem(
+        &fixture("server.crt"),
+        &fixture("ca.crt"),
+        &fixture("server.key"),
+    )
+    .unwrap()
+}
+
+struct TestServer {
+    addr: SocketAddr,
+    key_hash: KeyHash,
+    stop: StopFlag,
+    thread: Option<JoinHandle<usize>>,
+}
+
+struct Options {
+    server: ServerConfig,
+    handshake_timeout: Duration,
+    files: DataFiles,
+    limits: ShellLimits,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            handshake_timeout: Duration::from_secs(10),
+            files: DataFiles::default(),
+            limits: ShellLimits::default(),
+        }
+    }
+}
+
+impl TestServer {
+    fn start(runtime: Runtime, options: Options) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let key_hash = identity().key_hash();
+        let stop = StopFlag::new();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let thread_stop = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let config = HostConfig {
+                server: options.server,
+                driver: DriverConfig {
+                    handshake_timeout: options.handshake_timeout,
+                },
+                files: options.files,
+            };
+            let clock = ShellClock {
+                now: Instant::ZERO,
+                wall_clock: unix_time(SystemTime::now().duration_since(UNIX_EPOCH).unwrap()),
+            };
+            let (mut host, _) = Host::start(config, identity(), clock, [7; 32]).unwrap();
+            ready_tx.send(()).unwrap();
+            match runtime {
+                Runtime::Mio => {
+                    simplex_io_mio::run(listener, &mut host, &thread_stop, options.limits)
+                }
+                Runtime::Smol => {
+                    simplex_io_smol::run(listener, &mut host, &thread_stop, options.limits)
+                }
+            }
+            .unwrap();
+            assert!(host.is_stopped());
+            host.driver().connection_count()
+        });
+        ready_rx.recv_timeout(T).unwrap();
+        TestServer {
+            addr,
+            key_hash,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn client(&self, seed: u64) -> NetClient {
+        NetClient::connect(self.addr, self.key_hash, seed, T).unwrap()
+    }
+
+    /// Stops the server and returns the connections its driver still knew (0 expected).
+    fn stop(mut self) -> usize {
+        self.stop.stop();
+        let thread = self.thread.take().unwrap();
+        let until = std::time::Instant::now() + T;
+        while !thread.is_finished() {
+            assert!(std::time::Instant::now() < until, "server did not stop");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        thread.join().unwrap()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop.stop();
+    }
+}
+
+fn ed25519(seed: u8) -> SignKey {
+    SignKey::try_from(PrivateKey::from_raw(Algorithm::Ed25519, &[seed; 32]).unwrap()).unwrap()
+}
+
+fn ed448(seed: u8) -> SignKey {
+    SignKey::try_from(PrivateKey::from_raw(Algorithm::Ed448, &[seed; 57]).unwrap()).unwrap()
+}
+
+fn send_cmd(body: &[u8], notification: bool) -> Command {
+    Command::Send {
+        flags: MsgFlags { notification },
+        body: Bytes::copy_from_slice(body),
+    }
+}
+
+/// A queue made by `NEW` on `c`, with the keys to use it.
+struct Queue {
+    rid: Vec<u8>,
+    sid: Vec<u8>,
+    rkey: SignKey,
+    skey: SignKey,
+    body_key: CbKey,
+}
+
+fn new_queue(c: &mut NetClient, seed: u8) -> Queue {
+    let rkey = ed448(seed);
+    let skey = ed25519(seed.wrapping_add(100));
+    let dh = x25519::PrivateKey::from_bytes(&[seed; 32]);
+    let new = Command::New {
+        recipient_key: rkey.verify_key(),
+        dh_key: dh.public_key(),
+    };
+    let BrokerMsg::Ids {
+        recipient_id,
+        sender_id,
+        server_dh_key,
+    } = c.request("new", &[], &new, Some(&rkey), T).unwrap()
+    else {
+        panic!("no IDS")
+    };
+    let q = Queue {
+        rid: recipient_id.as_bytes().to_vec(),
+        sid: sender_id.as_bytes().to_vec(),
+        rkey,
+        skey,
+        body_key: CbKey::new(&dh.diffie_hellman(&server_dh_key).unwrap()),
+    };
+    let key = Command::Key(q.skey.verify_key());
+    assert_eq!(
+        c.request("key", &q.rid, &key, Some(&q.rkey), T).unwrap(),
+        BrokerMsg::Ok
+    );
+    q
+}
+
+/// The body of a delivered message.
+fn open(q: &Queue, msg: &BrokerMsg) -> (Vec<u8>, simplex_core::protocol::MsgId) {
+    let BrokerMsg::Msg(m) = msg else {
+        panic!("not a MSG: {msg:?}")
+    };
+    let padded = q
+        .body_key
+        .decrypt(
+            &CbNonce::from_slice_padded(m.msg_id.as_bytes()),
+            &m.encrypted_body,
+        )
+        .unwrap();
+    let mut r = Reader::from_slice(&padded);
+    let _ts = UnixTime::decode(&mut r).unwrap();
+    let _flags = MsgFlags::decode(&mut r).unwrap();
+    r.expect_byte(b' ', "space").unwrap();
+    (r.peek_rest().to_vec(), m.msg_id.clone())
+}
+
+fn next_msg(c: &mut NetClient) -> BrokerMsg {
+    loop {
+        let t = c.receive(T).unwrap();
+        if t.corr_id.as_bytes().is_empty() {
+            return t.message.unwrap();
+        }
+    }
+}
+
+fn lifecycle(rt: Runtime) {
+    let server = TestServer::start(rt, Options::default());
+    let mut recipient = server.client(1);
+    let mut sender = server.client(2);
+    let q = new_queue(&mut recipient, 1);
+    let sent = sender
+        .request("s1", &q.sid, &send_cmd(b"hello", false), Some(&q.skey), T)
+        .unwrap();
+    assert_eq!(sent, BrokerMsg::Ok);
+    // The creating connection is subscribed: the message is pushed.
+    let (body, id) = open(&q, &next_msg(&mut recipient));
+    assert_eq!(body, b"hello");
+    let ack = Command::Ack(id);
+    assert_eq!(
+        recipient
+            .request("a1", &q.rid, &ack, Some(&q.rkey), T)
+            .unwrap(),
+        BrokerMsg::Ok
+    );
+    // An unsigned SEND to a secured queue is refused.
+    assert_eq!(
+        sender
+            .request("s2", &q.sid, &send_cmd(b"x", false), None, T)
+            .unwrap(),
+        BrokerMsg::Err(ErrorType::Auth)
+    );
+    // GET from another connection.
+    assert_eq!(
+        sender
+            .request("s3", &q.sid, &send_cmd(b"second", false), Some(&q.skey), T)
+            .unwrap(),
+        BrokerMsg::Ok
+    );
+    let mut getter = server.client(3);
+    let got = getter
+        .request("g1", &q.rid, &Command::Get, Some(&q.rkey), T)
+        .unwrap();
+    assert_eq!(open(&q, &got).0, b"second");
+    // The first connection lost the subscription to GET's connection? No: GET does not
+    // subscribe; the subscribed connection still got the message pushed too.
+    assert_eq!(
+        getter
+            .request("d1", &q.rid, &Command::Del, Some(&q.rkey), T)
+            .unwrap(),
+        BrokerMsg::Ok
+    );
+    getter.close().unwrap();
+    assert_eq!(server.stop(), 0, "every connection closed at stop");
+    assert!(recipient.wait_closed(T) && sender.wait_closed(T));
+}
+
+fn notifications(rt: Runtime) {
+    let server = TestServer::start(rt, Options::default());
+    let mut recipient = server.client(11);
+    let mut sender = server.client(12);
+    let mut notifier = server.client(13);
+    let q = new_queue(&mut recipient, 11);
+    let nkey = ed25519(55);
+    let ndh = x25519::PrivateKey::from_bytes(&[56; 32]);
+    let nkey_cmd = Command::NKey {
+        notifier_key: nkey.verify_key(),
+        dh_key: ndh.public_key(),
+    };
+    let BrokerMsg::Nid { notifier_id, .. } = recipient
+        .request("n1", &q.rid, &nkey_cmd, Some(&q.rkey), T)
+        .unwrap()
+    else {
+        panic!("no NID")
+    };
+    assert_eq!(
+        notifier
+            .request("n2", notifier_id.as_bytes(), &Command::NSub, Some(&nkey), T)
+            .unwrap(),
+        BrokerMsg::Ok
+    );
+    assert_eq!(
+        sender
+            .request("s1", &q.sid, &send_cmd(b"ping me", true), Some(&q.skey), T)
+            .unwrap(),
+        BrokerMsg::Ok
+    );
+    assert!(matches!(next_msg(&mut notifier), BrokerMsg::NMsg { .. }));
+    assert_eq!(open(&q, &next_msg(&mut recipient)).0, b"ping me");
+    assert_eq!(server.stop(), 0);
+}
+
+fn quota(rt: Runtime) {
+    let server = TestServer::start(
+        rt,
+        Options {
+            server: ServerConfig {
+                msg_queue_quota: 3,
+                ..ServerConfig::default()
+            },
+            ..Options::default()
+        },
+    );
+    let mut recipient = server.client(21);
+    let mut sender = server.client(22);
+    let q = new_queue(&mut recipient, 21);
+    for i in 0..3 {
+        let corr = format!("s{i}");
+        let answer = sender
+            .request(&corr, &q.sid, &send_cmd(b"m", false), Some(&q.skey), T)
+            .unwrap();
+        assert_eq!(answer, BrokerMsg::Ok);
+    }
+    let answer = sender
+        .request("s9", &q.sid, &send_cmd(b"m", false), Some(&q.skey), T)
+        .unwrap();
+    assert_eq!(answer, BrokerMsg::Err(ErrorType::Quota));
+    assert_eq!(server.stop(), 0);
+}
+
+fn restart_with_store_log(rt: Runtime) {
+    let dir = tempfile::tempdir().unwrap();
+    let files = DataFiles::in_dir(
+        dir.path(),
+        FileOptions {
+            store_log: true,
+            restore_messages: true,
+            log_stats: true,
+            durable: false,
+        },
+    );
+    let options = || Options {
+        files: files.clone(),
+        ..Options::default()
+    };
+    let server = TestServer::start(rt, options());
+    let mut recipient = server.client(31);
+    let mut sender = server.client(32);
+    let q = new_queue(&mut recipient, 31);
+    for body in [&b"one"[..], b"two"] {
+        let answer = sender
+            .request("s", &q.sid, &send_cmd(body, false), Some(&q.skey), T)
+            .unwrap();
+        assert_eq!(answer, BrokerMsg::Ok);
+    }
+    assert_eq!(server.stop(), 0);
+    let store_log = std::fs::read_to_string(dir.path().join("smp-server-store.log")).unwrap();
+    assert!(store_log.starts_with("CREATE ") && store_log.contains("SECURE "));
+    let saved = std::fs::read_to_string(dir.path().join("smp-server-messages.log")).unwrap();
+    assert_eq!(saved.lines().count(), 2);
+    assert!(dir.path().join("smp-server-stats.log").exists());
+
+    let server = TestServer::start(rt, options());
+    assert!(dir.path().join("smp-server-messages.log.bak").exists());
+    let mut recipient = server.client(33);
+    let first = recipient
+        .request("sub", &q.rid, &Command::Sub, Some(&q.rkey), T)
+        .unwrap();
+    let (body, id) = open(&q, &first);
+    assert_eq!(body, b"one");
+    let second = recipient
+        .request("ack", &q.rid, &Command::Ack(id), Some(&q.rkey), T)
+        .unwrap();
+    assert_eq!(open(&q, &second).0, b"two");
+    assert_eq!(server.stop(), 0);
+}
+
+fn malicious_clients(rt: Runtime) {
+    let server = TestServer::start(
+        rt,
+        Options {
+            handshake_timeout: Duration::from_secs(2),
+            ..Options::default()
+        },
+    );
+    // Connections that never start or never finish the handshake.
+    let mut stalled: Vec<TcpStream> = (0..50)
+        .map(|_| TcpStream::connect(server.addr).unwrap())
+        .collect();
+    // Half a ClientHello.
+    stalled[0]
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .unwrap();
+    // Garbage instead of TLS.
+    let mut garbage: Vec<TcpStream> = (0..5)
+        .map(|i| {
+            let mut s = TcpStream::connect(server.addr).unwrap();
+            s.write_all(&vec![0x42 + i as u8; 20_000]).unwrap();
+            s
+        })
+        .collect();
+    // Meanwhile a good client is served.
+    let mut recipient = server.client(41);
+    let mut sender = server.client(42);
+    let q = new_queue(&mut recipient, 41);
+    // A command flood on its own connection: hundreds of blocks of PINGs and bad commands.
+    let mut flooder = server.client(43);
+    for i in 0..300 {
+        let ping = flooder
+            .encode(format!("p{i}").as_bytes(), &[], &Command::Ping, None)
+            .unwrap();
+        let bad = flooder.encode(b"b", &q.rid, &Command::Sub, None).unwrap();
+        if flooder.send_raw(vec![ping, bad]).is_err() {
+            break;
+        }
+    }
+    assert_eq!(
+        sender
+            .request(
+                "s1",
+                &q.sid,
+                &send_cmd(b"still here", false),
+                Some(&q.skey),
+                T
+            )
+            .unwrap(),
+        BrokerMsg::Ok
+    );
+    assert_eq!(open(&q, &next_msg(&mut recipient)).0, b"still here");
+    // Garbage connections are closed by the server.
+    for s in &mut garbage {
+        s.set_read_timeout(Some(T)).unwrap();
+        let mut buf = [0u8; 4096];
+        let closed = loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break true,
+                Ok(_) => continue, // a TLS alert first
+            }
+        };
+        assert!(closed);
+    }
+    // Stalled handshakes are closed at the handshake timeout.
+    for s in &mut stalled {
+        s.set_read_timeout(Some(T)).unwrap();
+        let mut buf = [0u8; 4096];
+        let closed = loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break true,
+                Ok(_) => continue,
+            }
+        };
+        assert!(closed);
+    }
+    // And the good client is still served.
+    assert_eq!(
+        recipient
+            .request("ping", &[], &Command::Ping, None, T)
+            .unwrap(),
+        BrokerMsg::Pong
+    );
+    assert_eq!(server.stop(), 0);
+}
+
+fn connection_limit(rt: Runtime) {
+    let server = TestServer::start(
+        rt,
+        Options {
+            limits: ShellLimits {
+                max_connections: 2,
+                ..ShellLimits::default()
+            },
+            ..Options::default()
+        },
+    );
+    let _a = server.client(51);
+    let _b = server.client(52);
+    assert!(NetClient::connect(server.addr, server.key_hash, 53, Duration::from_secs(2)).is_err());
+    assert_eq!(server.stop(), 0);
+}
+
+macro_rules! both_runtimes {
+    ($($name:ident),* $(,)?) => {
+        mod mio {
+            $(#[test] fn $name() { super::$name(super::Runtime::Mio) })*
+        }
+        mod smol {
+            $(#[test] fn $name() { super::$name(super::Runtime::Smol) })*
+        }
+    };
+}
+
+both_runtimes!(
+    lifecycle,
+    notifications,
+    quota,
+    restart_with_store_log,
+    malicious_clients,
+    connection_limit,
+);
