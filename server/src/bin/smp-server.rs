@@ -57,6 +57,12 @@ enum Command {
         /// The I/O shell to run on
         #[arg(long, value_enum, default_value_t = Runtime::Mio)]
         runtime: Runtime,
+        /// Listen on this address instead of the INI's `[TRANSPORT] bind`
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<String>,
+        /// Listen on this port instead of the INI's `[TRANSPORT] port` (0: any free port)
+        #[arg(long)]
+        port: Option<u16>,
     },
     /// Delete the configuration and log files (the server identity changes forever)
     Delete {
@@ -150,7 +156,11 @@ fn main() {
     let dirs = Dirs::resolve(&cli);
     let result = match cli.command {
         Command::Init(args) => init(&dirs, &args),
-        Command::Start { runtime } => start(&dirs, runtime),
+        Command::Start {
+            runtime,
+            bind,
+            port,
+        } => start(&dirs, runtime, bind, port),
         Command::Delete { yes } => delete(&dirs, yes),
     };
     if let Err(e) = result {
@@ -262,7 +272,7 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
-fn start(dirs: &Dirs, runtime: Runtime) -> Result<()> {
+fn start(dirs: &Dirs, runtime: Runtime, bind: Option<String>, port: Option<u16>) -> Result<()> {
     let ini_path = dirs.file(INI_FILE);
     if !ini_path.exists() {
         println!(
@@ -274,8 +284,10 @@ fn start(dirs: &Dirs, runtime: Runtime) -> Result<()> {
     let text = String::from_utf8(read(&ini_path)?)
         .with_context(|| format!("{} is not UTF-8", ini_path.display()))?;
     let ini = Ini::parse(&text).with_context(|| format!("reading {}", ini_path.display()))?;
-    let settings =
+    let mut settings =
         Settings::from_ini(&ini).with_context(|| format!("in {}", ini_path.display()))?;
+    settings.bind = bind.unwrap_or(settings.bind);
+    settings.port = port.unwrap_or(settings.port);
     let identity = ServerIdentity::from_pem(
         &read(&dirs.file("server.crt"))?,
         &read(&dirs.file("ca.crt"))?,

@@ -1,0 +1,281 @@
+//! The `smp-server` program end to end: `init` in a temporary directory, `start` on both
+//! runtimes (loopback only), a real client creating a queue, SIGTERM for a graceful stop, the
+//! store log surviving a restart, and `delete`. Every wait is bounded.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../tests/src/net.rs"]
+#[allow(dead_code)]
+mod net;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use simplex_core::crypto::hash::KeyHash;
+use simplex_core::crypto::keys::{Algorithm, PrivateKey, SignKey};
+use simplex_core::crypto::x25519;
+use simplex_core::protocol::{BrokerMsg, Command as Smp};
+
+const T: Duration = Duration::from_secs(15);
+const BIN: &str = env!("CARGO_BIN_EXE_smp-server");
+
+fn smp_server(dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--config-dir")
+        .arg(dir.join("etc"))
+        .env("SMP_SERVER_LOG_DIR", dir.join("var"))
+        .env_remove("SMP_SERVER_CONFIG_DIR");
+    c
+}
+
+struct Running {
+    child: Child,
+    address: String,
+    lines: mpsc::Receiver<String>,
+}
+
+fn start(dir: &Path, runtime: &str) -> Running {
+    start_with(dir, runtime, &[])
+}
+
+fn start_with(dir: &Path, runtime: &str, extra: &[&str]) -> Running {
+    let mut child = smp_server(dir)
+        .args(["start", "--runtime", runtime])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut address = None;
+    loop {
+        let line = lines
+            .recv_timeout(T)
+            .expect("the server printed its settings");
+        if let Some(a) = line.strip_prefix("Server address: ") {
+            address = Some(a.to_string());
+        }
+        if line.starts_with("Listening on 127.0.0.1:") {
+            assert!(line.contains(runtime), "{line}");
+            break;
+        }
+    }
+    Running {
+        child,
+        address: address.unwrap(),
+        lines,
+    }
+}
+
+impl Running {
+    /// `(key hash, port)` from `smp://FINGERPRINT@HOST:PORT`.
+    fn target(&self) -> (KeyHash, std::net::SocketAddr) {
+        let rest = self.address.strip_prefix("smp://").unwrap();
+        let (fp, host_port) = rest.split_once('@').unwrap();
+        let port: u16 = host_port.rsplit_once(':').unwrap().1.parse().unwrap();
+        (
+            KeyHash::from_base64url(fp).unwrap(),
+            std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        )
+    }
+
+    fn terminate(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let until = std::time::Instant::now() + T;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if std::time::Instant::now() > until {
+                let _ = self.child.kill();
+                panic!("the server did not stop on SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "{status}");
+        let rest: Vec<String> = self.lines.try_iter().collect();
+        assert!(rest.iter().any(|l| l == "Server stopped."), "{rest:?}");
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rkey() -> SignKey {
+    SignKey::try_from(PrivateKey::from_raw(Algorithm::Ed448, &[9; 57]).unwrap()).unwrap()
+}
+
+#[test]
+fn init_start_stop_restart_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = smp_server(dir.path())
+        .args(["init", "--ip", "127.0.0.1", "--port", "0"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let etc = dir.path().join("etc");
+    for f in [
+        "ca.crt",
+        "ca.key",
+        "server.crt",
+        "server.key",
+        "fingerprint",
+        "smp-server.ini",
+    ] {
+        assert!(etc.join(f).exists(), "{f}");
+    }
+    let fingerprint = std::fs::read_to_string(etc.join("fingerprint")).unwrap();
+    assert!(stdout.contains(&format!("Fingerprint: {}", fingerprint.trim())));
+    // A second init refuses to overwrite the identity.
+    let again = smp_server(dir.path()).arg("init").output().unwrap();
+    assert!(!again.status.success());
+    // Loopback only.
+    let ini = std::fs::read_to_string(etc.join("smp-server.ini")).unwrap();
+    std::fs::write(
+        etc.join("smp-server.ini"),
+        ini.replace("bind: 0.0.0.0", "bind: 127.0.0.1"),
+    )
+    .unwrap();
+
+    let server = start(dir.path(), "mio");
+    let (key_hash, addr) = server.target();
+    assert!(server
+        .address
+        .starts_with(&format!("smp://{}@", fingerprint.trim())));
+    let mut client = net::NetClient::connect(addr, key_hash, 1, T).unwrap();
+    let dh = x25519::PrivateKey::from_bytes(&[3; 32]);
+    let new = Smp::New {
+        recipient_key: rkey().verify_key(),
+        dh_key: dh.public_key(),
+    };
+    let BrokerMsg::Ids { recipient_id, .. } =
+        client.request("1", &[], &new, Some(&rkey()), T).unwrap()
+    else {
+        panic!("no IDS")
+    };
+    server.terminate();
+    assert!(client.wait_closed(T));
+    let log = std::fs::read_to_string(dir.path().join("var/smp-server-store.log")).unwrap();
+    assert!(log.starts_with("CREATE "), "{log}");
+
+    // The queue survives a restart, on the other runtime.
+    let server = start(dir.path(), "smol");
+    let (key_hash, addr) = server.target();
+    let mut client = net::NetClient::connect(addr, key_hash, 2, T).unwrap();
+    let sub = client
+        .request("2", recipient_id.as_bytes(), &Smp::Sub, Some(&rkey()), T)
+        .unwrap();
+    assert_eq!(sub, BrokerMsg::Ok);
+    server.terminate();
+
+    // delete asks first; anything but "Y" keeps the files.
+    let mut child = smp_server(dir.path())
+        .arg("delete")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"n\n").unwrap();
+    assert!(!child.wait().unwrap().success());
+    assert!(etc.join("ca.crt").exists());
+    let out = smp_server(dir.path())
+        .args(["delete", "--yes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!etc.exists() && !dir.path().join("var/smp-server-store.log").exists());
+}
+
+#[test]
+fn the_reference_identity_and_ini_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let etc = dir.path().join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures");
+    for f in ["ca.crt", "ca.key", "server.crt", "server.key"] {
+        std::fs::copy(fixtures.join(f), etc.join(f)).unwrap();
+    }
+    std::fs::write(
+        etc.join("fingerprint"),
+        "LcJUMfVhwD8yxjAiSaDzzGF3-kLG4Uh0Fl_ZIjrRwjI=\n",
+    )
+    .unwrap();
+    // The reference's generated file, with its comment lines, plus a loopback bind.
+    std::fs::write(
+        etc.join("smp-server.ini"),
+        "[STORE_LOG]\n# The server uses STM memory for persistence,\nenable: on\n\
+         restore_messages: on\nlog_stats: off\n\n[TRANSPORT]\nport: 0\nwebsockets: off\n\
+         bind: 127.0.0.1\n\n[INACTIVE_CLIENTS]\n# TTL and interval to check inactive clients\n\
+         disconnect: off\n# ttl: 86400\n# check_interval: 43200\n",
+    )
+    .unwrap();
+    let server = start(dir.path(), "mio");
+    assert!(server
+        .address
+        .starts_with("smp://LcJUMfVhwD8yxjAiSaDzzGF3-kLG4Uh0Fl_ZIjrRwjI=@"));
+    let (key_hash, addr) = server.target();
+    let mut client = net::NetClient::connect(addr, key_hash, 3, T).unwrap();
+    assert_eq!(
+        client.request("p", &[], &Smp::Ping, None, T).unwrap(),
+        BrokerMsg::Pong
+    );
+    server.terminate();
+}
+
+#[test]
+fn start_initialises_a_fresh_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(dir.path(), "smol", &["--bind", "127.0.0.1", "--port", "0"]);
+    let fingerprint = std::fs::read_to_string(dir.path().join("etc/fingerprint")).unwrap();
+    assert!(server
+        .address
+        .starts_with(&format!("smp://{}@127.0.0.1:", fingerprint.trim())));
+    let (key_hash, addr) = server.target();
+    let mut client = net::NetClient::connect(addr, key_hash, 4, T).unwrap();
+    assert_eq!(
+        client.request("p", &[], &Smp::Ping, None, T).unwrap(),
+        BrokerMsg::Pong
+    );
+    server.terminate();
+}
+
+#[test]
+fn help_and_version() {
+    for args in [
+        &["--version"][..],
+        &["--help"],
+        &["init", "--help"],
+        &["start", "--help"],
+        &["delete", "--help"],
+    ] {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert!(!out.stdout.is_empty());
+    }
+    let out = Command::new(BIN)
+        .args(["start", "--runtime", "tokio"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
