@@ -56,6 +56,8 @@ struct Shell<'s, 'e, S: Service> {
     origin: Instant,
     deadline: Option<Instant>,
     actions: Vec<SocketAction>,
+    /// Sockets the service closed whose writer may still be flushing.
+    closing: Vec<SocketId>,
 }
 
 /// Runs `service` on `listener` until `stop` is set, then stops it gracefully: the service's
@@ -82,6 +84,7 @@ pub fn run<S: Service>(
             origin: Instant::now(),
             deadline: None,
             actions: Vec::new(),
+            closing: Vec::new(),
         };
         shell.feed(ShellInput::Tick);
         shell.serve(&rx, stop).await;
@@ -238,6 +241,7 @@ impl<S: Service> Shell<'_, '_, S> {
                         // The writer sends what is queued, then shuts the socket.
                         s.tx = None;
                         s.closing_by = Some(Instant::now() + self.limits.close_grace);
+                        self.closing.push(id);
                     }
                 }
             }
@@ -253,27 +257,35 @@ impl<S: Service> Shell<'_, '_, S> {
 
     /// Forgets closed sockets whose writer finished, and aborts those past their grace.
     fn expire_closing(&mut self) {
-        let now = Instant::now();
-        let done: Vec<SocketId> = self
-            .sockets
-            .iter()
-            .filter(|(_, s)| {
-                s.closing_by
-                    .is_some_and(|t| t <= now || s.writer.is_finished())
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        for id in done {
-            if let Some(s) = self.sockets.remove(&id) {
-                s.abort();
-            }
+        if self.closing.is_empty() {
+            return;
         }
+        let now = Instant::now();
+        let mut closing = std::mem::take(&mut self.closing);
+        closing.retain(|id| {
+            let done = match self.sockets.get(id) {
+                Some(s) => s
+                    .closing_by
+                    .is_none_or(|t| t <= now || s.writer.is_finished()),
+                None => true,
+            };
+            if done {
+                if let Some(s) = self.sockets.remove(id) {
+                    s.abort();
+                }
+            }
+            !done
+        });
+        self.closing = closing;
     }
 
     async fn shutdown(&mut self) {
         self.feed(ShellInput::Shutdown);
         let until = Instant::now() + self.limits.close_grace;
-        for s in self.sockets.values_mut() {
+        for (id, s) in self.sockets.iter_mut() {
+            if s.closing_by.is_none() {
+                self.closing.push(*id);
+            }
             s.tx = None;
             s.closing_by = Some(s.closing_by.map_or(until, |t| t.min(until)));
         }

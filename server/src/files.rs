@@ -73,6 +73,24 @@ pub struct LoadReport {
     pub stats_restored: bool,
 }
 
+/// A file operation that failed, with the file's path.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+pub struct FileError {
+    /// The file.
+    pub path: PathBuf,
+    /// What failed.
+    #[source]
+    pub source: io::Error,
+}
+
+fn at(path: &Path) -> impl FnOnce(io::Error) -> FileError + '_ {
+    move |source| FileError {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 fn read_if_exists(path: &Path) -> io::Result<Option<Vec<u8>>> {
     match fs::read(path) {
         Ok(bytes) => Ok(Some(bytes)),
@@ -109,43 +127,51 @@ impl DataFiles {
     /// Reads the files into `server` (before its first input), as the reference does at start:
     /// the store log is compacted in place; saved messages and the stats backup are renamed to
     /// `.bak` once read; the journal is compacted in place.
-    pub fn load<R: CryptoRng>(&self, server: &mut Server<R>) -> io::Result<LoadReport> {
+    pub fn load<R: CryptoRng>(&self, server: &mut Server<R>) -> Result<LoadReport, FileError> {
         let mut report = LoadReport::default();
-        let api = |e: crate::ServerError| io::Error::other(e.to_string());
+        // Only a restore after the first input fails, which `Host::start` never does.
+        let api = |path: &Path| {
+            let path = path.to_path_buf();
+            move |e: crate::ServerError| FileError {
+                path,
+                source: io::Error::other(e.to_string()),
+            }
+        };
         if let Some(path) = &self.store_log {
-            if let Some(text) = read_if_exists(path)? {
+            if let Some(text) = read_if_exists(path).map_err(at(path))? {
                 let contents = store_log::read_store_log(&text);
                 report.queues = contents.queues.len();
                 report.bad_store_log_lines = contents.bad_lines;
                 replace_file(
                     path,
                     store_log::compact(contents.queues.values()).as_bytes(),
-                )?;
+                )
+                .map_err(at(path))?;
                 server
                     .restore_queues(contents.queues.into_values())
-                    .map_err(api)?;
+                    .map_err(api(path))?;
             }
         }
         if let Some(path) = &self.messages {
-            if let Some(text) = read_if_exists(path)? {
-                report.messages = server.restore_messages(&text).map_err(api)?;
-                fs::rename(path, bak(path))?;
+            if let Some(text) = read_if_exists(path).map_err(at(path))? {
+                report.messages = server.restore_messages(&text).map_err(api(path))?;
+                fs::rename(path, bak(path)).map_err(at(path))?;
             }
         }
         if let Some(path) = &self.journal {
-            if let Some(text) = read_if_exists(path)? {
+            if let Some(text) = read_if_exists(path).map_err(at(path))? {
                 let queues = durable::replay(&text);
-                replace_file(path, durable::compact(&queues).as_bytes())?;
+                replace_file(path, durable::compact(&queues).as_bytes()).map_err(at(path))?;
                 let messages = queues
                     .into_iter()
                     .flat_map(|(rid, msgs)| msgs.into_iter().map(move |m| (rid.clone(), m)));
-                report.journal = server.restore_journal(messages).map_err(api)?;
+                report.journal = server.restore_journal(messages).map_err(api(path))?;
             }
         }
         if let Some(path) = &self.stats_backup {
-            if let Some(text) = read_if_exists(path)? {
+            if let Some(text) = read_if_exists(path).map_err(at(path))? {
                 report.stats_restored = server.restore_stats(&text).is_ok();
-                fs::rename(path, bak(path))?;
+                fs::rename(path, bak(path)).map_err(at(path))?;
             }
         }
         Ok(report)
@@ -161,17 +187,20 @@ pub struct FileWriter {
     stats_log: Option<File>,
     /// Opened (truncated) at the first saved message of a stop.
     saved: Option<io::BufWriter<File>>,
+    /// Journal records written and not yet synced.
+    journal_unsynced: bool,
 }
 
 impl FileWriter {
     /// Opens the append-only files (after [`DataFiles::load`]).
-    pub fn open(files: DataFiles) -> io::Result<Self> {
-        let open = |p: &Option<PathBuf>| p.as_deref().map(append).transpose();
+    pub fn open(files: DataFiles) -> Result<Self, FileError> {
+        let open = |p: &Option<PathBuf>| p.as_deref().map(|p| append(p).map_err(at(p))).transpose();
         Ok(Self {
             store_log: open(&files.store_log)?,
             journal: open(&files.journal)?,
             stats_log: open(&files.stats_log)?,
             saved: None,
+            journal_unsynced: false,
             files,
         })
     }
@@ -187,8 +216,7 @@ impl FileWriter {
             DriverOutput::Journal(record) => {
                 if let Some(f) = &mut self.journal {
                     writeln!(f, "{}", record.to_line())?;
-                    // The answer that depends on this record goes out only after this.
-                    f.sync_data()?;
+                    self.journal_unsynced = true;
                 }
             }
             // With the journal on, it already holds every message: no second copy.
@@ -216,6 +244,19 @@ impl FileWriter {
                 }
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// Syncs the journal records written since the last sync. The host calls this after each
+    /// input, before the shell sends any answer that depends on them: one sync per input,
+    /// however many records it caused.
+    pub fn sync_journal(&mut self) -> io::Result<()> {
+        if self.journal_unsynced {
+            if let Some(f) = &self.journal {
+                f.sync_data()?;
+            }
+            self.journal_unsynced = false;
         }
         Ok(())
     }

@@ -5,7 +5,6 @@
 //! or a client address (the host never learns addresses).
 
 use std::io;
-use std::path::PathBuf;
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -14,7 +13,7 @@ use simplex_core::time::Instant;
 use simplex_core::tls::ServerIdentity;
 
 use crate::driver::{Clock, DriverConfig, DriverError, DriverInput, DriverOutput, ServerDriver};
-use crate::files::{DataFiles, FileWriter, LoadReport};
+use crate::files::{DataFiles, FileError, FileWriter, LoadReport};
 use crate::{Server, ServerConfig};
 
 /// Everything a host is started with.
@@ -32,13 +31,8 @@ pub struct HostConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
     /// A data file could not be read or written.
-    #[error("{path}: {source}")]
-    File {
-        /// The file or directory.
-        path: PathBuf,
-        /// The failure.
-        source: io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
 }
 
 /// The running server behind a shell. See the module docs.
@@ -63,18 +57,8 @@ impl Host {
         let mut tls_seed = [0u8; 32];
         rng.fill_bytes(&mut tls_seed);
         let mut server = Server::new(config.server, rng, clock.now, clock.wall_clock);
-        let dir = |p: &Option<PathBuf>| p.clone().unwrap_or_default();
-        let report = config
-            .files
-            .load(&mut server)
-            .map_err(|source| HostError::File {
-                path: dir(&config.files.store_log),
-                source,
-            })?;
-        let files = FileWriter::open(config.files.clone()).map_err(|source| HostError::File {
-            path: dir(&config.files.store_log),
-            source,
-        })?;
+        let report = config.files.load(&mut server)?;
+        let files = FileWriter::open(config.files.clone())?;
         tracing::info!(
             queues = report.queues,
             bad_store_log_lines = report.bad_store_log_lines,
@@ -116,7 +100,13 @@ impl Host {
                     actions.push(SocketAction::Write(conn, bytes))
                 }
                 DriverOutput::CloseSocket { conn } => actions.push(SocketAction::Close(conn)),
-                DriverOutput::Timeout(deadline) => return deadline,
+                DriverOutput::Timeout(deadline) => {
+                    // Before any answer leaves: what it acknowledges is on disk.
+                    if let Err(e) = self.files.sync_journal() {
+                        self.file_error(&e);
+                    }
+                    return deadline;
+                }
                 other => {
                     if matches!(other, DriverOutput::Stats(_)) {
                         tracing::info!("stats line written");
@@ -129,11 +119,15 @@ impl Host {
 
     fn file(&mut self, output: &DriverOutput) {
         if let Err(e) = self.files.write(output) {
-            // Counted, and logged the first time and then every thousandth time.
-            self.file_errors += 1;
-            if self.file_errors % 1000 == 1 {
-                tracing::error!(error = %e, count = self.file_errors, "writing a data file failed");
-            }
+            self.file_error(&e);
+        }
+    }
+
+    fn file_error(&mut self, e: &io::Error) {
+        // Counted, and logged the first time and then every thousandth time.
+        self.file_errors += 1;
+        if self.file_errors % 1000 == 1 {
+            tracing::error!(error = %e, count = self.file_errors, "writing a data file failed");
         }
     }
 }

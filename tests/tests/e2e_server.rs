@@ -5,142 +5,22 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
-use std::sync::mpsc;
-use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::net::TcpStream;
+use std::time::Duration;
 
 use bytes::Bytes;
 use simplex_core::crypto::cbox::{CbKey, CbNonce};
-use simplex_core::crypto::hash::KeyHash;
 use simplex_core::crypto::keys::{Algorithm, PrivateKey, SignKey};
 use simplex_core::crypto::x25519;
-use simplex_core::driver::{unix_time, ShellClock, ShellLimits, StopFlag};
+use simplex_core::driver::ShellLimits;
 use simplex_core::encoding::{Decode, Reader, UnixTime};
 use simplex_core::protocol::{BrokerMsg, Command, ErrorType, MsgFlags};
-use simplex_core::time::Instant;
-use simplex_core::tls::ServerIdentity;
-use simplex_server::driver::DriverConfig;
 use simplex_server::files::{DataFiles, FileOptions};
-use simplex_server::host::{Host, HostConfig};
 use simplex_server::ServerConfig;
+use simplex_tests::harness::{Options, Runtime, TestServer};
 use simplex_tests::net::NetClient;
 
 const T: Duration = Duration::from_secs(10);
-
-#[derive(Debug, Clone, Copy)]
-enum Runtime {
-    Mio,
-    Smol,
-}
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {} missing: {e}", path.display()))
-}
-
-fn identity() -> ServerIdentity {
-    ServerIdentity::from_pem(
-        &fixture("server.crt"),
-        &fixture("ca.crt"),
-        &fixture("server.key"),
-    )
-    .unwrap()
-}
-
-struct TestServer {
-    addr: SocketAddr,
-    key_hash: KeyHash,
-    stop: StopFlag,
-    thread: Option<JoinHandle<usize>>,
-}
-
-struct Options {
-    server: ServerConfig,
-    handshake_timeout: Duration,
-    files: DataFiles,
-    limits: ShellLimits,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::default(),
-            handshake_timeout: Duration::from_secs(10),
-            files: DataFiles::default(),
-            limits: ShellLimits::default(),
-        }
-    }
-}
-
-impl TestServer {
-    fn start(runtime: Runtime, options: Options) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let key_hash = identity().key_hash();
-        let stop = StopFlag::new();
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let thread_stop = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let config = HostConfig {
-                server: options.server,
-                driver: DriverConfig {
-                    handshake_timeout: options.handshake_timeout,
-                },
-                files: options.files,
-            };
-            let clock = ShellClock {
-                now: Instant::ZERO,
-                wall_clock: unix_time(SystemTime::now().duration_since(UNIX_EPOCH).unwrap()),
-            };
-            let (mut host, _) = Host::start(config, identity(), clock, [7; 32]).unwrap();
-            ready_tx.send(()).unwrap();
-            match runtime {
-                Runtime::Mio => {
-                    simplex_io_mio::run(listener, &mut host, &thread_stop, options.limits)
-                }
-                Runtime::Smol => {
-                    simplex_io_smol::run(listener, &mut host, &thread_stop, options.limits)
-                }
-            }
-            .unwrap();
-            assert!(host.is_stopped());
-            host.driver().connection_count()
-        });
-        ready_rx.recv_timeout(T).unwrap();
-        TestServer {
-            addr,
-            key_hash,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn client(&self, seed: u64) -> NetClient {
-        NetClient::connect(self.addr, self.key_hash, seed, T).unwrap()
-    }
-
-    /// Stops the server and returns the connections its driver still knew (0 expected).
-    fn stop(mut self) -> usize {
-        self.stop.stop();
-        let thread = self.thread.take().unwrap();
-        let until = std::time::Instant::now() + T;
-        while !thread.is_finished() {
-            assert!(std::time::Instant::now() < until, "server did not stop");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        thread.join().unwrap()
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.stop.stop();
-    }
-}
 
 fn ed25519(seed: u8) -> SignKey {
     SignKey::try_from(PrivateKey::from_raw(Algorithm::Ed25519, &[seed; 32]).unwrap()).unwrap()
@@ -386,6 +266,56 @@ fn restart_with_store_log(rt: Runtime) {
     assert_eq!(server.stop(), 0);
 }
 
+fn durable_restart(rt: Runtime) {
+    let dir = tempfile::tempdir().unwrap();
+    let files = DataFiles::in_dir(
+        dir.path(),
+        FileOptions {
+            store_log: true,
+            restore_messages: false,
+            log_stats: false,
+            durable: true,
+        },
+    );
+    let options = || Options {
+        server: ServerConfig {
+            durable_messages: true,
+            ..ServerConfig::default()
+        },
+        files: files.clone(),
+        ..Options::default()
+    };
+    let server = TestServer::start(rt, options());
+    let mut recipient = server.client(61);
+    let mut sender = server.client(62);
+    let q = new_queue(&mut recipient, 61);
+    for body in [&b"kept?"[..], b"kept!"] {
+        let answer = sender
+            .request("s", &q.sid, &send_cmd(body, false), Some(&q.skey), T)
+            .unwrap();
+        assert_eq!(answer, BrokerMsg::Ok);
+    }
+    // The first is acknowledged: only the second survives.
+    let (_, id) = open(&q, &next_msg(&mut recipient));
+    let next = recipient
+        .request("a", &q.rid, &Command::Ack(id), Some(&q.rkey), T)
+        .unwrap();
+    assert_eq!(open(&q, &next).0, b"kept!");
+    // Every answered message is in the journal already, before any stop.
+    let journal = std::fs::read_to_string(dir.path().join("smp-server-journal.log")).unwrap();
+    assert_eq!(journal.lines().count(), 3, "two messages and one ACK");
+    assert_eq!(server.stop(), 0);
+    assert!(!dir.path().join("smp-server-messages.log").exists());
+
+    let server = TestServer::start(rt, options());
+    let mut recipient = server.client(63);
+    let first = recipient
+        .request("sub", &q.rid, &Command::Sub, Some(&q.rkey), T)
+        .unwrap();
+    assert_eq!(open(&q, &first).0, b"kept!");
+    assert_eq!(server.stop(), 0);
+}
+
 fn malicious_clients(rt: Runtime) {
     let server = TestServer::start(
         rt,
@@ -505,6 +435,7 @@ both_runtimes!(
     notifications,
     quota,
     restart_with_store_log,
+    durable_restart,
     malicious_clients,
     connection_limit,
 );
