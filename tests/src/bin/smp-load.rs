@@ -3,10 +3,14 @@
 //! reports messages per second, p50/p99 SEND→MSG latency and, given the server's pid, its RSS.
 //!
 //!     smp-load --server smp://FINGERPRINT@127.0.0.1:5223 --pairs 20 --messages 500 --pid PID
+//!
+//! `--window W` bounds the messages in flight per pair (default 1: each SEND waits until the
+//! previous message arrived, so the latency measured has no queueing in it).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::ToSocketAddrs;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -33,6 +37,7 @@ struct Args {
     messages: usize,
     pid: Option<u32>,
     body: usize,
+    window: usize,
 }
 
 fn parse_args() -> Args {
@@ -42,6 +47,7 @@ fn parse_args() -> Args {
         messages: 200,
         pid: None,
         body: 256,
+        window: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -57,6 +63,7 @@ fn parse_args() -> Args {
             }
             "--pid" => args.pid = Some(value().parse().unwrap_or_else(|_| usage("--pid PID"))),
             "--body" => args.body = value().parse().unwrap_or_else(|_| usage("--body BYTES")),
+            "--window" => args.window = value().parse().unwrap_or_else(|_| usage("--window W")),
             "--help" | "-h" => usage(""),
             other => usage(&format!("unknown argument {other}")),
         }
@@ -74,7 +81,9 @@ fn usage(problem: &str) -> ! {
     }
     eprintln!(
         "usage: smp-load --server smp://FINGERPRINT@HOST:PORT [--pairs N] [--messages M] \
-         [--body BYTES] [--pid SERVER_PID]"
+         [--body BYTES] [--window W] [--pid SERVER_PID]\n\
+         --window: messages a sender may have sent and its recipient not yet received \
+         (default 1: each SEND waits for the previous MSG, so latency has no queueing in it)"
     );
     std::process::exit(if problem.is_empty() { 0 } else { 2 })
 }
@@ -116,6 +125,9 @@ fn main() {
     let mut threads = Vec::new();
     for p in 0..args.pairs {
         let (ids_tx, ids_rx) = mpsc::channel();
+        let received = Arc::new(AtomicUsize::new(0));
+        let received_by_sender = received.clone();
+        let window = args.window.max(1);
         let lat_tx = lat_tx.clone();
         let barrier = start_line.clone();
         let messages = args.messages;
@@ -148,7 +160,9 @@ fn main() {
             barrier.wait();
             let mut latencies = Vec::with_capacity(messages);
             while latencies.len() < messages {
-                let t = c.receive(T).unwrap();
+                let t = c.receive(T).unwrap_or_else(|e| {
+                    panic!("recipient {p}: {e} after {} messages", latencies.len())
+                });
                 let Ok(BrokerMsg::Msg(m)) = t.message else {
                     continue;
                 };
@@ -165,6 +179,7 @@ fn main() {
                 r.expect_byte(b' ', "space").unwrap();
                 let sent = u64::from_be_bytes(r.peek_rest()[..8].try_into().unwrap());
                 latencies.push(now.saturating_sub(sent));
+                received.store(latencies.len(), Ordering::Release);
                 let ack = Command::Ack(m.msg_id.clone());
                 c.send("a", &rid, &ack, Some(&rkey)).unwrap();
             }
@@ -172,23 +187,32 @@ fn main() {
         }));
         let barrier = start_line.clone();
         let body_len = args.body;
-        // Sender: sends its messages, each answered OK before the next.
+        // Sender: sends its messages, each answered OK before the next (QUOTA: retried).
         threads.push(std::thread::spawn(move || {
             let mut c = NetClient::connect(addr, key_hash, 2 * p as u64 + 1, T).unwrap();
             let (sid, skey) = ids_rx.recv_timeout(T).unwrap();
             barrier.wait();
             let mut body = vec![b'x'; body_len];
             for i in 0..messages {
+                while i >= received_by_sender.load(Ordering::Acquire) + window {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
                 body[..8].copy_from_slice(&micros().to_be_bytes());
                 let send = Command::Send {
                     flags: MsgFlags::default(),
                     body: Bytes::copy_from_slice(&body),
                 };
                 let corr = format!("{}", i % 1000);
-                assert_eq!(
-                    c.request(&corr, &sid, &send, Some(&skey), T).unwrap(),
-                    BrokerMsg::Ok
-                );
+                // A full queue (the recipient is behind) is retried, as a client does.
+                loop {
+                    match c.request(&corr, &sid, &send, Some(&skey), T).unwrap() {
+                        BrokerMsg::Ok => break,
+                        BrokerMsg::Err(simplex_core::protocol::ErrorType::Quota) => {
+                            std::thread::sleep(Duration::from_millis(2))
+                        }
+                        other => panic!("SEND answered {other:?}"),
+                    }
+                }
             }
         }));
     }
@@ -218,8 +242,9 @@ fn main() {
             .unwrap_or(0)
     };
     println!(
-        "pairs={} messages={} body={}B elapsed={:.2}s rate={:.0} msg/s p50={:.2}ms p99={:.2}ms",
+        "pairs={} window={} messages={} body={}B elapsed={:.2}s rate={:.0} msg/s p50={:.2}ms p99={:.2}ms",
         args.pairs,
+        args.window,
         all.len(),
         args.body,
         elapsed.as_secs_f64(),
