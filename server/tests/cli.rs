@@ -90,10 +90,14 @@ impl Running {
         )
     }
 
-    fn terminate(mut self) {
+    fn terminate(self) {
+        self.signal("TERM")
+    }
+
+    fn signal(mut self, signal: &str) {
         // The shell's builtin `kill`: no procps needed.
         let status = Command::new("sh")
-            .args(["-c", &format!("kill -TERM {}", self.child.id())])
+            .args(["-c", &format!("kill -{signal} {}", self.child.id())])
             .status()
             .unwrap();
         assert!(status.success());
@@ -104,7 +108,7 @@ impl Running {
             }
             if std::time::Instant::now() > until {
                 let _ = self.child.kill();
-                panic!("the server did not stop on SIGTERM");
+                panic!("the server did not stop on SIG{signal}");
             }
             std::thread::sleep(Duration::from_millis(20));
         };
@@ -241,7 +245,8 @@ fn the_reference_identity_and_ini_load() {
         client.request("p", &[], &Smp::Ping, None, T).unwrap(),
         BrokerMsg::Pong
     );
-    server.terminate();
+    // Ctrl-C stops it as gracefully as SIGTERM.
+    server.signal("INT");
 }
 
 #[test]

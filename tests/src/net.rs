@@ -17,7 +17,7 @@ use simplex_core::protocol::{
 };
 use simplex_core::time::Instant;
 use simplex_core::tls::TlsSession;
-use simplex_core::transport::{ClientConnection, Input, Output};
+use simplex_core::transport::{ClientConnection, CloseReason, Input, Output};
 
 /// One received transmission.
 pub type Received = VerifiedTransmission<BrokerMsg>;
@@ -33,6 +33,7 @@ pub struct NetClient {
     origin: std::time::Instant,
     inbox: VecDeque<Received>,
     closed: bool,
+    close_reason: Option<CloseReason>,
     buf: Vec<u8>,
 }
 
@@ -67,6 +68,7 @@ impl NetClient {
             origin: std::time::Instant::now(),
             inbox: VecDeque::new(),
             closed: false,
+            close_reason: None,
             buf: vec![0; 64 * 1024],
         };
         let until = std::time::Instant::now() + timeout;
@@ -90,7 +92,10 @@ impl NetClient {
             match self.conn.poll_output() {
                 Output::Transmit(bytes) => self.sock.write_all(&bytes)?,
                 Output::Received(t) => self.inbox.push_back(t),
-                Output::Closed(_) => self.closed = true,
+                Output::Closed(reason) => {
+                    self.closed = true;
+                    self.close_reason = Some(reason);
+                }
                 Output::Timeout(_) => return Ok(()),
                 Output::Established { .. } | Output::TooLarge(_) => {}
             }
@@ -251,6 +256,11 @@ impl NetClient {
             }
         }
         self.closed
+    }
+
+    /// Why the connection ended, once it did (`CloseReason::Closed`: a clean TLS close_notify).
+    pub fn close_reason(&self) -> Option<&CloseReason> {
+        self.close_reason.as_ref()
     }
 
     /// Sends TLS close_notify.

@@ -15,6 +15,7 @@ use simplex_core::crypto::x25519;
 use simplex_core::driver::ShellLimits;
 use simplex_core::encoding::{Decode, Reader, UnixTime};
 use simplex_core::protocol::{BrokerMsg, Command, ErrorType, MsgFlags};
+use simplex_core::transport::CloseReason;
 use simplex_server::files::{DataFiles, FileOptions};
 use simplex_server::ServerConfig;
 use simplex_tests::harness::{Options, Runtime, TestServer};
@@ -154,6 +155,9 @@ fn lifecycle(rt: Runtime) {
     getter.close().unwrap();
     assert_eq!(server.stop(), 0, "every connection closed at stop");
     assert!(recipient.wait_closed(T) && sender.wait_closed(T));
+    // With a TLS close_notify, not a bare end of stream.
+    assert_eq!(recipient.close_reason(), Some(&CloseReason::Closed));
+    assert_eq!(sender.close_reason(), Some(&CloseReason::Closed));
 }
 
 fn notifications(rt: Runtime) {
