@@ -154,12 +154,33 @@ impl Service for Host {
             ShellInput::Shutdown => DriverInput::Shutdown,
         };
         let shutdown = matches!(input, DriverInput::Shutdown);
+        let accepted = matches!(input, DriverInput::Accepted { .. });
         match self.driver.handle_input(clock, input) {
             // Bytes or a close racing the driver's own close of that socket.
             Ok(()) | Err(DriverError::UnknownConn) => {}
             Err(e) => tracing::error!(error = %e, "driver refused an input"),
         }
+        let closed_before = actions.len();
         let deadline = self.drain(actions);
+        if accepted {
+            tracing::debug!(
+                connections = self.driver.connection_count(),
+                "connection accepted"
+            );
+        }
+        let closed = actions
+            .get(closed_before..)
+            .unwrap_or_default()
+            .iter()
+            .filter(|a| matches!(a, SocketAction::Close(_)))
+            .count();
+        if closed > 0 {
+            tracing::debug!(
+                closed,
+                connections = self.driver.connection_count(),
+                "connections closed"
+            );
+        }
         if shutdown {
             self.stopped = true;
             if let Err(e) = self.files.finish() {

@@ -267,6 +267,66 @@ fn start_initialises_a_fresh_directory() {
 }
 
 #[test]
+fn ed25519_identity_and_bad_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = smp_server(dir.path())
+        .args([
+            "init",
+            "--ed25519",
+            "--fqdn",
+            "smp.example.com",
+            "--no-store-log",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("@smp.example.com:5223"), "{stdout}");
+    let etc = dir.path().join("etc");
+    let id = simplex_core::tls::ServerIdentity::from_pem(
+        &std::fs::read(etc.join("server.crt")).unwrap(),
+        &std::fs::read(etc.join("ca.crt")).unwrap(),
+        &std::fs::read(etc.join("server.key")).unwrap(),
+    )
+    .unwrap();
+    let fingerprint = std::fs::read_to_string(etc.join("fingerprint")).unwrap();
+    assert_eq!(id.key_hash().to_base64url(), fingerprint.trim());
+    let ini = std::fs::read_to_string(etc.join("smp-server.ini")).unwrap();
+    assert!(ini.contains("enable: off") && ini.contains("host: smp.example.com"));
+
+    // A bad value is a clear error, not a panic.
+    std::fs::write(
+        etc.join("smp-server.ini"),
+        ini.replace("port: 5223", "port: http"),
+    )
+    .unwrap();
+    let out = smp_server(dir.path())
+        .args(["start", "--bind", "127.0.0.1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("[TRANSPORT] port: expected a number"),
+        "{stderr}"
+    );
+
+    // So is a fingerprint that does not match the CA certificate.
+    std::fs::write(etc.join("smp-server.ini"), ini).unwrap();
+    std::fs::write(etc.join("fingerprint"), "AAAA\n").unwrap();
+    let out = smp_server(dir.path())
+        .args(["start", "--bind", "127.0.0.1", "--port", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("Stored fingerprint is invalid."),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn help_and_version() {
     for args in [
         &["--version"][..],
