@@ -54,8 +54,17 @@ pub enum SocketAction {
     Close(SocketId),
 }
 
+/// Wakes a shell from another thread: the shell then feeds [`ShellInput::Tick`].
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
 /// The interface a shell drives.
 pub trait Service {
+    /// Called once by the shell before the first input, with a way to wake it from another
+    /// thread (a service that works on other threads calls it when it has output).
+    fn set_waker(&mut self, waker: Waker) {
+        let _ = waker;
+    }
+
     /// Feeds one input at `clock`, appends the socket actions it caused to `actions`, and
     /// returns the next deadline (`None`: only input wakes the service).
     fn handle(

@@ -17,6 +17,7 @@ use simplex_core::driver::{
 };
 
 const LISTENER: Token = Token(usize::MAX);
+const WAKE: Token = Token(usize::MAX - 1);
 /// The longest the loop sleeps without looking at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(50);
 
@@ -66,6 +67,10 @@ pub fn run<S: Service>(
         read_buf: vec![0; 64 * 1024],
         closing: Vec::new(),
     };
+    let waker = std::sync::Arc::new(mio::Waker::new(shell.poll.registry(), WAKE)?);
+    shell
+        .service
+        .set_waker(std::sync::Arc::new(move || drop(waker.wake())));
     let mut events = Events::with_capacity(1024);
     let mut next_id: SocketId = 1;
     shell.feed(ShellInput::Tick);
@@ -79,7 +84,12 @@ pub fn run<S: Service>(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
+        let mut woken = false;
         for event in events.iter() {
+            if event.token() == WAKE {
+                woken = true;
+                continue;
+            }
             if event.token() == LISTENER {
                 shell.accept_all(&listener, &mut next_id);
                 continue;
@@ -93,9 +103,10 @@ pub fn run<S: Service>(
             }
         }
         shell.expire_closing();
-        if shell
-            .deadline
-            .is_some_and(|d| d <= std::time::Instant::now())
+        if woken
+            || shell
+                .deadline
+                .is_some_and(|d| d <= std::time::Instant::now())
         {
             shell.feed(ShellInput::Tick);
         }

@@ -28,6 +28,8 @@ enum Event {
     Accepted(Async<TcpStream>),
     Data(SocketId, Vec<u8>),
     Closed(SocketId),
+    /// The service has output from another thread.
+    Wake,
 }
 
 struct Socket {
@@ -86,6 +88,11 @@ pub fn run<S: Service>(
             actions: Vec::new(),
             closing: Vec::new(),
         };
+        let wake = shell.events.clone();
+        shell.service.set_waker(std::sync::Arc::new(move || {
+            // A full channel means the loop is busy and will look again soon anyway.
+            let _ = wake.try_send(Event::Wake);
+        }));
         shell.feed(ShellInput::Tick);
         shell.serve(&rx, stop).await;
         drop(accept);
@@ -175,6 +182,7 @@ impl<S: Service> Shell<'_, '_, S> {
                     self.feed(ShellInput::Received(id, &data));
                 }
                 Some(Event::Data(..)) => {}
+                Some(Event::Wake) => self.feed(ShellInput::Tick),
                 Some(Event::Closed(id)) => {
                     if let Some(s) = self.sockets.remove(&id) {
                         s.abort();

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use simplex_core::crypto::CryptoRng;
 
 use crate::driver::DriverOutput;
-use crate::{durable, msg_log, store_log, RestoreReport, Server};
+use crate::{durable, msg_log, store_log, RestoreReport, Server, Shard, ShardRouter};
 
 /// Where each file lives; `None` turns that kind of persistence off.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -128,6 +128,20 @@ impl DataFiles {
     /// the store log is compacted in place; saved messages and the stats backup are renamed to
     /// `.bak` once read; the journal is compacted in place.
     pub fn load<R: CryptoRng>(&self, server: &mut Server<R>) -> Result<LoadReport, FileError> {
+        self.load_sharded(std::slice::from_mut(server))
+            .map(|(report, _)| report)
+    }
+
+    /// As [`DataFiles::load`], into the shards of a sharded server (`servers[i]` is shard `i`
+    /// of `servers.len()`): each queue goes to its shard (`ShardRouter::place`), and the router
+    /// that knows where imported queues went comes back with the report. The stats backup
+    /// goes to shard 0.
+    pub fn load_sharded<R: CryptoRng>(
+        &self,
+        servers: &mut [Server<R>],
+    ) -> Result<(LoadReport, ShardRouter), FileError> {
+        let count = u16::try_from(servers.len()).unwrap_or(u16::MAX).max(1);
+        let mut router = ShardRouter::new(count);
         let mut report = LoadReport::default();
         // Only a restore after the first input fails, which `Host::start` never does.
         let api = |path: &Path| {
@@ -147,14 +161,20 @@ impl DataFiles {
                     store_log::compact(contents.queues.values()).as_bytes(),
                 )
                 .map_err(at(path))?;
-                server
-                    .restore_queues(contents.queues.into_values())
-                    .map_err(api(path))?;
+                let placed = router.place(contents.queues.into_values());
+                for (server, queues) in servers.iter_mut().zip(placed) {
+                    server.restore_queues(queues).map_err(api(path))?;
+                }
             }
         }
         if let Some(path) = &self.messages {
             if let Some(text) = read_if_exists(path).map_err(at(path))? {
-                report.messages = server.restore_messages(&text).map_err(api(path))?;
+                // Every shard reads every line and keeps its own queues' messages.
+                let mut reports = Vec::new();
+                for server in servers.iter_mut() {
+                    reports.push(server.restore_messages(&text).map_err(api(path))?);
+                }
+                report.messages = merge_reports(&reports);
                 fs::rename(path, bak(path)).map_err(at(path))?;
             }
         }
@@ -162,19 +182,51 @@ impl DataFiles {
             if let Some(text) = read_if_exists(path).map_err(at(path))? {
                 let queues = durable::replay(&text);
                 replace_file(path, durable::compact(&queues).as_bytes()).map_err(at(path))?;
-                let messages = queues
-                    .into_iter()
-                    .flat_map(|(rid, msgs)| msgs.into_iter().map(move |m| (rid.clone(), m)));
-                report.journal = server.restore_journal(messages).map_err(api(path))?;
+                let mut reports = Vec::new();
+                for (i, server) in servers.iter_mut().enumerate() {
+                    let messages = queues
+                        .iter()
+                        .filter(|(rid, _)| usize::from(Shard::of(rid.as_bytes(), count)) == i)
+                        .flat_map(|(rid, msgs)| msgs.iter().map(move |m| (rid.clone(), m.clone())));
+                    reports.push(server.restore_journal(messages).map_err(api(path))?);
+                }
+                report.journal =
+                    reports
+                        .iter()
+                        .fold(RestoreReport::default(), |a, r| RestoreReport {
+                            restored: a.restored + r.restored,
+                            bad_lines: a.bad_lines + r.bad_lines,
+                            unknown_queue: a.unknown_queue + r.unknown_queue,
+                            over_quota: a.over_quota + r.over_quota,
+                        });
             }
         }
         if let Some(path) = &self.stats_backup {
             if let Some(text) = read_if_exists(path).map_err(at(path))? {
-                report.stats_restored = server.restore_stats(&text).is_ok();
+                if let Some(server) = servers.first_mut() {
+                    report.stats_restored = server.restore_stats(&text).is_ok();
+                }
                 fs::rename(path, bak(path)).map_err(at(path))?;
             }
         }
-        Ok(report)
+        Ok((report, router))
+    }
+}
+
+/// One report from the reports of shards that each read the whole saved-messages file: a
+/// line every shard could parse went to one shard (restored or over quota) or to none.
+fn merge_reports(reports: &[RestoreReport]) -> RestoreReport {
+    let Some(first) = reports.first() else {
+        return RestoreReport::default();
+    };
+    let valid = first.restored + first.unknown_queue + first.over_quota;
+    let restored = reports.iter().map(|r| r.restored).sum::<usize>();
+    let over_quota = reports.iter().map(|r| r.over_quota).sum::<usize>();
+    RestoreReport {
+        restored,
+        bad_lines: first.bad_lines,
+        unknown_queue: valid.saturating_sub(restored + over_quota),
+        over_quota,
     }
 }
 

@@ -5,16 +5,18 @@
 //! or a client address (the host never learns addresses).
 
 use std::io;
+use std::sync::{Arc, OnceLock};
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use simplex_core::driver::{Service, ShellClock, ShellInput, SocketAction};
+use simplex_core::driver::{Service, ShellClock, ShellInput, SocketAction, Waker};
 use simplex_core::time::Instant;
 use simplex_core::tls::ServerIdentity;
 
 use crate::driver::{Clock, DriverConfig, DriverError, DriverInput, DriverOutput, ServerDriver};
 use crate::files::{DataFiles, FileError, FileWriter, LoadReport};
-use crate::{Server, ServerConfig};
+use crate::sharded::ShardedDriver;
+use crate::{Server, ServerConfig, Shard};
 
 /// Everything a host is started with.
 #[derive(Debug, Clone)]
@@ -25,6 +27,10 @@ pub struct HostConfig {
     pub driver: DriverConfig,
     /// The data files.
     pub files: DataFiles,
+    /// Queue-space shards, each a server machine on its own thread (1: one machine on the
+    /// shell's thread, deterministic). More than one needs the daily stats and inactive-client
+    /// expiry off (neither is split between shards yet); otherwise 1 is used.
+    pub shards: u16,
 }
 
 /// Why a host could not start.
@@ -33,15 +39,59 @@ pub enum HostError {
     /// A data file could not be read or written.
     #[error(transparent)]
     File(#[from] FileError),
+    /// A shard thread could not be started.
+    #[error("starting a shard thread: {0}")]
+    Thread(io::Error),
+    /// No server machine was made (a bug if it ever happens).
+    #[error("no server shard")]
+    NoShard,
+}
+
+#[derive(Debug)]
+enum Engine {
+    Single(Box<ServerDriver<ChaCha20Rng>>),
+    Sharded(Box<ShardedDriver>),
+}
+
+impl Engine {
+    fn handle_input(&mut self, clock: Clock, input: DriverInput<'_>) -> Result<(), DriverError> {
+        match self {
+            Engine::Single(d) => d.handle_input(clock, input),
+            Engine::Sharded(d) => d.handle_input(clock, input),
+        }
+    }
+
+    fn poll_output(&mut self) -> DriverOutput {
+        match self {
+            Engine::Single(d) => d.poll_output(),
+            Engine::Sharded(d) => d.poll_output(),
+        }
+    }
+
+    fn connection_count(&self) -> usize {
+        match self {
+            Engine::Single(d) => d.connection_count(),
+            Engine::Sharded(d) => d.connection_count(),
+        }
+    }
 }
 
 /// The running server behind a shell. See the module docs.
-#[derive(Debug)]
 pub struct Host {
-    driver: ServerDriver<ChaCha20Rng>,
+    driver: Engine,
+    waker: Arc<OnceLock<Waker>>,
     files: FileWriter,
     stopped: bool,
     file_errors: u64,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field("driver", &self.driver)
+            .field("stopped", &self.stopped)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Host {
@@ -56,8 +106,36 @@ impl Host {
         let mut rng = ChaCha20Rng::from_seed(seed);
         let mut tls_seed = [0u8; 32];
         rng.fill_bytes(&mut tls_seed);
-        let mut server = Server::new(config.server, rng, clock.now, clock.wall_clock);
-        let report = config.files.load(&mut server)?;
+        let mut shards = config.shards.max(1);
+        if shards > 1
+            && (config.server.log_stats.is_some()
+                || config.server.inactive_client_expiration.is_some())
+        {
+            tracing::warn!(
+                "stats and inactive-client expiry are not split between shards: one shard"
+            );
+            shards = 1;
+        }
+        let mut servers: Vec<Server<ChaCha20Rng>> = (0..shards)
+            .map(|index| {
+                let mut shard_seed = [0u8; 32];
+                rng.fill_bytes(&mut shard_seed);
+                let server_config = ServerConfig {
+                    shard: Shard {
+                        index,
+                        count: shards,
+                    },
+                    ..config.server.clone()
+                };
+                Server::new(
+                    server_config,
+                    ChaCha20Rng::from_seed(shard_seed),
+                    clock.now,
+                    clock.wall_clock,
+                )
+            })
+            .collect();
+        let (report, router) = config.files.load_sharded(&mut servers)?;
         let files = FileWriter::open(config.files.clone())?;
         tracing::info!(
             queues = report.queues,
@@ -71,10 +149,32 @@ impl Host {
             stats_restored = report.stats_restored,
             "state restored"
         );
-        let driver = ServerDriver::new(server, identity, config.driver, tls_seed);
+        let waker: Arc<OnceLock<Waker>> = Arc::new(OnceLock::new());
+        let driver = if shards == 1 {
+            let server = servers.pop().ok_or(HostError::NoShard)?;
+            Engine::Single(Box::new(ServerDriver::new(
+                server,
+                identity,
+                config.driver,
+                tls_seed,
+            )))
+        } else {
+            let slot = waker.clone();
+            let wake: Waker = Arc::new(move || {
+                if let Some(w) = slot.get() {
+                    w();
+                }
+            });
+            Engine::Sharded(Box::new(
+                ShardedDriver::new(servers, router, identity, config.driver, tls_seed, wake)
+                    .map_err(HostError::Thread)?,
+            ))
+        };
+        tracing::info!(shards, "server started");
         Ok((
             Self {
                 driver,
+                waker,
                 files,
                 stopped: false,
                 file_errors: 0,
@@ -83,9 +183,9 @@ impl Host {
         ))
     }
 
-    /// The driver (for inspection).
-    pub fn driver(&self) -> &ServerDriver<ChaCha20Rng> {
-        &self.driver
+    /// Open connections.
+    pub fn connection_count(&self) -> usize {
+        self.driver.connection_count()
     }
 
     /// Whether [`ShellInput::Shutdown`] was handled.
@@ -133,6 +233,10 @@ impl Host {
 }
 
 impl Service for Host {
+    fn set_waker(&mut self, waker: Waker) {
+        let _ = self.waker.set(waker);
+    }
+
     fn handle(
         &mut self,
         clock: ShellClock,

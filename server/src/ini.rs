@@ -144,6 +144,9 @@ pub struct Settings {
     pub message_expiration: Option<ExpirationConfig>,
     /// `[MESSAGES] durable`: journal every message and sync before answering (ours; off).
     pub durable: bool,
+    /// `[TRANSPORT] shards`: server machines on their own threads (ours; default 1; more
+    /// than one needs `log_stats` and `[INACTIVE_CLIENTS] disconnect` off).
+    pub shards: u16,
 }
 
 impl Default for Settings {
@@ -162,6 +165,7 @@ impl Default for Settings {
             quota: 128,
             message_expiration: Some(ExpirationConfig::MESSAGES),
             durable: false,
+            shards: 1,
         }
     }
 }
@@ -217,6 +221,10 @@ impl Settings {
             quota,
             message_expiration,
             durable: ini.flag("MESSAGES", "durable")?.unwrap_or(false),
+            shards: ini
+                .number("TRANSPORT", "shards")?
+                .unwrap_or(d.shards)
+                .max(1),
         })
     }
 }
@@ -247,6 +255,9 @@ pub fn initial_file(store_log: bool, port: u16, host: &str) -> String {
          bind: 0.0.0.0\n\
          handshake_timeout: 120\n\
          max_connections: 16384\n\
+         # Ours: server machines on their own threads, for more cores (needs log_stats\n\
+         # and [INACTIVE_CLIENTS] disconnect off; otherwise one is used).\n\
+         shards: 1\n\
          \n\
          [INACTIVE_CLIENTS]\n\
          # TTL and interval to check inactive clients\n\

@@ -26,6 +26,7 @@ mod machine;
 mod message;
 pub mod msg_log;
 pub mod queue;
+pub mod sharded;
 pub mod stats;
 pub mod store_log;
 pub mod testkit;

@@ -69,6 +69,8 @@ pub struct Options {
     pub files: DataFiles,
     /// Socket limits.
     pub limits: ShellLimits,
+    /// Server shards (threads).
+    pub shards: u16,
 }
 
 impl Default for Options {
@@ -78,6 +80,7 @@ impl Default for Options {
             handshake_timeout: Duration::from_secs(10),
             files: DataFiles::default(),
             limits: ShellLimits::default(),
+            shards: 1,
         }
     }
 }
@@ -98,6 +101,7 @@ impl TestServer {
                     handshake_timeout: options.handshake_timeout,
                 },
                 files: options.files,
+                shards: options.shards,
             };
             let clock = ShellClock {
                 now: Instant::ZERO,
@@ -115,7 +119,7 @@ impl TestServer {
             }
             .unwrap();
             assert!(host.is_stopped());
-            host.driver().connection_count()
+            host.connection_count()
         });
         ready_rx.recv_timeout(T).unwrap();
         TestServer {

@@ -23,6 +23,23 @@ use simplex_tests::net::NetClient;
 
 const T: Duration = Duration::from_secs(10);
 
+/// A shell and a number of server shards.
+#[derive(Debug, Clone, Copy)]
+struct Setup {
+    rt: Runtime,
+    shards: u16,
+}
+
+fn start(setup: Setup, options: Options) -> TestServer {
+    TestServer::start(
+        setup.rt,
+        Options {
+            shards: setup.shards,
+            ..options
+        },
+    )
+}
+
 fn ed25519(seed: u8) -> SignKey {
     SignKey::try_from(PrivateKey::from_raw(Algorithm::Ed25519, &[seed; 32]).unwrap()).unwrap()
 }
@@ -106,8 +123,8 @@ fn next_msg(c: &mut NetClient) -> BrokerMsg {
     }
 }
 
-fn lifecycle(rt: Runtime) {
-    let server = TestServer::start(rt, Options::default());
+fn lifecycle(rt: Setup) {
+    let server = start(rt, Options::default());
     let mut recipient = server.client(1);
     let mut sender = server.client(2);
     let q = new_queue(&mut recipient, 1);
@@ -160,8 +177,60 @@ fn lifecycle(rt: Runtime) {
     assert_eq!(sender.close_reason(), Some(&CloseReason::Closed));
 }
 
-fn notifications(rt: Runtime) {
-    let server = TestServer::start(rt, Options::default());
+/// Queues spread over the shards; one connection talks to all of them, in v4 batches too.
+fn many_queues(rt: Setup) {
+    let server = start(rt, Options::default());
+    if rt.shards > 1 {
+        let names: Vec<String> = std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .collect();
+        assert!(names.iter().any(|n| n.trim() == "smp-shard-1"), "{names:?}");
+    }
+    let mut recipient = server.client(71);
+    let mut sender = server.client(72);
+    let queues: Vec<Queue> = (0..8).map(|i| new_queue(&mut recipient, 80 + i)).collect();
+    // One block carrying a SEND to every queue.
+    let batch: Vec<Vec<u8>> = queues
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            let body = format!("to queue {i}");
+            let corr = format!("b{i}");
+            sender
+                .encode(
+                    corr.as_bytes(),
+                    &q.sid,
+                    &send_cmd(body.as_bytes(), false),
+                    Some(&q.skey),
+                )
+                .unwrap()
+        })
+        .collect();
+    sender.send_raw(batch).unwrap();
+    for i in 0..8 {
+        assert_eq!(
+            sender.receive_for(&format!("b{i}"), T).unwrap(),
+            BrokerMsg::Ok
+        );
+    }
+    let mut got = Vec::new();
+    for _ in 0..8 {
+        let t = recipient.receive(T).unwrap();
+        let q = queues
+            .iter()
+            .find(|q| q.rid == t.entity_id.as_bytes())
+            .expect("a MSG for one of the queues");
+        got.push(String::from_utf8(open(q, &t.message.unwrap()).0).unwrap());
+    }
+    got.sort();
+    let want: Vec<String> = (0..8).map(|i| format!("to queue {i}")).collect();
+    assert_eq!(got, want);
+    assert_eq!(server.stop(), 0);
+}
+
+fn notifications(rt: Setup) {
+    let server = start(rt, Options::default());
     let mut recipient = server.client(11);
     let mut sender = server.client(12);
     let mut notifier = server.client(13);
@@ -195,8 +264,8 @@ fn notifications(rt: Runtime) {
     assert_eq!(server.stop(), 0);
 }
 
-fn quota(rt: Runtime) {
-    let server = TestServer::start(
+fn quota(rt: Setup) {
+    let server = start(
         rt,
         Options {
             server: ServerConfig {
@@ -223,7 +292,7 @@ fn quota(rt: Runtime) {
     assert_eq!(server.stop(), 0);
 }
 
-fn restart_with_store_log(rt: Runtime) {
+fn restart_with_store_log(rt: Setup) {
     let dir = tempfile::tempdir().unwrap();
     let files = DataFiles::in_dir(
         dir.path(),
@@ -238,7 +307,7 @@ fn restart_with_store_log(rt: Runtime) {
         files: files.clone(),
         ..Options::default()
     };
-    let server = TestServer::start(rt, options());
+    let server = start(rt, options());
     let mut recipient = server.client(31);
     let mut sender = server.client(32);
     let q = new_queue(&mut recipient, 31);
@@ -255,7 +324,7 @@ fn restart_with_store_log(rt: Runtime) {
     assert_eq!(saved.lines().count(), 2);
     assert!(dir.path().join("smp-server-stats.log").exists());
 
-    let server = TestServer::start(rt, options());
+    let server = start(rt, options());
     assert!(dir.path().join("smp-server-messages.log.bak").exists());
     let mut recipient = server.client(33);
     let first = recipient
@@ -270,7 +339,7 @@ fn restart_with_store_log(rt: Runtime) {
     assert_eq!(server.stop(), 0);
 }
 
-fn durable_restart(rt: Runtime) {
+fn durable_restart(rt: Setup) {
     let dir = tempfile::tempdir().unwrap();
     let files = DataFiles::in_dir(
         dir.path(),
@@ -289,7 +358,7 @@ fn durable_restart(rt: Runtime) {
         files: files.clone(),
         ..Options::default()
     };
-    let server = TestServer::start(rt, options());
+    let server = start(rt, options());
     let mut recipient = server.client(61);
     let mut sender = server.client(62);
     let q = new_queue(&mut recipient, 61);
@@ -311,7 +380,7 @@ fn durable_restart(rt: Runtime) {
     assert_eq!(server.stop(), 0);
     assert!(!dir.path().join("smp-server-messages.log").exists());
 
-    let server = TestServer::start(rt, options());
+    let server = start(rt, options());
     let mut recipient = server.client(63);
     let first = recipient
         .request("sub", &q.rid, &Command::Sub, Some(&q.rkey), T)
@@ -320,8 +389,8 @@ fn durable_restart(rt: Runtime) {
     assert_eq!(server.stop(), 0);
 }
 
-fn malicious_clients(rt: Runtime) {
-    let server = TestServer::start(
+fn malicious_clients(rt: Setup) {
+    let server = start(
         rt,
         Options {
             handshake_timeout: Duration::from_secs(2),
@@ -406,8 +475,8 @@ fn malicious_clients(rt: Runtime) {
     assert_eq!(server.stop(), 0);
 }
 
-fn connection_limit(rt: Runtime) {
-    let server = TestServer::start(
+fn connection_limit(rt: Setup) {
+    let server = start(
         rt,
         Options {
             limits: ShellLimits {
@@ -426,16 +495,28 @@ fn connection_limit(rt: Runtime) {
 macro_rules! both_runtimes {
     ($($name:ident),* $(,)?) => {
         mod mio {
-            $(#[test] fn $name() { super::$name(super::Runtime::Mio) })*
+            use super::{Runtime, Setup};
+            $(#[test] fn $name() { super::$name(Setup { rt: Runtime::Mio, shards: 1 }) })*
         }
         mod smol {
-            $(#[test] fn $name() { super::$name(super::Runtime::Smol) })*
+            use super::{Runtime, Setup};
+            $(#[test] fn $name() { super::$name(Setup { rt: Runtime::Smol, shards: 1 }) })*
+        }
+        /// The same with the queue space split over two server threads.
+        mod mio_2_shards {
+            use super::{Runtime, Setup};
+            $(#[test] fn $name() { super::$name(Setup { rt: Runtime::Mio, shards: 2 }) })*
+        }
+        mod smol_2_shards {
+            use super::{Runtime, Setup};
+            $(#[test] fn $name() { super::$name(Setup { rt: Runtime::Smol, shards: 2 }) })*
         }
     };
 }
 
 both_runtimes!(
     lifecycle,
+    many_queues,
     notifications,
     quota,
     restart_with_store_log,

@@ -356,6 +356,7 @@ fn start(dirs: &Dirs, runtime: Runtime, bind: Option<String>, port: Option<u16>)
             handshake_timeout: settings.handshake_timeout,
         },
         files,
+        shards: settings.shards,
     };
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);

@@ -94,6 +94,17 @@ fn rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The process's user + system CPU time in clock ticks (1/100 s on Linux).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
 fn key(alg: Algorithm, seed: u64) -> SignKey {
     let len = if alg == Algorithm::Ed448 { 57 } else { 32 };
     let mut raw = vec![0u8; len];
@@ -119,6 +130,7 @@ fn main() {
         .unwrap_or_else(|| usage("bad host:port"));
     let _ = micros();
     let rss_before = args.pid.and_then(rss_kib);
+    let mut cpu_before = None;
 
     let (lat_tx, lat_rx) = mpsc::channel::<Vec<u64>>();
     let start_line = Arc::new(Barrier::new(2 * args.pairs + 1));
@@ -219,6 +231,9 @@ fn main() {
     drop(lat_tx);
     start_line.wait();
     let started = Instant::now();
+    if let Some(pid) = args.pid {
+        cpu_before = cpu_ticks(pid);
+    }
     let mut rss_peak = rss_before;
     let mut all = Vec::new();
     loop {
@@ -253,11 +268,19 @@ fn main() {
         pct(0.99) as f64 / 1000.0,
     );
     if let Some(pid) = args.pid {
+        let cpu = cpu_ticks(pid)
+            .zip(cpu_before)
+            .map_or(0, |(after, before)| after.saturating_sub(before));
+        let cpu_secs = cpu as f64 / 100.0;
         println!(
-            "server pid={pid} rss_before={}KiB rss_peak={}KiB rss_after={}KiB",
+            "server pid={pid} rss_before={}KiB rss_peak={}KiB rss_after={}KiB cpu={:.2}s \
+             ({:.2} cores, {:.0} µs/msg)",
             rss_before.unwrap_or(0),
             rss_peak.unwrap_or(0),
-            rss_kib(pid).unwrap_or(0)
+            rss_kib(pid).unwrap_or(0),
+            cpu_secs,
+            cpu_secs / elapsed.as_secs_f64(),
+            cpu_secs * 1e6 / all.len().max(1) as f64,
         );
     }
 }
