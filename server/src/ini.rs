@@ -144,9 +144,10 @@ pub struct Settings {
     pub message_expiration: Option<ExpirationConfig>,
     /// `[MESSAGES] durable`: journal every message and sync before answering (ours; off).
     pub durable: bool,
-    /// `[TRANSPORT] shards`: server machines on their own threads (ours; default 1; more
-    /// than one needs `log_stats` and `[INACTIVE_CLIENTS] disconnect` off).
-    pub shards: u16,
+    /// `[TRANSPORT] shards`: server machines on their own threads (ours; default `None`: one
+    /// per core; more than one needs `log_stats` and `[INACTIVE_CLIENTS] disconnect` off,
+    /// else one is used).
+    pub shards: Option<u16>,
 }
 
 impl Default for Settings {
@@ -165,7 +166,7 @@ impl Default for Settings {
             quota: 128,
             message_expiration: Some(ExpirationConfig::MESSAGES),
             durable: false,
-            shards: 1,
+            shards: None,
         }
     }
 }
@@ -222,9 +223,9 @@ impl Settings {
             message_expiration,
             durable: ini.flag("MESSAGES", "durable")?.unwrap_or(false),
             shards: ini
-                .number("TRANSPORT", "shards")?
-                .unwrap_or(d.shards)
-                .max(1),
+                .number::<u16>("TRANSPORT", "shards")?
+                .map(|n| n.max(1))
+                .or(d.shards),
         })
     }
 }
@@ -255,9 +256,9 @@ pub fn initial_file(store_log: bool, port: u16, host: &str) -> String {
          bind: 0.0.0.0\n\
          handshake_timeout: 120\n\
          max_connections: 16384\n\
-         # Ours: server machines on their own threads, for more cores (needs log_stats\n\
-         # and [INACTIVE_CLIENTS] disconnect off; otherwise one is used).\n\
-         shards: 1\n\
+         # Ours: server machines on their own threads (default: one per core). More than\n\
+         # one needs log_stats and [INACTIVE_CLIENTS] disconnect off, else one is used.\n\
+         # shards: 2\n\
          \n\
          [INACTIVE_CLIENTS]\n\
          # TTL and interval to check inactive clients\n\

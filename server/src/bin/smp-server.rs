@@ -328,7 +328,22 @@ fn start(dirs: &Dirs, runtime: Runtime, bind: Option<String>, port: Option<u16>)
             durable: settings.durable,
         },
     );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut shards = settings
+        .shards
+        .unwrap_or_else(|| u16::try_from(cores.min(64)).unwrap_or(1));
+    if shards > 1 && (settings.log_stats || settings.inactive_clients.is_some()) {
+        shards = 1;
+    }
     print_settings(&settings, &files);
+    println!(
+        "Server shards: {shards} ({cores} cores{})",
+        if settings.shards.is_none() {
+            ", one per core"
+        } else {
+            ""
+        }
+    );
     if settings.websockets {
         println!("WebSockets: not served by this build (see spec/server.md); TLS only.");
     }
@@ -356,7 +371,7 @@ fn start(dirs: &Dirs, runtime: Runtime, bind: Option<String>, port: Option<u16>)
             handshake_timeout: settings.handshake_timeout,
         },
         files,
-        shards: settings.shards,
+        shards,
     };
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);
