@@ -394,6 +394,10 @@ fn malicious_clients(rt: Setup) {
         rt,
         Options {
             handshake_timeout: Duration::from_secs(2),
+            limits: ShellLimits {
+                max_unsent_bytes: 256 << 10,
+                ..ShellLimits::default()
+            },
             ..Options::default()
         },
     );
@@ -417,9 +421,11 @@ fn malicious_clients(rt: Setup) {
     let mut recipient = server.client(41);
     let mut sender = server.client(42);
     let q = new_queue(&mut recipient, 41);
-    // A command flood on its own connection: hundreds of blocks of PINGs and bad commands.
+    // A command flood on its own connection, never reading the answers: thousands of blocks of
+    // PINGs and bad commands. The answers (16 KB blocks) fill the socket buffers, then pile up
+    // in the shell until the server drops the connection.
     let mut flooder = server.client(43);
-    for i in 0..300 {
+    for i in 0..3000 {
         let ping = flooder
             .encode(format!("p{i}").as_bytes(), &[], &Command::Ping, None)
             .unwrap();
@@ -441,6 +447,7 @@ fn malicious_clients(rt: Setup) {
         BrokerMsg::Ok
     );
     assert_eq!(open(&q, &next_msg(&mut recipient)).0, b"still here");
+    assert!(flooder.wait_closed(T), "the flooder was dropped");
     // Garbage connections are closed by the server.
     for s in &mut garbage {
         s.set_read_timeout(Some(T)).unwrap();
