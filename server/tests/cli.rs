@@ -45,8 +45,15 @@ fn start_with(dir: &Path, runtime: &str, extra: &[&str]) -> Running {
     let mut child = smp_server(dir)
         .args(["start", "--runtime", runtime])
         .args(extra)
+        .env("SMP_SERVER_LOG", "debug")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("stderr.log"))
+                .unwrap(),
+        )
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -192,6 +199,27 @@ fn init_start_stop_restart_delete() {
         .unwrap();
     assert_eq!(sub, BrokerMsg::Ok);
     server.terminate();
+
+    // The logs (debug level) have one line per event and name no queue and no client address.
+    let logs = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    assert!(
+        logs.lines().any(|l| l.contains("connection accepted")),
+        "{logs}"
+    );
+    assert!(logs.lines().any(|l| l.contains("server stopped")), "{logs}");
+    use base64::Engine;
+    for engine in [
+        base64::engine::general_purpose::URL_SAFE,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        base64::engine::general_purpose::STANDARD,
+    ] {
+        let id = engine.encode(recipient_id.as_bytes());
+        assert!(
+            !logs.contains(id.trim_end_matches('=')),
+            "a queue id in the logs"
+        );
+    }
+    assert!(!logs.contains("127.0.0.1:"), "a client address in the logs");
 
     // delete asks first; anything but "Y" keeps the files.
     let mut child = smp_server(dir.path())
