@@ -20,6 +20,9 @@ const LISTENER: Token = Token(usize::MAX);
 const WAKE: Token = Token(usize::MAX - 1);
 /// The longest the loop sleeps without looking at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(50);
+/// Reads from one socket per turn of the loop at most, so a peer that keeps sending cannot
+/// starve the others; the rest waits for the next turn.
+const READS_PER_TURN: usize = 16;
 
 struct Socket {
     stream: TcpStream,
@@ -40,6 +43,8 @@ struct Shell<'a, S: Service> {
     read_buf: Vec<u8>,
     /// Sockets the service closed that still hold unsent bytes.
     closing: Vec<SocketId>,
+    /// Sockets that had more to read when their turn ended.
+    backlog: Vec<SocketId>,
 }
 
 /// Runs `service` on `listener` until `stop` is set, then stops it gracefully: the service's
@@ -66,6 +71,7 @@ pub fn run<S: Service>(
         deadline: None,
         read_buf: vec![0; 64 * 1024],
         closing: Vec::new(),
+        backlog: Vec::new(),
     };
     let waker = std::sync::Arc::new(mio::Waker::new(shell.poll.registry(), WAKE)?);
     shell
@@ -101,6 +107,9 @@ pub fn run<S: Service>(
             if event.is_readable() || event.is_read_closed() || event.is_error() {
                 shell.read(id);
             }
+        }
+        for id in std::mem::take(&mut shell.backlog) {
+            shell.read(id);
         }
         shell.expire_closing();
         if woken
@@ -208,7 +217,7 @@ impl<S: Service> Shell<'_, S> {
     }
 
     fn read(&mut self, id: SocketId) {
-        loop {
+        for _ in 0..READS_PER_TURN {
             let Some(s) = self.sockets.get_mut(&id) else {
                 return;
             };
@@ -216,7 +225,10 @@ impl<S: Service> Shell<'_, S> {
                 return;
             }
             match s.stream.read(&mut self.read_buf) {
-                Ok(0) => break,
+                Ok(0) => {
+                    self.read_ended(id);
+                    return;
+                }
                 Ok(n) => {
                     let bytes = std::mem::take(&mut self.read_buf);
                     self.feed(ShellInput::Received(id, bytes.get(..n).unwrap_or_default()));
@@ -224,10 +236,20 @@ impl<S: Service> Shell<'_, S> {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break,
+                Err(_) => {
+                    self.read_ended(id);
+                    return;
+                }
             }
         }
-        // End of file or a failure: the socket is gone either way.
+        // Its turn is over; the edge-triggered readiness will not come again for what is left.
+        if !self.backlog.contains(&id) {
+            self.backlog.push(id);
+        }
+    }
+
+    /// End of file or a failure: the socket is gone either way.
+    fn read_ended(&mut self, id: SocketId) {
         self.remove(id);
         self.feed(ShellInput::PeerClosed(id));
     }

@@ -482,6 +482,48 @@ fn malicious_clients(rt: Setup) {
     assert_eq!(server.stop(), 0);
 }
 
+/// A client that floods and reads its answers (so is never dropped) does not starve others.
+fn busy_neighbour(rt: Setup) {
+    let server = start(rt, Options::default());
+    let mut flooder = server.client(91);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flooding = stop.clone();
+    let thread = std::thread::spawn(move || {
+        let mut rounds = 0u32;
+        while !flooding.load(std::sync::atomic::Ordering::Relaxed) {
+            let batch: Vec<Vec<u8>> = (0..20)
+                .map(|i| {
+                    let corr = format!("f{i}");
+                    flooder
+                        .encode(corr.as_bytes(), &[], &Command::Ping, None)
+                        .unwrap()
+                })
+                .collect();
+            flooder.send_raw(batch).unwrap();
+            for i in 0..20 {
+                let answer = flooder.receive_for(&format!("f{i}"), T).unwrap();
+                assert_eq!(answer, BrokerMsg::Pong);
+            }
+            rounds += 1;
+        }
+        rounds
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let mut good = server.client(92);
+    for i in 0..20 {
+        let t0 = std::time::Instant::now();
+        let corr = format!("g{i}");
+        assert_eq!(
+            good.request(&corr, &[], &Command::Ping, None, T).unwrap(),
+            BrokerMsg::Pong
+        );
+        assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(thread.join().unwrap() > 0);
+    assert_eq!(server.stop(), 0);
+}
+
 fn connection_limit(rt: Setup) {
     let server = start(
         rt,
@@ -529,5 +571,6 @@ both_runtimes!(
     restart_with_store_log,
     durable_restart,
     malicious_clients,
+    busy_neighbour,
     connection_limit,
 );
