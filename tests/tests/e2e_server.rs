@@ -541,6 +541,64 @@ fn connection_limit(rt: Setup) {
     assert_eq!(server.stop(), 0);
 }
 
+/// A store log written with one shard, restarted with four: queues keep their ids, so most
+/// sender ids hash to another shard than their queue, and the router's table must send them
+/// home.
+fn reshard_restart(rt: Runtime) {
+    let dir = tempfile::tempdir().unwrap();
+    let files = DataFiles::in_dir(
+        dir.path(),
+        FileOptions {
+            store_log: true,
+            restore_messages: true,
+            log_stats: false,
+            durable: false,
+        },
+    );
+    let options = |shards| Options {
+        files: files.clone(),
+        shards,
+        ..Options::default()
+    };
+    let server = TestServer::start(rt, options(1));
+    let mut recipient = server.client(101);
+    let queues: Vec<Queue> = (0..6).map(|i| new_queue(&mut recipient, 110 + i)).collect();
+    assert_eq!(server.stop(), 0);
+
+    let server = TestServer::start(rt, options(4));
+    let mut sender = server.client(102);
+    let mut recipient = server.client(103);
+    for (i, q) in queues.iter().enumerate() {
+        let body = format!("resharded {i}");
+        let corr = format!("s{i}");
+        let answer = sender
+            .request(
+                &corr,
+                &q.sid,
+                &send_cmd(body.as_bytes(), false),
+                Some(&q.skey),
+                T,
+            )
+            .unwrap();
+        assert_eq!(answer, BrokerMsg::Ok);
+        let got = recipient
+            .request(&format!("g{i}"), &q.rid, &Command::Get, Some(&q.rkey), T)
+            .unwrap();
+        assert_eq!(open(q, &got).0, body.as_bytes());
+    }
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
+fn reshard_restart_mio() {
+    reshard_restart(Runtime::Mio)
+}
+
+#[test]
+fn reshard_restart_smol() {
+    reshard_restart(Runtime::Smol)
+}
+
 macro_rules! both_runtimes {
     ($($name:ident),* $(,)?) => {
         mod mio {
