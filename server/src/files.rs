@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use simplex_core::crypto::CryptoRng;
 
 use crate::driver::DriverOutput;
+use crate::stats::ServerStats;
 use crate::{durable, msg_log, store_log, RestoreReport, Server, Shard, ShardRouter};
 
 /// Where each file lives; `None` turns that kind of persistence off.
@@ -203,8 +204,30 @@ impl DataFiles {
         }
         if let Some(path) = &self.stats_backup {
             if let Some(text) = read_if_exists(path).map_err(at(path))? {
-                if let Some(server) = servers.first_mut() {
-                    report.stats_restored = server.restore_stats(&text).is_ok();
+                // Each shard gets the active queues it owns; the counters go to shard 0.
+                if let Ok(stats) = ServerStats::from_backup(&text) {
+                    report.stats_restored = true;
+                    for (i, server) in servers.iter_mut().enumerate() {
+                        let own =
+                            |set: &std::collections::BTreeSet<simplex_core::protocol::EntityId>| {
+                                set.iter()
+                                    .filter(|id| usize::from(Shard::of(id.as_bytes(), count)) == i)
+                                    .cloned()
+                                    .collect()
+                            };
+                        let part = ServerStats {
+                            day: own(&stats.day),
+                            week: own(&stats.week),
+                            month: own(&stats.month),
+                            ..if i == 0 {
+                                stats.clone()
+                            } else {
+                                ServerStats::new(stats.from_time)
+                            }
+                        };
+                        report.stats_restored &=
+                            server.restore_stats(part.to_backup().as_bytes()).is_ok();
+                    }
                 }
                 fs::rename(path, bak(path)).map_err(at(path))?;
             }

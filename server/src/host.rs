@@ -28,8 +28,8 @@ pub struct HostConfig {
     /// The data files.
     pub files: DataFiles,
     /// Queue-space shards, each a server machine on its own thread (1: one machine on the
-    /// shell's thread, deterministic). More than one needs the daily stats and inactive-client
-    /// expiry off (neither is split between shards yet); otherwise 1 is used.
+    /// shell's thread, deterministic). More than one needs inactive-client expiry off (it is
+    /// not split between shards yet); otherwise 1 is used.
     pub shards: u16,
 }
 
@@ -107,13 +107,8 @@ impl Host {
         let mut tls_seed = [0u8; 32];
         rng.fill_bytes(&mut tls_seed);
         let mut shards = config.shards.max(1);
-        if shards > 1
-            && (config.server.log_stats.is_some()
-                || config.server.inactive_client_expiration.is_some())
-        {
-            tracing::warn!(
-                "stats and inactive-client expiry are not split between shards: one shard"
-            );
+        if shards > 1 && config.server.inactive_client_expiration.is_some() {
+            tracing::warn!("inactive-client expiry is not split between shards: one shard");
             shards = 1;
         }
         let mut servers: Vec<Server<ChaCha20Rng>> = (0..shards)

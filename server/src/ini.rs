@@ -145,8 +145,7 @@ pub struct Settings {
     /// `[MESSAGES] durable`: journal every message and sync before answering (ours; off).
     pub durable: bool,
     /// `[TRANSPORT] shards`: server machines on their own threads (ours; default `None`: one
-    /// per core; more than one needs `log_stats` and `[INACTIVE_CLIENTS] disconnect` off,
-    /// else one is used).
+    /// per core; more than one needs `[INACTIVE_CLIENTS] disconnect` off, else one is used).
     pub shards: Option<u16>,
 }
 
@@ -257,7 +256,7 @@ pub fn initial_file(store_log: bool, port: u16, host: &str) -> String {
          handshake_timeout: 120\n\
          max_connections: 16384\n\
          # Ours: server machines on their own threads (default: one per core). More than\n\
-         # one needs log_stats and [INACTIVE_CLIENTS] disconnect off, else one is used.\n\
+         # one needs [INACTIVE_CLIENTS] disconnect off, else one is used.\n\
          # shards: 2\n\
          \n\
          [INACTIVE_CLIENTS]\n\

@@ -60,6 +60,10 @@ pub struct ShardedDriver {
     deadlines: Vec<Option<Instant>>,
     threads: Vec<JoinHandle<()>>,
     shut_down: bool,
+    /// Each shard's daily stats line of the current period, until all have come.
+    stats_lines: Vec<String>,
+    /// Each shard's stats backup at shutdown, until all have come.
+    stats_backups: Vec<String>,
 }
 
 impl std::fmt::Debug for ShardedDriver {
@@ -149,6 +153,8 @@ impl ShardedDriver {
             results,
             threads,
             shut_down: false,
+            stats_lines: Vec::new(),
+            stats_backups: Vec::new(),
         })
     }
 
@@ -408,8 +414,24 @@ impl ShardedDriver {
                 recipient_id,
                 message,
             }),
-            ServerOutput::StatsBackup(t) => self.outputs.push_back(DriverOutput::StatsBackup(t)),
-            ServerOutput::Stats(t) => self.outputs.push_back(DriverOutput::Stats(t)),
+            // One line and one backup for the server: the shards' are merged once all came
+            // (they share the schedule, and their sets of active queues are disjoint).
+            ServerOutput::StatsBackup(t) => {
+                self.stats_backups.push(t);
+                if self.stats_backups.len() == self.shards.len() {
+                    let backups = std::mem::take(&mut self.stats_backups);
+                    self.outputs
+                        .push_back(DriverOutput::StatsBackup(merge_backups(&backups)));
+                }
+            }
+            ServerOutput::Stats(t) => {
+                self.stats_lines.push(t);
+                if self.stats_lines.len() == self.shards.len() {
+                    let lines = std::mem::take(&mut self.stats_lines);
+                    self.outputs
+                        .push_back(DriverOutput::Stats(merge_lines(&lines)));
+                }
+            }
             ServerOutput::Timeout(_) => {}
         }
         0
@@ -439,6 +461,49 @@ impl ShardedDriver {
     }
 }
 
+/// The shards' daily lines as one: the first one's date, each count summed (a field empty in
+/// every line — week and month on most days — stays empty).
+pub fn merge_lines(lines: &[String]) -> String {
+    let mut fields: Vec<String> = Vec::new();
+    let mut sums: Vec<Option<u64>> = Vec::new();
+    for (n, line) in lines.iter().enumerate() {
+        for (i, field) in line.split(',').enumerate() {
+            if i == 0 {
+                if n == 0 {
+                    fields.push(field.to_string());
+                }
+                continue;
+            }
+            if sums.len() < i {
+                sums.resize(i, None);
+            }
+            if let (Ok(v), Some(slot)) = (field.parse::<u64>(), sums.get_mut(i - 1)) {
+                *slot = Some(slot.unwrap_or(0) + v);
+            }
+        }
+    }
+    fields.extend(
+        sums.iter()
+            .map(|s| s.map(|v| v.to_string()).unwrap_or_default()),
+    );
+    fields.join(",")
+}
+
+/// The shards' stats backups as one ([`crate::stats::ServerStats::merge`]); one that does
+/// not parse is left out.
+pub fn merge_backups(backups: &[String]) -> String {
+    let mut merged: Option<crate::stats::ServerStats> = None;
+    for b in backups {
+        if let Ok(s) = crate::stats::ServerStats::from_backup(b.as_bytes()) {
+            match &mut merged {
+                Some(m) => m.merge(&s),
+                None => merged = Some(s),
+            }
+        }
+    }
+    merged.map(|m| m.to_backup()).unwrap_or_default()
+}
+
 impl Drop for ShardedDriver {
     fn drop(&mut self) {
         // Closing the input channels ends the shard threads.
@@ -446,5 +511,24 @@ impl Drop for ShardedDriver {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daily_lines_add_up() {
+        let lines = [
+            "2026-11-25,1,2,0,10,9,3,,".to_string(),
+            "2026-11-25,4,0,1,5,5,2,,".to_string(),
+        ];
+        assert_eq!(merge_lines(&lines), "2026-11-25,5,2,1,15,14,5,,");
+        let monday = [
+            "d,0,0,0,0,0,1,4,".to_string(),
+            "d,0,0,0,0,0,0,2,".to_string(),
+        ];
+        assert_eq!(merge_lines(&monday), "d,0,0,0,0,0,1,6,");
     }
 }

@@ -181,11 +181,19 @@ fn lifecycle(rt: Setup) {
 fn many_queues(rt: Setup) {
     let server = start(rt, Options::default());
     if rt.shards > 1 {
-        let names: Vec<String> = std::fs::read_dir("/proc/self/task")
-            .unwrap()
-            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-            .collect();
-        assert!(names.iter().any(|n| n.trim() == "smp-shard-1"), "{names:?}");
+        // A thread names itself once it runs: look for a while.
+        let until = std::time::Instant::now() + T;
+        loop {
+            let names: Vec<String> = std::fs::read_dir("/proc/self/task")
+                .unwrap()
+                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                .collect();
+            if names.iter().any(|n| n.trim() == "smp-shard-1") {
+                break;
+            }
+            assert!(std::time::Instant::now() < until, "{names:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
     let mut recipient = server.client(71);
     let mut sender = server.client(72);
@@ -322,7 +330,11 @@ fn restart_with_store_log(rt: Setup) {
     assert!(store_log.starts_with("CREATE ") && store_log.contains("SECURE "));
     let saved = std::fs::read_to_string(dir.path().join("smp-server-messages.log")).unwrap();
     assert_eq!(saved.lines().count(), 2);
-    assert!(dir.path().join("smp-server-stats.log").exists());
+    let backup = std::fs::read_to_string(dir.path().join("smp-server-stats.log")).unwrap();
+    assert!(
+        backup.contains("qCreated=1\n") && backup.contains("msgSent=2\n"),
+        "{backup}"
+    );
 
     let server = start(rt, options());
     assert!(dir.path().join("smp-server-messages.log.bak").exists());
@@ -337,6 +349,17 @@ fn restart_with_store_log(rt: Setup) {
         .unwrap();
     assert_eq!(open(&q, &second).0, b"two");
     assert_eq!(server.stop(), 0);
+    // The stats went through a restart once, not once per shard.
+    let backup = std::fs::read_to_string(dir.path().join("smp-server-stats.log")).unwrap();
+    assert!(
+        backup.contains("qCreated=1\n") && backup.contains("msgSent=2\n"),
+        "{backup}"
+    );
+    let day = backup.lines().find(|l| l.starts_with("day=")).unwrap();
+    assert!(
+        day.len() > "day=".len() && !day.contains(','),
+        "one active queue: {day}"
+    );
 }
 
 fn durable_restart(rt: Setup) {

@@ -332,7 +332,7 @@ fn start(dirs: &Dirs, runtime: Runtime, bind: Option<String>, port: Option<u16>)
     let mut shards = settings
         .shards
         .unwrap_or_else(|| u16::try_from(cores.min(64)).unwrap_or(1));
-    if shards > 1 && (settings.log_stats || settings.inactive_clients.is_some()) {
+    if shards > 1 && settings.inactive_clients.is_some() {
         shards = 1;
     }
     print_settings(&settings, &files);
