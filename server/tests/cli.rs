@@ -65,24 +65,27 @@ fn start_with(dir: &Path, runtime: &str, extra: &[&str]) -> Running {
             }
         }
     });
-    let mut address = None;
+    // From here on a failed wait still kills the child (`Drop`).
+    let mut running = Running {
+        child,
+        address: String::new(),
+        lines,
+    };
     loop {
-        let line = lines
+        let line = running
+            .lines
             .recv_timeout(T)
             .expect("the server printed its settings");
         if let Some(a) = line.strip_prefix("Server address: ") {
-            address = Some(a.to_string());
+            running.address = a.to_string();
         }
         if line.starts_with("Listening on 127.0.0.1:") {
             assert!(line.contains(runtime), "{line}");
             break;
         }
     }
-    Running {
-        child,
-        address: address.unwrap(),
-        lines,
-    }
+    assert!(!running.address.is_empty());
+    running
 }
 
 impl Running {
