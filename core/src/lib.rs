@@ -7,6 +7,7 @@
 pub mod address;
 pub mod client;
 pub mod crypto;
+pub mod driver;
 pub mod e2e;
 pub mod encoding;
 pub mod protocol;

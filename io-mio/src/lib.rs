@@ -1,5 +1,349 @@
-//! The mio shell: sockets, timers, files and signals around the sans-IO machines of
-//! `simplex-core`, with no protocol logic of its own.
+//! The mio shell: one poll loop that accepts TCP sockets, reads and writes them without
+//! blocking, keeps the clocks and the service's timer, and stops on a [`StopFlag`]. Every
+//! decision is the [`Service`]'s (see `simplex_core::driver`); this crate only moves bytes.
 //!
-//! It arrives with the server program (see the project issues); until then this crate only
-//! reserves its place in the workspace.
+//! A slow or stalled peer costs its socket and its buffered bytes, never the loop: reads and
+//! writes never block, and the service's handshake timeout closes peers that never finish.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, Read, Write};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use simplex_core::driver::{
+    instant_since_origin, unix_time, Service, ShellClock, ShellInput, ShellLimits, SocketAction,
+    SocketId, StopFlag,
+};
+
+const LISTENER: Token = Token(usize::MAX);
+const WAKE: Token = Token(usize::MAX - 1);
+/// The longest the loop sleeps without looking at the stop flag.
+const STOP_POLL: Duration = Duration::from_millis(50);
+/// Reads from one socket per turn of the loop at most, so a peer that keeps sending cannot
+/// starve the others; the rest waits for the next turn.
+const READS_PER_TURN: usize = 16;
+
+struct Socket {
+    stream: TcpStream,
+    unsent: VecDeque<u8>,
+    /// Set when the service closed it: no more reads, close once flushed or at this time.
+    closing_by: Option<std::time::Instant>,
+    wants_write: bool,
+}
+
+struct Shell<'a, S: Service> {
+    service: &'a mut S,
+    limits: ShellLimits,
+    poll: Poll,
+    sockets: HashMap<SocketId, Socket>,
+    origin: std::time::Instant,
+    actions: Vec<SocketAction>,
+    deadline: Option<std::time::Instant>,
+    read_buf: Vec<u8>,
+    /// Sockets the service closed that still hold unsent bytes.
+    closing: Vec<SocketId>,
+    /// Sockets that had more to read when their turn ended.
+    backlog: Vec<SocketId>,
+}
+
+/// Runs `service` on `listener` until `stop` is set, then stops it gracefully: the service's
+/// last writes (TLS close_notify) are flushed for at most [`ShellLimits::close_grace`] and every
+/// socket is closed.
+pub fn run<S: Service>(
+    listener: std::net::TcpListener,
+    service: &mut S,
+    stop: &StopFlag,
+    limits: ShellLimits,
+) -> io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let mut listener = TcpListener::from_std(listener);
+    let poll = Poll::new()?;
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    let mut shell = Shell {
+        service,
+        limits,
+        poll,
+        sockets: HashMap::new(),
+        origin: std::time::Instant::now(),
+        actions: Vec::new(),
+        deadline: None,
+        read_buf: vec![0; 64 * 1024],
+        closing: Vec::new(),
+        backlog: Vec::new(),
+    };
+    let waker = std::sync::Arc::new(mio::Waker::new(shell.poll.registry(), WAKE)?);
+    shell
+        .service
+        .set_waker(std::sync::Arc::new(move || drop(waker.wake())));
+    let mut events = Events::with_capacity(1024);
+    let mut next_id: SocketId = 1;
+    shell.feed(ShellInput::Tick);
+    while !stop.is_stopped() {
+        let now = std::time::Instant::now();
+        let wait = shell.deadline.map_or(STOP_POLL, |d| {
+            d.saturating_duration_since(now).min(STOP_POLL)
+        });
+        match shell.poll.poll(&mut events, Some(wait)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        let mut woken = false;
+        for event in events.iter() {
+            if event.token() == WAKE {
+                woken = true;
+                continue;
+            }
+            if event.token() == LISTENER {
+                shell.accept_all(&listener, &mut next_id);
+                continue;
+            }
+            let id = event.token().0 as SocketId;
+            if event.is_writable() {
+                shell.flush(id);
+            }
+            if event.is_readable() || event.is_read_closed() || event.is_error() {
+                shell.read(id);
+            }
+        }
+        for id in std::mem::take(&mut shell.backlog) {
+            shell.read(id);
+        }
+        shell.expire_closing();
+        if woken
+            || shell
+                .deadline
+                .is_some_and(|d| d <= std::time::Instant::now())
+        {
+            shell.feed(ShellInput::Tick);
+        }
+    }
+    drop(listener);
+    shell.shutdown();
+    Ok(())
+}
+
+impl<S: Service> Shell<'_, S> {
+    fn clock(&self) -> ShellClock {
+        ShellClock {
+            now: instant_since_origin(self.origin.elapsed()),
+            wall_clock: unix_time(
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default(),
+            ),
+        }
+    }
+
+    /// Feeds one input and carries out the socket actions it caused.
+    fn feed(&mut self, input: ShellInput<'_>) {
+        let clock = self.clock();
+        let mut actions = std::mem::take(&mut self.actions);
+        let deadline = self.service.handle(clock, input, &mut actions);
+        self.deadline = deadline.map(|d| {
+            let after = d.saturating_duration_since(clock.now);
+            std::time::Instant::now() + after
+        });
+        let mut dropped = Vec::new();
+        for action in actions.drain(..) {
+            match action {
+                SocketAction::Write(id, bytes) => {
+                    if let Some(s) = self.sockets.get_mut(&id) {
+                        s.unsent.extend(bytes);
+                        if s.unsent.len() > self.limits.max_unsent_bytes {
+                            dropped.push(id);
+                        } else {
+                            self.flush(id);
+                        }
+                    }
+                }
+                SocketAction::Close(id) => {
+                    if let Some(s) = self.sockets.get_mut(&id) {
+                        s.closing_by = Some(std::time::Instant::now() + self.limits.close_grace);
+                        self.closing.push(id);
+                        self.flush(id);
+                    }
+                }
+            }
+        }
+        self.actions = actions;
+        for id in dropped {
+            self.remove(id);
+            self.feed(ShellInput::PeerClosed(id));
+        }
+    }
+
+    fn accept_all(&mut self, listener: &TcpListener, next_id: &mut SocketId) {
+        loop {
+            match listener.accept() {
+                Ok((mut stream, _peer)) => {
+                    if self.sockets.len() >= self.limits.max_connections {
+                        continue; // dropped: closed at once
+                    }
+                    let id = *next_id;
+                    *next_id += 1;
+                    let _ = stream.set_nodelay(true);
+                    let token = Token(id as usize);
+                    if self
+                        .poll
+                        .registry()
+                        .register(&mut stream, token, Interest::READABLE)
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    self.sockets.insert(
+                        id,
+                        Socket {
+                            stream,
+                            unsent: VecDeque::new(),
+                            closing_by: None,
+                            wants_write: false,
+                        },
+                    );
+                    self.feed(ShellInput::Accepted(id));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Out of descriptors and the like: try again at the next readiness.
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn read(&mut self, id: SocketId) {
+        for _ in 0..READS_PER_TURN {
+            let Some(s) = self.sockets.get_mut(&id) else {
+                return;
+            };
+            if s.closing_by.is_some() {
+                return;
+            }
+            match s.stream.read(&mut self.read_buf) {
+                Ok(0) => {
+                    self.read_ended(id);
+                    return;
+                }
+                Ok(n) => {
+                    let bytes = std::mem::take(&mut self.read_buf);
+                    self.feed(ShellInput::Received(id, bytes.get(..n).unwrap_or_default()));
+                    self.read_buf = bytes;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.read_ended(id);
+                    return;
+                }
+            }
+        }
+        // Its turn is over; the edge-triggered readiness will not come again for what is left.
+        if !self.backlog.contains(&id) {
+            self.backlog.push(id);
+        }
+    }
+
+    /// End of file or a failure: the socket is gone either way.
+    fn read_ended(&mut self, id: SocketId) {
+        self.remove(id);
+        self.feed(ShellInput::PeerClosed(id));
+    }
+
+    /// Writes what the kernel takes; closes a closing socket once all is sent.
+    fn flush(&mut self, id: SocketId) {
+        let Some(s) = self.sockets.get_mut(&id) else {
+            return;
+        };
+        let mut failed = false;
+        while !s.unsent.is_empty() {
+            let (front, _) = s.unsent.as_slices();
+            match s.stream.write(front) {
+                Ok(0) => {
+                    failed = true;
+                    break;
+                }
+                Ok(n) => {
+                    s.unsent.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        let closing = s.closing_by.is_some();
+        if failed || (closing && s.unsent.is_empty()) {
+            let _ = s.stream.shutdown(std::net::Shutdown::Write);
+            self.remove(id);
+            if failed && !closing {
+                self.feed(ShellInput::PeerClosed(id));
+            }
+            return;
+        }
+        let wants_write = !s.unsent.is_empty();
+        if wants_write != s.wants_write {
+            s.wants_write = wants_write;
+            let interest = match (wants_write, closing) {
+                (true, false) => Interest::READABLE | Interest::WRITABLE,
+                (true, true) => Interest::WRITABLE,
+                (false, _) => Interest::READABLE,
+            };
+            let token = Token(id as usize);
+            let _ = self
+                .poll
+                .registry()
+                .reregister(&mut s.stream, token, interest);
+        }
+    }
+
+    fn remove(&mut self, id: SocketId) {
+        if let Some(mut s) = self.sockets.remove(&id) {
+            let _ = self.poll.registry().deregister(&mut s.stream);
+        }
+    }
+
+    /// Drops closing sockets whose peer did not take the last bytes in time.
+    fn expire_closing(&mut self) {
+        if self.closing.is_empty() {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let mut closing = std::mem::take(&mut self.closing);
+        closing.retain(|id| match self.sockets.get(id).and_then(|s| s.closing_by) {
+            Some(t) if t <= now => {
+                self.remove(*id);
+                false
+            }
+            Some(_) => true,
+            None => false,
+        });
+        self.closing = closing;
+    }
+
+    fn shutdown(&mut self) {
+        self.feed(ShellInput::Shutdown);
+        let until = std::time::Instant::now() + self.limits.close_grace;
+        let mut events = Events::with_capacity(1024);
+        while !self.sockets.is_empty() && std::time::Instant::now() < until {
+            let ids: Vec<SocketId> = self.sockets.keys().copied().collect();
+            for id in ids {
+                self.flush(id);
+            }
+            if self.sockets.is_empty() {
+                break;
+            }
+            let _ = self.poll.poll(&mut events, Some(Duration::from_millis(20)));
+        }
+        let ids: Vec<SocketId> = self.sockets.keys().copied().collect();
+        for id in ids {
+            self.remove(id);
+        }
+    }
+}

@@ -15,13 +15,18 @@
 //! - Persistence: [`store_log`] (queue records, the reference's text format), [`msg_log`]
 //!   (messages saved at a graceful stop), [`durable`] (optional message journal), [`stats`].
 
+pub mod certs;
 pub mod config;
 pub mod driver;
 pub mod durable;
+pub mod files;
+pub mod host;
+pub mod ini;
 mod machine;
 mod message;
 pub mod msg_log;
 pub mod queue;
+pub mod sharded;
 pub mod stats;
 pub mod store_log;
 pub mod testkit;

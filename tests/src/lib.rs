@@ -5,4 +5,6 @@
 //! stable toolchain in CI checks every input the fuzzers ever kept.
 
 pub mod fuzz;
+pub mod harness;
+pub mod net;
 pub mod sim;

@@ -1,0 +1,378 @@
+//! The `smp-server` program end to end: `init` in a temporary directory, `start` on both
+//! runtimes (loopback only), a real client creating a queue, SIGTERM for a graceful stop, the
+//! store log surviving a restart, and `delete`. Every wait is bounded.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../tests/src/net.rs"]
+#[allow(dead_code)]
+mod net;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use simplex_core::crypto::hash::KeyHash;
+use simplex_core::crypto::keys::{Algorithm, PrivateKey, SignKey};
+use simplex_core::crypto::x25519;
+use simplex_core::protocol::{BrokerMsg, Command as Smp};
+
+const T: Duration = Duration::from_secs(15);
+const BIN: &str = env!("CARGO_BIN_EXE_smp-server");
+
+fn smp_server(dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--config-dir")
+        .arg(dir.join("etc"))
+        .env("SMP_SERVER_LOG_DIR", dir.join("var"))
+        .env_remove("SMP_SERVER_CONFIG_DIR");
+    c
+}
+
+struct Running {
+    child: Child,
+    address: String,
+    lines: mpsc::Receiver<String>,
+}
+
+fn start(dir: &Path, runtime: &str) -> Running {
+    start_with(dir, runtime, &[])
+}
+
+fn start_with(dir: &Path, runtime: &str, extra: &[&str]) -> Running {
+    let mut child = smp_server(dir)
+        .args(["start", "--runtime", runtime])
+        .args(extra)
+        .env("SMP_SERVER_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("stderr.log"))
+                .unwrap(),
+        )
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // From here on a failed wait still kills the child (`Drop`).
+    let mut running = Running {
+        child,
+        address: String::new(),
+        lines,
+    };
+    loop {
+        let line = running
+            .lines
+            .recv_timeout(T)
+            .expect("the server printed its settings");
+        if let Some(a) = line.strip_prefix("Server address: ") {
+            running.address = a.to_string();
+        }
+        if line.starts_with("Listening on 127.0.0.1:") {
+            assert!(line.contains(runtime), "{line}");
+            break;
+        }
+    }
+    assert!(!running.address.is_empty());
+    running
+}
+
+impl Running {
+    /// `(key hash, port)` from `smp://FINGERPRINT@HOST:PORT`.
+    fn target(&self) -> (KeyHash, std::net::SocketAddr) {
+        let rest = self.address.strip_prefix("smp://").unwrap();
+        let (fp, host_port) = rest.split_once('@').unwrap();
+        let port: u16 = host_port.rsplit_once(':').unwrap().1.parse().unwrap();
+        (
+            KeyHash::from_base64url(fp).unwrap(),
+            std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        )
+    }
+
+    fn terminate(self) {
+        self.signal("TERM")
+    }
+
+    fn signal(mut self, signal: &str) {
+        // The shell's builtin `kill`: no procps needed.
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill -{signal} {}", self.child.id())])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let until = std::time::Instant::now() + T;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if std::time::Instant::now() > until {
+                let _ = self.child.kill();
+                panic!("the server did not stop on SIG{signal}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "{status}");
+        let rest: Vec<String> = self.lines.try_iter().collect();
+        assert!(rest.iter().any(|l| l == "Server stopped."), "{rest:?}");
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rkey() -> SignKey {
+    SignKey::try_from(PrivateKey::from_raw(Algorithm::Ed448, &[9; 57]).unwrap()).unwrap()
+}
+
+#[test]
+fn init_start_stop_restart_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = smp_server(dir.path())
+        .args(["init", "--ip", "127.0.0.1", "--port", "0"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let etc = dir.path().join("etc");
+    for f in [
+        "ca.crt",
+        "ca.key",
+        "server.crt",
+        "server.key",
+        "fingerprint",
+        "smp-server.ini",
+    ] {
+        assert!(etc.join(f).exists(), "{f}");
+    }
+    let fingerprint = std::fs::read_to_string(etc.join("fingerprint")).unwrap();
+    assert!(stdout.contains(&format!("Fingerprint: {}", fingerprint.trim())));
+    // A second init refuses to overwrite the identity.
+    let again = smp_server(dir.path()).arg("init").output().unwrap();
+    assert!(!again.status.success());
+    // Loopback only.
+    let ini = std::fs::read_to_string(etc.join("smp-server.ini")).unwrap();
+    std::fs::write(
+        etc.join("smp-server.ini"),
+        ini.replace("bind: 0.0.0.0", "bind: 127.0.0.1"),
+    )
+    .unwrap();
+
+    let server = start(dir.path(), "mio");
+    let (key_hash, addr) = server.target();
+    assert!(server
+        .address
+        .starts_with(&format!("smp://{}@", fingerprint.trim())));
+    let mut client = net::NetClient::connect(addr, key_hash, 1, T).unwrap();
+    let dh = x25519::PrivateKey::from_bytes(&[3; 32]);
+    let new = Smp::New {
+        recipient_key: rkey().verify_key(),
+        dh_key: dh.public_key(),
+    };
+    let BrokerMsg::Ids { recipient_id, .. } =
+        client.request("1", &[], &new, Some(&rkey()), T).unwrap()
+    else {
+        panic!("no IDS")
+    };
+    server.terminate();
+    assert!(client.wait_closed(T));
+    let log = std::fs::read_to_string(dir.path().join("var/smp-server-store.log")).unwrap();
+    assert!(log.starts_with("CREATE "), "{log}");
+
+    // The queue survives a restart, on the other runtime.
+    let server = start(dir.path(), "smol");
+    let (key_hash, addr) = server.target();
+    let mut client = net::NetClient::connect(addr, key_hash, 2, T).unwrap();
+    let sub = client
+        .request("2", recipient_id.as_bytes(), &Smp::Sub, Some(&rkey()), T)
+        .unwrap();
+    assert_eq!(sub, BrokerMsg::Ok);
+    server.terminate();
+
+    // The logs (debug level) have one line per event and name no queue and no client address.
+    let logs = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    assert!(
+        logs.lines().any(|l| l.contains("connection accepted")),
+        "{logs}"
+    );
+    assert!(logs.lines().any(|l| l.contains("server stopped")), "{logs}");
+    use base64::Engine;
+    for engine in [
+        base64::engine::general_purpose::URL_SAFE,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        base64::engine::general_purpose::STANDARD,
+    ] {
+        let id = engine.encode(recipient_id.as_bytes());
+        assert!(
+            !logs.contains(id.trim_end_matches('=')),
+            "a queue id in the logs"
+        );
+    }
+    assert!(!logs.contains("127.0.0.1:"), "a client address in the logs");
+
+    // delete asks first; anything but "Y" keeps the files.
+    let mut child = smp_server(dir.path())
+        .arg("delete")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"n\n").unwrap();
+    assert!(!child.wait().unwrap().success());
+    assert!(etc.join("ca.crt").exists());
+    let out = smp_server(dir.path())
+        .args(["delete", "--yes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!etc.exists() && !dir.path().join("var/smp-server-store.log").exists());
+}
+
+#[test]
+fn the_reference_identity_and_ini_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let etc = dir.path().join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures");
+    for f in ["ca.crt", "ca.key", "server.crt", "server.key"] {
+        std::fs::copy(fixtures.join(f), etc.join(f)).unwrap();
+    }
+    std::fs::write(
+        etc.join("fingerprint"),
+        "LcJUMfVhwD8yxjAiSaDzzGF3-kLG4Uh0Fl_ZIjrRwjI=\n",
+    )
+    .unwrap();
+    // The reference's generated file, with its comment lines, plus a loopback bind.
+    std::fs::write(
+        etc.join("smp-server.ini"),
+        "[STORE_LOG]\n# The server uses STM memory for persistence,\nenable: on\n\
+         restore_messages: on\nlog_stats: off\n\n[TRANSPORT]\nport: 0\nwebsockets: off\n\
+         bind: 127.0.0.1\n\n[INACTIVE_CLIENTS]\n# TTL and interval to check inactive clients\n\
+         disconnect: off\n# ttl: 86400\n# check_interval: 43200\n",
+    )
+    .unwrap();
+    let server = start(dir.path(), "mio");
+    assert!(server
+        .address
+        .starts_with("smp://LcJUMfVhwD8yxjAiSaDzzGF3-kLG4Uh0Fl_ZIjrRwjI=@"));
+    let (key_hash, addr) = server.target();
+    let mut client = net::NetClient::connect(addr, key_hash, 3, T).unwrap();
+    assert_eq!(
+        client.request("p", &[], &Smp::Ping, None, T).unwrap(),
+        BrokerMsg::Pong
+    );
+    // Ctrl-C stops it as gracefully as SIGTERM.
+    server.signal("INT");
+}
+
+#[test]
+fn start_initialises_a_fresh_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(dir.path(), "smol", &["--bind", "127.0.0.1", "--port", "0"]);
+    let fingerprint = std::fs::read_to_string(dir.path().join("etc/fingerprint")).unwrap();
+    assert!(server
+        .address
+        .starts_with(&format!("smp://{}@127.0.0.1:", fingerprint.trim())));
+    let (key_hash, addr) = server.target();
+    let mut client = net::NetClient::connect(addr, key_hash, 4, T).unwrap();
+    assert_eq!(
+        client.request("p", &[], &Smp::Ping, None, T).unwrap(),
+        BrokerMsg::Pong
+    );
+    server.terminate();
+}
+
+#[test]
+fn ed25519_identity_and_bad_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = smp_server(dir.path())
+        .args([
+            "init",
+            "--ed25519",
+            "--fqdn",
+            "smp.example.com",
+            "--no-store-log",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("@smp.example.com:5223"), "{stdout}");
+    let etc = dir.path().join("etc");
+    let id = simplex_core::tls::ServerIdentity::from_pem(
+        &std::fs::read(etc.join("server.crt")).unwrap(),
+        &std::fs::read(etc.join("ca.crt")).unwrap(),
+        &std::fs::read(etc.join("server.key")).unwrap(),
+    )
+    .unwrap();
+    let fingerprint = std::fs::read_to_string(etc.join("fingerprint")).unwrap();
+    assert_eq!(id.key_hash().to_base64url(), fingerprint.trim());
+    let ini = std::fs::read_to_string(etc.join("smp-server.ini")).unwrap();
+    assert!(ini.contains("enable: off") && ini.contains("host: smp.example.com"));
+
+    // A bad value is a clear error, not a panic.
+    std::fs::write(
+        etc.join("smp-server.ini"),
+        ini.replace("port: 5223", "port: http"),
+    )
+    .unwrap();
+    let out = smp_server(dir.path())
+        .args(["start", "--bind", "127.0.0.1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("[TRANSPORT] port: expected a number"),
+        "{stderr}"
+    );
+
+    // So is a fingerprint that does not match the CA certificate.
+    std::fs::write(etc.join("smp-server.ini"), ini).unwrap();
+    std::fs::write(etc.join("fingerprint"), "AAAA\n").unwrap();
+    let out = smp_server(dir.path())
+        .args(["start", "--bind", "127.0.0.1", "--port", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("Stored fingerprint is invalid."),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_and_version() {
+    for args in [
+        &["--version"][..],
+        &["--help"],
+        &["init", "--help"],
+        &["start", "--help"],
+        &["delete", "--help"],
+    ] {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert!(!out.stdout.is_empty());
+    }
+    let out = Command::new(BIN)
+        .args(["start", "--runtime", "tokio"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}

@@ -1,0 +1,286 @@
+//! `smp-load`: a load generator for an SMP server. It runs N senders and N recipients (one
+//! queue per pair, each on its own TLS connection and thread) against a server address, and
+//! reports messages per second, p50/p99 SEND→MSG latency and, given the server's pid, its RSS.
+//!
+//!     smp-load --server smp://FINGERPRINT@127.0.0.1:5223 --pairs 20 --messages 500 --pid PID
+//!
+//! `--window W` bounds the messages in flight per pair (default 1: each SEND waits until the
+//! previous message arrived, so the latency measured has no queueing in it).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::ToSocketAddrs;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Barrier, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use simplex_core::crypto::cbox::{CbKey, CbNonce};
+use simplex_core::crypto::hash::KeyHash;
+use simplex_core::crypto::keys::{Algorithm, PrivateKey, SignKey};
+use simplex_core::crypto::x25519;
+use simplex_core::encoding::{Decode, Reader, UnixTime};
+use simplex_core::protocol::{BrokerMsg, Command, MsgFlags};
+use simplex_tests::net::NetClient;
+
+const T: Duration = Duration::from_secs(30);
+
+static ORIGIN: OnceLock<Instant> = OnceLock::new();
+
+fn micros() -> u64 {
+    ORIGIN.get_or_init(Instant::now).elapsed().as_micros() as u64
+}
+
+struct Args {
+    server: String,
+    pairs: usize,
+    messages: usize,
+    pid: Option<u32>,
+    body: usize,
+    window: usize,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        server: String::new(),
+        pairs: 10,
+        messages: 200,
+        pid: None,
+        body: 256,
+        window: 1,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = || {
+            it.next()
+                .unwrap_or_else(|| usage(&format!("{a} needs a value")))
+        };
+        match a.as_str() {
+            "--server" => args.server = value(),
+            "--pairs" => args.pairs = value().parse().unwrap_or_else(|_| usage("--pairs N")),
+            "--messages" => {
+                args.messages = value().parse().unwrap_or_else(|_| usage("--messages M"))
+            }
+            "--pid" => args.pid = Some(value().parse().unwrap_or_else(|_| usage("--pid PID"))),
+            "--body" => args.body = value().parse().unwrap_or_else(|_| usage("--body BYTES")),
+            "--window" => args.window = value().parse().unwrap_or_else(|_| usage("--window W")),
+            "--help" | "-h" => usage(""),
+            other => usage(&format!("unknown argument {other}")),
+        }
+    }
+    if args.server.is_empty() {
+        usage("--server is required");
+    }
+    args.body = args.body.clamp(8, 15_000);
+    args
+}
+
+fn usage(problem: &str) -> ! {
+    if !problem.is_empty() {
+        eprintln!("smp-load: {problem}");
+    }
+    eprintln!(
+        "usage: smp-load --server smp://FINGERPRINT@HOST:PORT [--pairs N] [--messages M] \
+         [--body BYTES] [--window W] [--pid SERVER_PID]\n\
+         --window: messages a sender may have sent and its recipient not yet received \
+         (default 1: each SEND waits for the previous MSG, so latency has no queueing in it)"
+    );
+    std::process::exit(if problem.is_empty() { 0 } else { 2 })
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The process's user + system CPU time in clock ticks (1/100 s on Linux).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+fn key(alg: Algorithm, seed: u64) -> SignKey {
+    let len = if alg == Algorithm::Ed448 { 57 } else { 32 };
+    let mut raw = vec![0u8; len];
+    raw[..8].copy_from_slice(&seed.to_le_bytes());
+    raw[len - 1] = 1;
+    SignKey::try_from(PrivateKey::from_raw(alg, &raw).unwrap()).unwrap()
+}
+
+fn main() {
+    let args = parse_args();
+    let rest = args
+        .server
+        .strip_prefix("smp://")
+        .unwrap_or_else(|| usage("the address starts with smp://"));
+    let (fp, host_port) = rest
+        .split_once('@')
+        .unwrap_or_else(|| usage("smp://FINGERPRINT@HOST:PORT"));
+    let key_hash = KeyHash::from_base64url(fp).unwrap_or_else(|_| usage("bad fingerprint"));
+    let addr = host_port
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .unwrap_or_else(|| usage("bad host:port"));
+    let _ = micros();
+    let rss_before = args.pid.and_then(rss_kib);
+    let mut cpu_before = None;
+
+    let (lat_tx, lat_rx) = mpsc::channel::<Vec<u64>>();
+    let start_line = Arc::new(Barrier::new(2 * args.pairs + 1));
+    let mut threads = Vec::new();
+    for p in 0..args.pairs {
+        let (ids_tx, ids_rx) = mpsc::channel();
+        let received = Arc::new(AtomicUsize::new(0));
+        let received_by_sender = received.clone();
+        let window = args.window.max(1);
+        let lat_tx = lat_tx.clone();
+        let barrier = start_line.clone();
+        let messages = args.messages;
+        // Recipient: creates the queue, then receives, decrypts, times and acknowledges.
+        threads.push(std::thread::spawn(move || {
+            let mut c = NetClient::connect(addr, key_hash, 2 * p as u64, T).unwrap();
+            let rkey = key(Algorithm::Ed448, p as u64);
+            let skey = key(Algorithm::Ed25519, p as u64);
+            let dh = x25519::PrivateKey::from_bytes(&[p as u8 ^ 0x5a; 32]);
+            let new = Command::New {
+                recipient_key: rkey.verify_key(),
+                dh_key: dh.public_key(),
+            };
+            let BrokerMsg::Ids {
+                recipient_id,
+                sender_id,
+                server_dh_key,
+            } = c.request("n", &[], &new, Some(&rkey), T).unwrap()
+            else {
+                panic!("no IDS")
+            };
+            let rid = recipient_id.as_bytes().to_vec();
+            let secure = Command::Key(skey.verify_key());
+            assert_eq!(
+                c.request("k", &rid, &secure, Some(&rkey), T).unwrap(),
+                BrokerMsg::Ok
+            );
+            let body_key = CbKey::new(&dh.diffie_hellman(&server_dh_key).unwrap());
+            ids_tx.send((sender_id.as_bytes().to_vec(), skey)).unwrap();
+            barrier.wait();
+            let mut latencies = Vec::with_capacity(messages);
+            while latencies.len() < messages {
+                let t = c.receive(T).unwrap_or_else(|e| {
+                    panic!("recipient {p}: {e} after {} messages", latencies.len())
+                });
+                let Ok(BrokerMsg::Msg(m)) = t.message else {
+                    continue;
+                };
+                let now = micros();
+                let padded = body_key
+                    .decrypt(
+                        &CbNonce::from_slice_padded(m.msg_id.as_bytes()),
+                        &m.encrypted_body,
+                    )
+                    .unwrap();
+                let mut r = Reader::from_slice(&padded);
+                let _ = UnixTime::decode(&mut r).unwrap();
+                let _ = MsgFlags::decode(&mut r).unwrap();
+                r.expect_byte(b' ', "space").unwrap();
+                let sent = u64::from_be_bytes(r.peek_rest()[..8].try_into().unwrap());
+                latencies.push(now.saturating_sub(sent));
+                received.store(latencies.len(), Ordering::Release);
+                let ack = Command::Ack(m.msg_id.clone());
+                c.send("a", &rid, &ack, Some(&rkey)).unwrap();
+            }
+            lat_tx.send(latencies).unwrap();
+        }));
+        let barrier = start_line.clone();
+        let body_len = args.body;
+        // Sender: sends its messages, each answered OK before the next (QUOTA: retried).
+        threads.push(std::thread::spawn(move || {
+            let mut c = NetClient::connect(addr, key_hash, 2 * p as u64 + 1, T).unwrap();
+            let (sid, skey) = ids_rx.recv_timeout(T).unwrap();
+            barrier.wait();
+            let mut body = vec![b'x'; body_len];
+            for i in 0..messages {
+                while i >= received_by_sender.load(Ordering::Acquire) + window {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+                body[..8].copy_from_slice(&micros().to_be_bytes());
+                let send = Command::Send {
+                    flags: MsgFlags::default(),
+                    body: Bytes::copy_from_slice(&body),
+                };
+                let corr = format!("{}", i % 1000);
+                // A full queue (the recipient is behind) is retried, as a client does.
+                loop {
+                    match c.request(&corr, &sid, &send, Some(&skey), T).unwrap() {
+                        BrokerMsg::Ok => break,
+                        BrokerMsg::Err(simplex_core::protocol::ErrorType::Quota) => {
+                            std::thread::sleep(Duration::from_millis(2))
+                        }
+                        other => panic!("SEND answered {other:?}"),
+                    }
+                }
+            }
+        }));
+    }
+    drop(lat_tx);
+    start_line.wait();
+    let started = Instant::now();
+    if let Some(pid) = args.pid {
+        cpu_before = cpu_ticks(pid);
+    }
+    let mut rss_peak = rss_before;
+    let mut all = Vec::new();
+    loop {
+        match lat_rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(l) => all.extend(l),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if let Some(r) = args.pid.and_then(rss_kib) {
+            rss_peak = Some(rss_peak.map_or(r, |p| p.max(r)));
+        }
+    }
+    let elapsed = started.elapsed();
+    for t in threads {
+        t.join().unwrap();
+    }
+    all.sort_unstable();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    println!(
+        "pairs={} window={} messages={} body={}B elapsed={:.2}s rate={:.0} msg/s p50={:.2}ms p99={:.2}ms",
+        args.pairs,
+        args.window,
+        all.len(),
+        args.body,
+        elapsed.as_secs_f64(),
+        all.len() as f64 / elapsed.as_secs_f64(),
+        pct(0.50) as f64 / 1000.0,
+        pct(0.99) as f64 / 1000.0,
+    );
+    if let Some(pid) = args.pid {
+        let cpu = cpu_ticks(pid)
+            .zip(cpu_before)
+            .map_or(0, |(after, before)| after.saturating_sub(before));
+        let cpu_secs = cpu as f64 / 100.0;
+        println!(
+            "server pid={pid} rss_before={}KiB rss_peak={}KiB rss_after={}KiB cpu={:.2}s \
+             ({:.2} cores, {:.0} µs/msg)",
+            rss_before.unwrap_or(0),
+            rss_peak.unwrap_or(0),
+            rss_kib(pid).unwrap_or(0),
+            cpu_secs,
+            cpu_secs / elapsed.as_secs_f64(),
+            cpu_secs * 1e6 / all.len().max(1) as f64,
+        );
+    }
+}

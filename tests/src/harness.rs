@@ -1,0 +1,155 @@
+//! Starting a real server (either shell) on 127.0.0.1 with the reference's test identity
+//! (`../shared/fixtures/`), for the end-to-end tests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use simplex_core::crypto::hash::KeyHash;
+use simplex_core::driver::{unix_time, ShellClock, ShellLimits, StopFlag};
+use simplex_core::time::Instant;
+use simplex_core::tls::ServerIdentity;
+use simplex_server::driver::DriverConfig;
+use simplex_server::files::DataFiles;
+use simplex_server::host::{Host, HostConfig};
+use simplex_server::ServerConfig;
+
+use crate::net::NetClient;
+
+const T: Duration = Duration::from_secs(10);
+
+/// Which shell runs the server.
+#[derive(Debug, Clone, Copy)]
+pub enum Runtime {
+    /// `simplex-io-mio`.
+    Mio,
+    /// `simplex-io-smol`.
+    Smol,
+}
+
+/// A file of `../shared/fixtures/`.
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {} missing: {e}", path.display()))
+}
+
+/// The reference's test identity.
+pub fn identity() -> ServerIdentity {
+    ServerIdentity::from_pem(
+        &fixture("server.crt"),
+        &fixture("ca.crt"),
+        &fixture("server.key"),
+    )
+    .unwrap()
+}
+
+/// A server running on its own thread.
+pub struct TestServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its identity.
+    pub key_hash: KeyHash,
+    stop: StopFlag,
+    thread: Option<JoinHandle<usize>>,
+}
+
+/// How the server is set up.
+pub struct Options {
+    /// The machine.
+    pub server: ServerConfig,
+    /// TLS + hello deadline.
+    pub handshake_timeout: Duration,
+    /// Data files.
+    pub files: DataFiles,
+    /// Socket limits.
+    pub limits: ShellLimits,
+    /// Server shards (threads).
+    pub shards: u16,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            handshake_timeout: Duration::from_secs(10),
+            files: DataFiles::default(),
+            limits: ShellLimits::default(),
+            shards: 1,
+        }
+    }
+}
+
+impl TestServer {
+    /// Starts a server.
+    pub fn start(runtime: Runtime, options: Options) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let key_hash = identity().key_hash();
+        let stop = StopFlag::new();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let thread_stop = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let config = HostConfig {
+                server: options.server,
+                driver: DriverConfig {
+                    handshake_timeout: options.handshake_timeout,
+                },
+                files: options.files,
+                shards: options.shards,
+            };
+            let clock = ShellClock {
+                now: Instant::ZERO,
+                wall_clock: unix_time(SystemTime::now().duration_since(UNIX_EPOCH).unwrap()),
+            };
+            let (mut host, _) = Host::start(config, identity(), clock, [7; 32]).unwrap();
+            ready_tx.send(()).unwrap();
+            match runtime {
+                Runtime::Mio => {
+                    simplex_io_mio::run(listener, &mut host, &thread_stop, options.limits)
+                }
+                Runtime::Smol => {
+                    simplex_io_smol::run(listener, &mut host, &thread_stop, options.limits)
+                }
+            }
+            .unwrap();
+            assert!(host.is_stopped());
+            host.connection_count()
+        });
+        ready_rx.recv_timeout(T).unwrap();
+        TestServer {
+            addr,
+            key_hash,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// A connected client.
+    pub fn client(&self, seed: u64) -> NetClient {
+        NetClient::connect(self.addr, self.key_hash, seed, T).unwrap()
+    }
+
+    /// Stops the server and returns the connections its driver still knew (0 expected).
+    pub fn stop(mut self) -> usize {
+        self.stop.stop();
+        let thread = self.thread.take().unwrap();
+        let until = std::time::Instant::now() + T;
+        while !thread.is_finished() {
+            assert!(std::time::Instant::now() < until, "server did not stop");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        thread.join().unwrap()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop.stop();
+    }
+}
