@@ -65,16 +65,18 @@ fn event(
     )
 }
 
+/// Who is asking, as the log names them, and the key their messages are opened with.
+type Viewer<'a> = (&'a str, Option<&'a CbKey>);
+
 /// Waits for the answer to `corr`, recording it and every message pushed before it.
 fn request(
     log: &mut Vec<String>,
-    who: &str,
+    (who, body_key): Viewer<'_>,
     c: &mut NetClient,
     corr: &str,
     entity: &[u8],
     cmd: &Command,
     k: Option<&SignKey>,
-    body_key: Option<&CbKey>,
 ) -> BrokerMsg {
     c.send(corr, entity, cmd, k).unwrap();
     loop {
@@ -109,13 +111,12 @@ fn scenario(runtime: Runtime) -> Vec<String> {
         server_dh_key,
     } = request(
         &mut log,
-        "alice",
+        ("alice", None),
         &mut alice,
         "1",
         &[],
         &new,
         Some(&rkey),
-        None,
     )
     else {
         panic!("no IDS")
@@ -127,13 +128,12 @@ fn scenario(runtime: Runtime) -> Vec<String> {
     );
     request(
         &mut log,
-        "alice",
+        ("alice", None),
         &mut alice,
         "2",
         &rid,
         &Command::Key(skey.verify_key()),
         Some(&rkey),
-        None,
     );
     for i in 0..3 {
         let send = Command::Send {
@@ -144,13 +144,12 @@ fn scenario(runtime: Runtime) -> Vec<String> {
         };
         request(
             &mut log,
-            "bob",
+            ("bob", None),
             &mut bob,
             &format!("s{i}"),
             &sid,
             &send,
             Some(&skey),
-            None,
         );
     }
     // Alice is subscribed (she created the queue): the first message was pushed to her, and
@@ -172,13 +171,12 @@ fn scenario(runtime: Runtime) -> Vec<String> {
     for i in 0.. {
         let answer = request(
             &mut log,
-            "alice",
+            ("alice", Some(&body_key)),
             &mut alice,
             &format!("a{i}"),
             &rid,
             &Command::Ack(current.msg_id.clone()),
             Some(&rkey),
-            Some(&body_key),
         );
         match answer {
             BrokerMsg::Msg(m) => current = m,
@@ -187,23 +185,21 @@ fn scenario(runtime: Runtime) -> Vec<String> {
     }
     request(
         &mut log,
-        "alice",
+        ("alice", Some(&body_key)),
         &mut alice,
         "3",
         &rid,
         &Command::Get,
         Some(&rkey),
-        Some(&body_key),
     );
     request(
         &mut log,
-        "alice",
+        ("alice", None),
         &mut alice,
         "4",
         &rid,
         &Command::Del,
         Some(&rkey),
-        None,
     );
     let late = Command::Send {
         flags: MsgFlags::default(),
@@ -211,22 +207,20 @@ fn scenario(runtime: Runtime) -> Vec<String> {
     };
     request(
         &mut log,
-        "bob",
+        ("bob", None),
         &mut bob,
         "s9",
         &sid,
         &late,
         Some(&skey),
-        None,
     );
     request(
         &mut log,
-        "bob",
+        ("bob", None),
         &mut bob,
         "p",
         &[],
         &Command::Ping,
-        None,
         None,
     );
     server.stop();
