@@ -260,7 +260,7 @@ pub fn initial_file(store_log: bool, port: u16, host: &str) -> String {
          # shards: 2\n\
          \n\
          [INACTIVE_CLIENTS]\n\
-         # TTL and interval to check inactive clients\n\
+         # Closing clients that stay silent: after ttl seconds, checked every check_interval.\n\
          disconnect: off\n\
          # ttl: {ittl}\n\
          # check_interval: {icheck}\n\
@@ -286,11 +286,12 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    /// The file the reference's `init` writes (with the comment lines its own parser rejects).
-    const REFERENCE_INI: &str = "[STORE_LOG]\n# The server uses STM memory for persistence,\n\
-        # that will be lost on restart (e.g., as with redis).\nenable: on\n\
+    /// A file shaped like the one the reference's `init` writes: comment lines, including the
+    /// `# ttl:` ones its own parser rejects (comments reworded here).
+    const REFERENCE_INI: &str = "[STORE_LOG]\n# Queues live in memory; this log restores\n\
+        # them at the next start.\nenable: on\n\
         restore_messages: on\nlog_stats: off\n\n[TRANSPORT]\nport: 5223\nwebsockets: off\n\n\
-        [INACTIVE_CLIENTS]\n# TTL and interval to check inactive clients\ndisconnect: off\n\
+        [INACTIVE_CLIENTS]\n# Silent clients: time to live, check interval\ndisconnect: off\n\
         # ttl: 86400\n# check_interval: 43200\n";
 
     #[test]

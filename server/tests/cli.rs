@@ -260,9 +260,9 @@ fn the_reference_identity_and_ini_load() {
     // The reference's generated file, with its comment lines, plus a loopback bind.
     std::fs::write(
         etc.join("smp-server.ini"),
-        "[STORE_LOG]\n# The server uses STM memory for persistence,\nenable: on\n\
+        "[STORE_LOG]\n# Queues live in memory; this log restores them,\nenable: on\n\
          restore_messages: on\nlog_stats: off\n\n[TRANSPORT]\nport: 0\nwebsockets: off\n\
-         bind: 127.0.0.1\n\n[INACTIVE_CLIENTS]\n# TTL and interval to check inactive clients\n\
+         bind: 127.0.0.1\n\n[INACTIVE_CLIENTS]\n# Silent clients: time to live, check interval\n\
          disconnect: off\n# ttl: 86400\n# check_interval: 43200\n",
     )
     .unwrap();

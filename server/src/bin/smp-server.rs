@@ -242,7 +242,7 @@ fn init(dirs: &Dirs, args: &InitArgs) -> Result<()> {
         false,
     )?;
     println!(
-        "Server initialized, you can modify configuration in {}.\nRun `smp-server start` to start server.",
+        "New server identity and settings written; edit {} to change the settings.\nStart it with `smp-server start`.",
         ini_path.display()
     );
     println!("{}", version());
@@ -252,10 +252,10 @@ fn init(dirs: &Dirs, args: &InitArgs) -> Result<()> {
         id.fingerprint, host, args.port
     );
     println!(
-        "----------\nYou should store CA private key securely and delete it from the server.\n\
-         If server TLS credential is compromised this key can be used to sign a new one, \
-         keeping the same server identity and established connections.\n\
-         CA private key location:\n{}\n----------",
+        "----------\nThe offline CA key is at {}.\n\
+         Move it off this machine and keep it safe: it is the server's identity. With it you can\n\
+         issue a new online certificate if the current one leaks, and clients keep the same\n\
+         address and their connections.\n----------",
         dirs.file("ca.key").display()
     );
     Ok(())
