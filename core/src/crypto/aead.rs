@@ -60,6 +60,48 @@ fn cipher(key: &AesKey) -> Aes256Gcm16 {
     Aes256Gcm16::new(GenericArray::from_slice(key.expose()))
 }
 
+/// An AES-256-GCM key with its round keys and GHASH key already computed, for a key that
+/// encrypts many messages (a ratchet chain's header key). Wiped on drop; redacted in `Debug`.
+#[derive(Clone)]
+pub struct PreparedKey(Aes256Gcm16);
+
+impl std::fmt::Debug for PreparedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PreparedKey(<redacted>)")
+    }
+}
+
+impl PreparedKey {
+    /// Prepares `key`.
+    pub fn new(key: &AesKey) -> Self {
+        Self(cipher(key))
+    }
+
+    /// As [`encrypt_padded`], with this key.
+    pub fn encrypt_padded(
+        &self,
+        iv: &AesIv,
+        padded_len: usize,
+        associated_data: &[u8],
+        msg: &[u8],
+    ) -> Result<(AuthTag, Vec<u8>), CryptoError> {
+        let mut buf = Vec::with_capacity(padded_len);
+        let tag = seal_padded_into(&self.0, iv, padded_len, associated_data, msg, &mut buf)?;
+        Ok((tag, buf))
+    }
+
+    /// As [`decrypt_padded`], with this key.
+    pub fn decrypt_padded(
+        &self,
+        iv: &AesIv,
+        associated_data: &[u8],
+        ciphertext: &[u8],
+        tag: &AuthTag,
+    ) -> Result<Vec<u8>, CryptoError> {
+        open_padded(&self.0, iv, associated_data, ciphertext, tag)
+    }
+}
+
 /// Pads `msg` to `padded_len` and encrypts it; returns the tag and the ciphertext
 /// (`padded_len` bytes). Fails with [`CryptoError::LargeMsg`] if `msg` does not fit.
 pub fn encrypt_padded(
@@ -85,10 +127,21 @@ pub fn encrypt_padded_into(
     msg: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<AuthTag, CryptoError> {
+    seal_padded_into(&cipher(key), iv, padded_len, associated_data, msg, out)
+}
+
+fn seal_padded_into(
+    cipher: &Aes256Gcm16,
+    iv: &AesIv,
+    padded_len: usize,
+    associated_data: &[u8],
+    msg: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<AuthTag, CryptoError> {
     let start = out.len();
     pad_into(msg, padded_len, out)?;
     let body = out.get_mut(start..).ok_or(CryptoError::AesEncrypt)?;
-    let tag = cipher(key)
+    let tag = cipher
         .encrypt_in_place_detached(GenericArray::from_slice(&iv.0), associated_data, body)
         .map_err(|_| CryptoError::AesEncrypt)?;
     Ok(AuthTag(tag.into()))
@@ -105,8 +158,18 @@ pub fn decrypt_padded(
     ciphertext: &[u8],
     tag: &AuthTag,
 ) -> Result<Vec<u8>, CryptoError> {
+    open_padded(&cipher(key), iv, associated_data, ciphertext, tag)
+}
+
+fn open_padded(
+    cipher: &Aes256Gcm16,
+    iv: &AesIv,
+    associated_data: &[u8],
+    ciphertext: &[u8],
+    tag: &AuthTag,
+) -> Result<Vec<u8>, CryptoError> {
     let mut buf = ciphertext.to_vec();
-    cipher(key)
+    cipher
         .decrypt_in_place_detached(
             GenericArray::from_slice(&iv.0),
             associated_data,

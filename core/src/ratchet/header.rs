@@ -9,7 +9,7 @@
 //! header: 1-byte length + bytes)`: 123 bytes.
 
 use super::params::{decode_x448_key, encode_x448_key};
-use crate::crypto::aead::{decrypt_padded, encrypt_padded, AesIv, AesKey, AuthTag};
+use crate::crypto::aead::{AesIv, AesKey, AuthTag, PreparedKey};
 use crate::crypto::error::CryptoError;
 use crate::crypto::secret::Secret;
 use crate::crypto::x448;
@@ -18,24 +18,37 @@ use crate::encoding::{Decode, DecodeError, Encode, Reader, ShortBytes, Version};
 /// The size every header is padded to before encryption (the reference's `paddedHeaderLen`).
 pub const PADDED_HEADER_LEN: usize = 88;
 
-/// A header key (the reference's `HeaderKey`): encrypts the headers of one chain. Equality is
-/// constant-time; zeroized on drop, redacted in `Debug`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HeaderKey(AesKey);
+/// A header key (the reference's `HeaderKey`): encrypts the headers of one chain, so its AES
+/// round keys are computed once, with the key. Equality is constant-time (on the key);
+/// zeroized on drop, redacted in `Debug`.
+#[derive(Clone, Debug)]
+pub struct HeaderKey {
+    key: AesKey,
+    prepared: PreparedKey,
+}
+
+impl PartialEq for HeaderKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for HeaderKey {}
 
 impl HeaderKey {
     /// A header key from its bytes (copied).
     pub fn from_bytes(bytes: &[u8; 32]) -> Self {
-        Self(Secret::from_array(bytes))
+        Self::from_secret(Secret::from_array(bytes))
     }
 
-    pub(crate) fn from_secret(secret: Secret<32>) -> Self {
-        Self(secret)
+    pub(crate) fn from_secret(key: Secret<32>) -> Self {
+        let prepared = PreparedKey::new(&key);
+        Self { key, prepared }
     }
 
     /// The key bytes. Secret: only for persistence and test vectors.
     pub fn expose(&self) -> &[u8; 32] {
-        self.0.expose()
+        self.key.expose()
     }
 }
 
@@ -124,7 +137,8 @@ impl EncMessageHeader {
         header: &MsgHeader,
     ) -> Result<Self, CryptoError> {
         let (auth_tag, body) =
-            encrypt_padded(&key.0, &iv, PADDED_HEADER_LEN, ad, &header.to_bytes())?;
+            key.prepared
+                .encrypt_padded(&iv, PADDED_HEADER_LEN, ad, &header.to_bytes())?;
         let body = ShortBytes::new(body).map_err(|_| CryptoError::LargeMsg)?;
         Ok(Self {
             version,
@@ -137,7 +151,9 @@ impl EncMessageHeader {
     /// Decrypts and parses the header with `key`. As the reference, bytes after the header
     /// fields inside the padding are ignored (room for future fields).
     pub(crate) fn open(&self, key: &HeaderKey, ad: &[u8]) -> Result<MsgHeader, HeaderOpenError> {
-        let plain = decrypt_padded(&key.0, &self.iv, ad, self.body.as_bytes(), &self.auth_tag)
+        let plain = key
+            .prepared
+            .decrypt_padded(&self.iv, ad, self.body.as_bytes(), &self.auth_tag)
             .map_err(|_| HeaderOpenError::Authentication)?;
         MsgHeader::decode(&mut Reader::new(plain)).map_err(HeaderOpenError::Encoding)
     }
