@@ -9,17 +9,16 @@
 //! message timestamps and stats). Randomness comes from the injected RNG; each connection's
 //! TLS gets its own generator seeded from it, so a run replays exactly from the root seed.
 
+use crate::connections::{self, Conn, ConnectionFactory};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
-use rand_chacha::rand_core::SeedableRng;
-use rand_chacha::ChaCha20Rng;
 use simplex_core::crypto::hash::KeyHash;
 use simplex_core::crypto::CryptoRng;
 use simplex_core::encoding::UnixTime;
 use simplex_core::time::Instant;
-use simplex_core::tls::{ServerIdentity, TlsSession};
-use simplex_core::transport::{self, ServerConnection};
+use simplex_core::tls::ServerIdentity;
+use simplex_core::transport;
 
 use crate::durable::JournalRecord;
 use crate::msg_log::StoredMessage;
@@ -131,21 +130,10 @@ impl Default for DriverConfig {
     }
 }
 
-struct Conn {
-    machine: ServerConnection,
-    /// Set once the SMP hello completed and the server machine knows the client.
-    client: Option<ClientId>,
-    /// The connection machine's deadline, as of its last drain.
-    deadline: Option<Instant>,
-}
-
 /// The server driver. See the module docs.
 pub struct ServerDriver<R: CryptoRng> {
     server: Server<R>,
-    identity: ServerIdentity,
-    key_hash: KeyHash,
-    config: DriverConfig,
-    seed_rng: ChaCha20Rng,
+    factory: ConnectionFactory,
     conns: BTreeMap<ConnId, Conn>,
     outputs: VecDeque<DriverOutput>,
     /// The server machine's deadline, as of its last drain.
@@ -170,7 +158,8 @@ impl<R: CryptoRng> ServerDriver<R> {
         config: DriverConfig,
         tls_seed: [u8; 32],
     ) -> Self {
-        let key_hash = identity.key_hash();
+        let range = server.config().version_range;
+        let factory = ConnectionFactory::new(identity, range, config.handshake_timeout, tls_seed);
         // Whatever the restored server already has to say (no client exists yet, so nothing
         // is addressed to a connection), and its first timer (expiry, stats).
         let mut outputs = VecDeque::new();
@@ -182,10 +171,7 @@ impl<R: CryptoRng> ServerDriver<R> {
         };
         Self {
             server,
-            identity,
-            key_hash,
-            config,
-            seed_rng: ChaCha20Rng::from_seed(tls_seed),
+            factory,
             conns: BTreeMap::new(),
             outputs,
             server_deadline,
@@ -200,7 +186,7 @@ impl<R: CryptoRng> ServerDriver<R> {
 
     /// The server's identity (the key hash clients must name).
     pub fn key_hash(&self) -> KeyHash {
-        self.key_hash
+        self.factory.key_hash()
     }
 
     /// Open connections.
@@ -256,8 +242,7 @@ impl<R: CryptoRng> ServerDriver<R> {
                     wall_clock: clock.wall_clock,
                 })?;
                 self.drain_server(clock)?;
-                let ids: Vec<ConnId> = self.conns.keys().copied().collect();
-                for conn in ids {
+                for conn in connections::due(&self.conns, clock.now) {
                     if let Some(c) = self.conns.get_mut(&conn) {
                         let _ = c.machine.handle_input(clock.now, transport::Input::Tick);
                         self.drain_conn(clock, conn)?;
@@ -290,9 +275,8 @@ impl<R: CryptoRng> ServerDriver<R> {
     }
 
     fn next_timeout(&self) -> Option<Instant> {
-        self.conns
-            .values()
-            .filter_map(|c| c.deadline)
+        connections::earliest(&self.conns)
+            .into_iter()
             .chain(self.server_deadline)
             .min()
     }
@@ -301,27 +285,12 @@ impl<R: CryptoRng> ServerDriver<R> {
         if self.conns.contains_key(&conn) {
             return Err(DriverError::DuplicateConn);
         }
-        let mut seed = [0u8; 32];
-        rand_chacha::rand_core::RngCore::fill_bytes(&mut self.seed_rng, &mut seed);
-        let rng: simplex_core::tls::SessionRng = Box::new(ChaCha20Rng::from_seed(seed));
-        let timeout = self.config.handshake_timeout;
-        match TlsSession::server(&self.identity, rng, clock.now, timeout) {
-            Ok(tls) => {
-                let range = self.server.config().version_range;
-                let machine =
-                    ServerConnection::server(tls, self.key_hash, range, clock.now, timeout);
-                self.conns.insert(
-                    conn,
-                    Conn {
-                        machine,
-                        client: None,
-                        deadline: None,
-                    },
-                );
+        match self.factory.open(clock.now) {
+            Some(c) => {
+                self.conns.insert(conn, c);
                 self.drain_conn(clock, conn)
             }
-            // A TLS configuration error is ours, not the peer's: refuse the socket.
-            Err(_) => {
+            None => {
                 self.outputs.push_back(DriverOutput::CloseSocket { conn });
                 Ok(())
             }

@@ -17,6 +17,7 @@
 
 pub mod certs;
 pub mod config;
+mod connections;
 pub mod driver;
 pub mod durable;
 pub mod files;

@@ -14,17 +14,17 @@
 //! Not deterministic across runs (thread scheduling orders the shards' answers); the
 //! single-threaded driver stays the reference for simulation and replay.
 
+use crate::connections::{self, Conn, ConnectionFactory};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 
-use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use simplex_core::crypto::hash::KeyHash;
+
 use simplex_core::protocol::{Command, VerifiedTransmission};
 use simplex_core::time::Instant;
-use simplex_core::tls::{ServerIdentity, TlsSession};
-use simplex_core::transport::{self, ServerConnection};
+use simplex_core::tls::ServerIdentity;
+use simplex_core::transport;
 
 use crate::driver::{Clock, ConnId, DriverConfig, DriverError, DriverInput, DriverOutput};
 use crate::{ClientId, Server, ServerInput, ServerOutput, ShardRouter};
@@ -39,19 +39,9 @@ enum FromShard {
     Stopped,
 }
 
-struct Conn {
-    machine: ServerConnection,
-    client: Option<ClientId>,
-    deadline: Option<Instant>,
-}
-
 /// The sharded driver. See the module docs.
 pub struct ShardedDriver {
-    identity: ServerIdentity,
-    key_hash: KeyHash,
-    config: DriverConfig,
-    version_range: simplex_core::encoding::VersionRange,
-    seed_rng: ChaCha20Rng,
+    factory: ConnectionFactory,
     conns: BTreeMap<ConnId, Conn>,
     outputs: VecDeque<DriverOutput>,
     router: ShardRouter,
@@ -120,7 +110,6 @@ impl ShardedDriver {
         tls_seed: [u8; 32],
         wake: Waker,
     ) -> std::io::Result<Self> {
-        let key_hash = identity.key_hash();
         let version_range = shards
             .first()
             .map(|s| s.config().version_range)
@@ -140,11 +129,12 @@ impl ShardedDriver {
             senders.push(tx);
         }
         Ok(Self {
-            identity,
-            key_hash,
-            config,
-            version_range,
-            seed_rng: ChaCha20Rng::from_seed(tls_seed),
+            factory: ConnectionFactory::new(
+                identity,
+                version_range,
+                config.handshake_timeout,
+                tls_seed,
+            ),
             conns: BTreeMap::new(),
             outputs: VecDeque::new(),
             router,
@@ -212,13 +202,7 @@ impl ShardedDriver {
                         }
                     }
                 }
-                let due: Vec<ConnId> = self
-                    .conns
-                    .iter()
-                    .filter(|(_, c)| c.deadline.is_some_and(|d| d <= clock.now))
-                    .map(|(id, _)| *id)
-                    .collect();
-                for conn in due {
+                for conn in connections::due(&self.conns, clock.now) {
                     if let Some(c) = self.conns.get_mut(&conn) {
                         let _ = c.machine.handle_input(clock.now, transport::Input::Tick);
                         self.drain_conn(clock, conn);
@@ -235,10 +219,8 @@ impl ShardedDriver {
         if let Some(output) = self.outputs.pop_front() {
             return output;
         }
-        let next = self
-            .conns
-            .values()
-            .filter_map(|c| c.deadline)
+        let next = connections::earliest(&self.conns)
+            .into_iter()
             .chain(self.deadlines.iter().flatten().copied())
             .min();
         DriverOutput::Timeout(next)
@@ -248,30 +230,12 @@ impl ShardedDriver {
         if self.conns.contains_key(&conn) {
             return Err(DriverError::DuplicateConn);
         }
-        let mut seed = [0u8; 32];
-        self.seed_rng.fill_bytes(&mut seed);
-        let rng: simplex_core::tls::SessionRng = Box::new(ChaCha20Rng::from_seed(seed));
-        let timeout = self.config.handshake_timeout;
-        match TlsSession::server(&self.identity, rng, clock.now, timeout) {
-            Ok(tls) => {
-                let machine = ServerConnection::server(
-                    tls,
-                    self.key_hash,
-                    self.version_range,
-                    clock.now,
-                    timeout,
-                );
-                self.conns.insert(
-                    conn,
-                    Conn {
-                        machine,
-                        client: None,
-                        deadline: None,
-                    },
-                );
+        match self.factory.open(clock.now) {
+            Some(c) => {
+                self.conns.insert(conn, c);
                 self.drain_conn(clock, conn);
             }
-            Err(_) => self.outputs.push_back(DriverOutput::CloseSocket { conn }),
+            None => self.outputs.push_back(DriverOutput::CloseSocket { conn }),
         }
         Ok(())
     }
