@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use simplex_server::trace::{read_trace, replay, ReplayError};
+use simplex_tests::harness::identity as fixture_identity;
 use simplex_tests::sim::net::NetConfig;
-use simplex_tests::sim::world::fixture_identity;
 use simplex_tests::sim::{SimConfig, World};
 
 fn traces_dir() -> PathBuf {

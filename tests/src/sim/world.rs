@@ -204,23 +204,6 @@ pub struct World {
     restart_at: Option<Instant>,
 }
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {} missing: {e}", path.display()))
-}
-
-/// The reference's test server identity (`../shared/fixtures`).
-pub fn fixture_identity() -> ServerIdentity {
-    ServerIdentity::from_pem(
-        &fixture("server.crt"),
-        &fixture("ca.crt"),
-        &fixture("server.key"),
-    )
-    .expect("fixture identity loads")
-}
-
 fn body_for(sender: usize, attempt: u32) -> Bytes {
     Bytes::from(
         format!("s{sender}:a{attempt}:")
@@ -292,7 +275,7 @@ impl World {
                 driver: None,
                 store_log: String::new(),
                 journal: String::new(),
-                identity: fixture_identity(),
+                identity: crate::harness::identity(),
                 mutations,
                 streams: BTreeSet::new(),
                 deadline: None,
