@@ -57,7 +57,11 @@ impl std::hash::Hash for AuthTag {
 }
 
 fn cipher(key: &AesKey) -> Aes256Gcm16 {
-    Aes256Gcm16::new(GenericArray::from_slice(key.expose()))
+    cipher_from_bytes(key.expose())
+}
+
+fn cipher_from_bytes(key: &[u8; 32]) -> Aes256Gcm16 {
+    Aes256Gcm16::new(GenericArray::from_slice(key))
 }
 
 /// An AES-256-GCM key with its round keys and GHASH key already computed, for a key that
@@ -77,6 +81,11 @@ impl PreparedKey {
         Self(cipher(key))
     }
 
+    /// Prepares a key held elsewhere (a one-message key kept off the heap).
+    pub fn from_bytes(key: &[u8; 32]) -> Self {
+        Self(cipher_from_bytes(key))
+    }
+
     /// As [`encrypt_padded`], with this key.
     pub fn encrypt_padded(
         &self,
@@ -88,6 +97,46 @@ impl PreparedKey {
         let mut buf = Vec::with_capacity(padded_len);
         let tag = seal_padded_into(&self.0, iv, padded_len, associated_data, msg, &mut buf)?;
         Ok((tag, buf))
+    }
+
+    /// As [`encrypt_padded_into`], with this key.
+    pub fn encrypt_padded_into(
+        &self,
+        iv: &AesIv,
+        padded_len: usize,
+        associated_data: &[u8],
+        msg: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<AuthTag, CryptoError> {
+        seal_padded_into(&self.0, iv, padded_len, associated_data, msg, out)
+    }
+
+    /// As [`decrypt_padded`], with this key, decrypting `buf` in place: returns the content
+    /// within it. On error `buf` is wiped.
+    pub fn decrypt_padded_in_place<'b>(
+        &self,
+        iv: &AesIv,
+        associated_data: &[u8],
+        buf: &'b mut [u8],
+        tag: &AuthTag,
+    ) -> Result<&'b [u8], CryptoError> {
+        let opened = self.0.decrypt_in_place_detached(
+            GenericArray::from_slice(&iv.0),
+            associated_data,
+            buf,
+            GenericArray::from_slice(&tag.0),
+        );
+        if opened.is_err() {
+            buf.zeroize();
+            return Err(CryptoError::AesDecrypt);
+        }
+        match unpad(buf).map(<[u8]>::len) {
+            Ok(len) => Ok(&buf[2..2 + len]),
+            Err(e) => {
+                buf.zeroize();
+                Err(e.into())
+            }
+        }
     }
 
     /// As [`decrypt_padded`], with this key.

@@ -128,33 +128,48 @@ pub(crate) enum HeaderOpenError {
 }
 
 impl EncMessageHeader {
-    /// Pads and encrypts `header` (the reference's header step of `rcEncrypt`).
-    pub(crate) fn seal(
+    /// Pads and encrypts `header` (the reference's header step of `rcEncrypt`), appending the
+    /// encrypted header's encoding to `out`: the encryption happens where the bytes are written.
+    /// On error `out` may hold a partial header and must be discarded.
+    pub(crate) fn seal_into(
         version: Version,
         key: &HeaderKey,
         iv: AesIv,
         ad: &[u8],
         header: &MsgHeader,
-    ) -> Result<Self, CryptoError> {
-        let (auth_tag, body) =
-            key.prepared
-                .encrypt_padded(&iv, PADDED_HEADER_LEN, ad, &header.to_bytes())?;
-        let body = ShortBytes::new(body).map_err(|_| CryptoError::LargeMsg)?;
-        Ok(Self {
-            version,
-            iv,
-            auth_tag,
-            body,
-        })
+        out: &mut Vec<u8>,
+    ) -> Result<(), CryptoError> {
+        version.encode(out);
+        out.extend_from_slice(&iv.0);
+        let tag_at = out.len();
+        out.extend_from_slice(&[0u8; 16]);
+        // PADDED_HEADER_LEN is below 256: the body's length fits its one-byte prefix.
+        out.push(PADDED_HEADER_LEN as u8);
+        let tag = key.prepared.encrypt_padded_into(
+            &iv,
+            PADDED_HEADER_LEN,
+            ad,
+            &header.to_bytes(),
+            out,
+        )?;
+        out[tag_at..tag_at + 16].copy_from_slice(&tag.0);
+        Ok(())
     }
 
     /// Decrypts and parses the header with `key`. As the reference, bytes after the header
     /// fields inside the padding are ignored (room for future fields).
     pub(crate) fn open(&self, key: &HeaderKey, ad: &[u8]) -> Result<MsgHeader, HeaderOpenError> {
+        // Decrypted on the stack: a header is at most 255 bytes (its one-byte length prefix).
+        let mut buf = zeroize::Zeroizing::new([0u8; 255]);
+        let ciphertext = self.body.as_bytes();
+        let buf = buf
+            .get_mut(..ciphertext.len())
+            .ok_or(HeaderOpenError::Authentication)?;
+        buf.copy_from_slice(ciphertext);
         let plain = key
             .prepared
-            .decrypt_padded(&self.iv, ad, self.body.as_bytes(), &self.auth_tag)
+            .decrypt_padded_in_place(&self.iv, ad, buf, &self.auth_tag)
             .map_err(|_| HeaderOpenError::Authentication)?;
-        MsgHeader::decode(&mut Reader::new(plain)).map_err(HeaderOpenError::Encoding)
+        MsgHeader::decode(&mut Reader::from_slice(plain)).map_err(HeaderOpenError::Encoding)
     }
 }

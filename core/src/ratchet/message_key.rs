@@ -4,15 +4,17 @@
 //! opened ([`crate::crypto::aead`]: 16-byte IV, plaintext padded first), which saves a copy of
 //! up to 16 KB per message on each side; see `spec/performance.md`.
 
-use crate::crypto::aead::{self, AesIv, AesKey, AuthTag};
+use zeroize::Zeroizing;
+
+use crate::crypto::aead::{AesIv, AuthTag, PreparedKey};
 use crate::crypto::error::CryptoError;
-use crate::crypto::secret::Secret;
 
 /// The key and IV of one message body. Zeroized on drop (the key), redacted in `Debug` (the IV
-/// too: unlike the header IV it never travels).
+/// too: unlike the header IV it never travels). The key is held inline: two are made per
+/// message (one on each side) and most live only until the body is sealed or opened.
 #[derive(Clone)]
 pub struct MessageKey {
-    key: AesKey,
+    key: Zeroizing<[u8; 32]>,
     iv: AesIv,
 }
 
@@ -23,21 +25,21 @@ impl std::fmt::Debug for MessageKey {
 }
 
 impl MessageKey {
-    pub(crate) fn new(key: Secret<32>, iv: AesIv) -> Self {
+    pub(crate) fn new(key: Zeroizing<[u8; 32]>, iv: AesIv) -> Self {
         Self { key, iv }
     }
 
     /// A message key from its parts (copied).
     pub fn from_parts(key: &[u8; 32], iv: [u8; 16]) -> Self {
         Self {
-            key: Secret::from_array(key),
+            key: Zeroizing::new(*key),
             iv: AesIv(iv),
         }
     }
 
     /// The key bytes. Secret: only for persistence and test vectors.
     pub fn expose_key(&self) -> &[u8; 32] {
-        self.key.expose()
+        &self.key
     }
 
     /// The IV.
@@ -54,7 +56,7 @@ impl MessageKey {
         msg: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<AuthTag, CryptoError> {
-        aead::encrypt_padded_into(&self.key, &self.iv, padded_len, ad, msg, out)
+        PreparedKey::from_bytes(&self.key).encrypt_padded_into(&self.iv, padded_len, ad, msg, out)
     }
 
     /// Authenticates and decrypts `body`, then removes the padding. Nothing of the plaintext
@@ -66,6 +68,6 @@ impl MessageKey {
         body: &[u8],
         tag: &AuthTag,
     ) -> Result<Vec<u8>, CryptoError> {
-        aead::decrypt_padded(&self.key, &self.iv, ad, body, tag)
+        PreparedKey::from_bytes(&self.key).decrypt_padded(&self.iv, ad, body, tag)
     }
 }

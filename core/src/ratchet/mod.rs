@@ -34,7 +34,7 @@ pub mod skipped;
 pub mod state;
 pub mod x3dh;
 
-pub use chain_key::{ChainKey, ChainStep, ReceivingChain, SendingChain};
+pub use chain_key::{ChainKey, ChainStep, NextChainKey, ReceivingChain, SendingChain};
 pub use error::{DecryptError, EncryptError, PersistError};
 pub use header::{EncMessageHeader, HeaderKey, MsgHeader, PADDED_HEADER_LEN};
 pub use message::EncRatchetMessage;

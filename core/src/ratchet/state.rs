@@ -22,7 +22,7 @@ use super::E2E_ENCRYPT_VERSIONS;
 use crate::crypto::error::CryptoError;
 use crate::crypto::rng::CryptoRng;
 use crate::crypto::x448;
-use crate::encoding::{Decode, Encode, ShortBytes, VersionRange};
+use crate::encoding::{Decode, VersionRange};
 
 /// Our current ratchet key pair (`rcDHRs`); the public half is kept so that encrypting does not
 /// recompute it.
@@ -189,34 +189,34 @@ impl Ratchet {
             message_number: core.ns,
         };
         let ad = core.assoc_data.as_bytes();
-        let enc_header = EncMessageHeader::seal(
+        // The message is built in one buffer: the encrypted header with its length byte, a tag
+        // slot, then the body sealed in place.
+        let mut out = Vec::with_capacity(1 + ENC_HEADER_CAPACITY + 16 + padded_len);
+        out.push(0);
+        EncMessageHeader::seal_into(
             core.versions.min(),
             &sending.header_key,
             step.header_iv,
             ad,
             &header,
+            &mut out,
         )
         .map_err(EncryptError::Crypto)?;
-        let header_bytes = ShortBytes::new(enc_header.to_bytes())
-            .map_err(|_| EncryptError::Crypto(CryptoError::LargeMsg))?;
-        let mut body_ad = Vec::with_capacity(ad.len() + header_bytes.as_bytes().len());
-        body_ad.extend_from_slice(ad);
-        body_ad.extend_from_slice(header_bytes.as_bytes());
-        // The message is built in one buffer: header, a tag slot, then the body sealed in place.
-        let mut out = Vec::with_capacity(1 + header_bytes.as_bytes().len() + 16 + padded_len);
-        header_bytes.encode(&mut out);
+        out[0] =
+            u8::try_from(out.len() - 1).map_err(|_| EncryptError::Crypto(CryptoError::LargeMsg))?;
         let tag_at = out.len();
+        let body_ad = BodyAd::new(ad, &out[1..]);
         out.extend_from_slice(&[0u8; 16]);
         let tag = step
             .message_key
-            .seal_into(padded_len, &body_ad, msg, &mut out)
+            .seal_into(padded_len, body_ad.as_bytes(), msg, &mut out)
             .map_err(|e| match e {
                 CryptoError::LargeMsg => EncryptError::MessageTooLarge,
                 e => EncryptError::Crypto(e),
             })?;
         out[tag_at..tag_at + 16].copy_from_slice(&tag.0);
         if let Some(sending) = self.core.sending.as_mut() {
-            sending.chain_key = step.next;
+            sending.chain_key.advance(&step.next);
         }
         self.core.ns = ns_next;
         Ok(out)
@@ -282,8 +282,26 @@ impl Ratchet {
             }
             SkippedLookup::NotFound => self.open_header(&enc_header).map_err(header_error)?,
         };
-        // Work on copies: of the receiving chain alone within a chain, of the whole state
-        // (without skipped keys) for a DH ratchet step.
+        // The next message of the current chain (nearly every message): nothing to skip, so
+        // only the chain key changes, and only after the body authenticates.
+        if step == Step::SameChain && header.message_number == self.core.nr {
+            let receiving = self
+                .core
+                .receiving
+                .as_mut()
+                .ok_or(DecryptError::NoReceivingChain)?;
+            let chain_step = receiving.chain_key.step();
+            let plaintext = open_body(&chain_step.message_key, ad, &enc_msg)?;
+            receiving.chain_key.advance(&chain_step.next);
+            self.core.nr = self.core.nr.wrapping_add(1);
+            return Ok(Decrypted {
+                plaintext,
+                ratchet_step: false,
+                from_skipped: false,
+            });
+        }
+        // Otherwise work on copies: of the receiving chain alone within a chain, of the whole
+        // state (without skipped keys) for a DH ratchet step.
         let mut new_skipped = NewSkipped::new();
         let mut next_core = None;
         let (mut receiving, mut nr) = match step {
@@ -321,7 +339,7 @@ impl Ratchet {
         let chain_step = receiving.chain_key.step();
         let plaintext = open_body(&chain_step.message_key, ad, &enc_msg)?;
         // Authenticated: commit.
-        receiving.chain_key = chain_step.next;
+        receiving.chain_key.advance(&chain_step.next);
         if let Some(next) = next_core {
             self.core = next;
         }
@@ -363,14 +381,51 @@ fn open_body(
     ad: &[u8],
     enc_msg: &MessageParts<'_>,
 ) -> Result<Vec<u8>, DecryptError> {
-    let mut body_ad = Vec::with_capacity(ad.len() + enc_msg.header.len());
-    body_ad.extend_from_slice(ad);
-    body_ad.extend_from_slice(enc_msg.header);
-    key.open(&body_ad, enc_msg.body, &enc_msg.auth_tag)
-        .map_err(|e| match e {
-            CryptoError::LargeMsg => DecryptError::MessagePadding,
-            _ => DecryptError::MessageDecryption,
-        })
+    key.open(
+        BodyAd::new(ad, enc_msg.header).as_bytes(),
+        enc_msg.body,
+        &enc_msg.auth_tag,
+    )
+    .map_err(|e| match e {
+        CryptoError::LargeMsg => DecryptError::MessagePadding,
+        _ => DecryptError::MessageDecryption,
+    })
+}
+
+/// The encrypted header's encoding is 123 bytes with X448 keys; room for more.
+const ENC_HEADER_CAPACITY: usize = 160;
+
+/// The body's associated data, `ad ‖ encoded encrypted header`: needed twice per message, so
+/// it is assembled on the stack when it fits (it always does for X448 ratchets).
+struct BodyAd {
+    stack: [u8; 384],
+    len: usize,
+    /// Used only when the data does not fit `stack` (an empty `Vec` does not allocate).
+    heap: Vec<u8>,
+}
+
+impl BodyAd {
+    fn new(ad: &[u8], header: &[u8]) -> Self {
+        let len = ad.len() + header.len();
+        let mut stack = [0u8; 384];
+        let heap = match stack.get_mut(..len) {
+            Some(buf) => {
+                buf[..ad.len()].copy_from_slice(ad);
+                buf[ad.len()..].copy_from_slice(header);
+                Vec::new()
+            }
+            None => [ad, header].concat(),
+        };
+        Self { stack, len, heap }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        if self.heap.is_empty() {
+            &self.stack[..self.len]
+        } else {
+            &self.heap
+        }
+    }
 }
 
 /// Advances a receiving chain at number `nr` to number `until`, collecting the skipped keys
@@ -401,7 +456,7 @@ fn skip_until(
     for n in *nr..until {
         let step = receiving.chain_key.step();
         keys.push((n, step.message_key));
-        receiving.chain_key = step.next;
+        receiving.chain_key.advance(&step.next);
     }
     *nr = until;
     new_skipped.push((receiving.header_key.clone(), keys));
