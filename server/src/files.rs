@@ -92,6 +92,39 @@ fn at(path: &Path) -> impl FnOnce(io::Error) -> FileError + '_ {
     }
 }
 
+/// The data files' contents before a start restores (and compacts or renames) them: what a
+/// trace of the run needs to rebuild the same starting state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StartingContents {
+    /// The store log.
+    pub store_log: String,
+    /// The saved messages.
+    pub messages: String,
+    /// The message journal.
+    pub journal: String,
+    /// The stats backup.
+    pub stats_backup: String,
+}
+
+impl DataFiles {
+    /// Reads what [`DataFiles::load_sharded`] will restore from (missing files are empty).
+    pub fn starting_contents(&self) -> Result<StartingContents, FileError> {
+        let text = |path: &Option<PathBuf>| -> Result<String, FileError> {
+            let Some(path) = path else {
+                return Ok(String::new());
+            };
+            let bytes = read_if_exists(path).map_err(at(path))?.unwrap_or_default();
+            Ok(String::from_utf8_lossy(&bytes).into_owned())
+        };
+        Ok(StartingContents {
+            store_log: text(&self.store_log)?,
+            messages: text(&self.messages)?,
+            journal: text(&self.journal)?,
+            stats_backup: text(&self.stats_backup)?,
+        })
+    }
+}
+
 fn read_if_exists(path: &Path) -> io::Result<Option<Vec<u8>>> {
     match fs::read(path) {
         Ok(bytes) => Ok(Some(bytes)),

@@ -5,6 +5,7 @@
 //! or a client address (the host never learns addresses).
 
 use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -16,6 +17,7 @@ use simplex_core::tls::ServerIdentity;
 use crate::driver::{Clock, DriverConfig, DriverError, DriverInput, DriverOutput, ServerDriver};
 use crate::files::{DataFiles, FileError, FileWriter, LoadReport};
 use crate::sharded::ShardedDriver;
+use crate::trace::{ReplayError, TraceHeader, TraceWriter};
 use crate::{Server, ServerConfig, Shard};
 
 /// Everything a host is started with.
@@ -31,6 +33,9 @@ pub struct HostConfig {
     /// shell's thread, deterministic). More than one needs inactive-client expiry off (it is
     /// not split between shards yet); otherwise 1 is used.
     pub shards: u16,
+    /// Record a trace of the run to this file (`crate::trace`; one shard then, since only
+    /// the single driver is deterministic). The file holds clients' (TLS-encrypted) traffic.
+    pub trace: Option<PathBuf>,
 }
 
 /// Why a host could not start.
@@ -45,6 +50,49 @@ pub enum HostError {
     /// No server machine was made (a bug if it ever happens).
     #[error("no server shard")]
     NoShard,
+    /// The trace file could not be created.
+    #[error("creating the trace file {path}: {source}")]
+    TraceFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The traced starting state did not rebuild (a bug if it ever happens).
+    #[error("starting a traced run: {0}")]
+    Trace(#[from] ReplayError),
+}
+
+/// A trace being recorded and streamed to its file after every input.
+struct HostTrace {
+    writer: TraceWriter,
+    /// Written after every input (no buffering), so a crash loses at most the last input.
+    file: std::fs::File,
+}
+
+impl HostTrace {
+    fn create(path: &Path, header: &TraceHeader) -> Result<Self, HostError> {
+        let failed = |source| HostError::TraceFile {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(path).map_err(failed)?;
+        let mut trace = Self {
+            writer: TraceWriter::new(header),
+            file,
+        };
+        trace.write_out().map_err(failed)?;
+        Ok(trace)
+    }
+
+    /// Writes what was recorded since the last call.
+    fn write_out(&mut self) -> io::Result<()> {
+        io::Write::write_all(&mut self.file, &self.writer.take_bytes())
+    }
 }
 
 #[derive(Debug)]
@@ -83,6 +131,7 @@ pub struct Host {
     files: FileWriter,
     stopped: bool,
     file_errors: u64,
+    trace: Option<HostTrace>,
 }
 
 impl std::fmt::Debug for Host {
@@ -111,10 +160,21 @@ impl Host {
             tracing::warn!("inactive-client expiry is not split between shards: one shard");
             shards = 1;
         }
+        if shards > 1 && config.trace.is_some() {
+            tracing::warn!("a traced run has one shard (only one driver is deterministic)");
+            shards = 1;
+        }
+        // Read before the load below compacts or renames the files.
+        let starting = match config.trace {
+            Some(_) => Some(config.files.starting_contents()?),
+            None => None,
+        };
+        let mut server_seeds = Vec::new();
         let mut servers: Vec<Server<ChaCha20Rng>> = (0..shards)
             .map(|index| {
                 let mut shard_seed = [0u8; 32];
                 rng.fill_bytes(&mut shard_seed);
+                server_seeds.push(shard_seed);
                 let server_config = ServerConfig {
                     shard: Shard {
                         index,
@@ -145,7 +205,31 @@ impl Host {
             "state restored"
         );
         let waker: Arc<OnceLock<Waker>> = Arc::new(OnceLock::new());
-        let driver = if shards == 1 {
+        let mut trace = None;
+        let driver = if let (Some(path), Some(starting)) = (&config.trace, starting) {
+            // The driver is rebuilt from the trace's own header, exactly as a replay will.
+            let server = servers.pop().ok_or(HostError::NoShard)?;
+            let header = TraceHeader {
+                server_seed: server_seeds.first().copied().ok_or(HostError::NoShard)?,
+                tls_seed,
+                start: (clock.now, clock.wall_clock),
+                config: server.config().clone(),
+                handshake_timeout_micros: u64::try_from(
+                    config.driver.handshake_timeout.as_micros(),
+                )
+                .unwrap_or(u64::MAX),
+                key_hash: identity.key_hash(),
+                store_log: starting.store_log,
+                journal: starting.journal,
+                saved_messages: starting.messages,
+                stats_backup: starting.stats_backup,
+            };
+            drop(server);
+            let driver = header.build_driver(identity)?;
+            trace = Some(HostTrace::create(path, &header)?);
+            tracing::info!("recording a trace");
+            Engine::Single(Box::new(driver))
+        } else if shards == 1 {
             let server = servers.pop().ok_or(HostError::NoShard)?;
             Engine::Single(Box::new(ServerDriver::new(
                 server,
@@ -166,16 +250,22 @@ impl Host {
             ))
         };
         tracing::info!(shards, "server started");
-        Ok((
-            Self {
-                driver,
-                waker,
-                files,
-                stopped: false,
-                file_errors: 0,
-            },
-            report,
-        ))
+        let mut host = Self {
+            driver,
+            waker,
+            files,
+            stopped: false,
+            file_errors: 0,
+            trace: None,
+        };
+        if trace.is_some() {
+            // What the restored server says before its first input is not part of a trace
+            // (a replay drains it the same way); no socket exists yet, so it is only files.
+            let mut none = Vec::new();
+            host.drain(&mut none);
+            host.trace = trace;
+        }
+        Ok((host, report))
     }
 
     /// Open connections.
@@ -190,7 +280,11 @@ impl Host {
 
     fn drain(&mut self, actions: &mut Vec<SocketAction>) -> Option<Instant> {
         loop {
-            match self.driver.poll_output() {
+            let output = self.driver.poll_output();
+            if let Some(trace) = &mut self.trace {
+                trace.writer.output(&output);
+            }
+            match output {
                 DriverOutput::Write { conn, bytes } => {
                     actions.push(SocketAction::Write(conn, bytes))
                 }
@@ -209,6 +303,25 @@ impl Host {
                     self.file(&other)
                 }
             }
+        }
+    }
+
+    /// Streams the trace after an input; synced to disk at a stop. A trace that cannot be
+    /// written is abandoned (the server goes on).
+    fn write_trace(&mut self, stopping: bool) {
+        let Some(trace) = &mut self.trace else {
+            return;
+        };
+        let written = trace.write_out().and_then(|()| {
+            if stopping {
+                trace.file.sync_all()
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = written {
+            tracing::error!(error = %e, "writing the trace failed; no longer tracing");
+            self.trace = None;
         }
     }
 
@@ -254,6 +367,9 @@ impl Service for Host {
         };
         let shutdown = matches!(input, DriverInput::Shutdown);
         let accepted = matches!(input, DriverInput::Accepted { .. });
+        if let Some(trace) = &mut self.trace {
+            trace.writer.input(clock, &input);
+        }
         match self.driver.handle_input(clock, input) {
             // Bytes or a close racing the driver's own close of that socket.
             Ok(()) | Err(DriverError::UnknownConn) => {}
@@ -261,6 +377,7 @@ impl Service for Host {
         }
         let closed_before = actions.len();
         let deadline = self.drain(actions);
+        self.write_trace(shutdown);
         if accepted {
             tracing::debug!(
                 connections = self.driver.connection_count(),

@@ -11,8 +11,12 @@
 //! it as sensitive. It does not hold the server's private key: replay takes the identity as an
 //! argument and checks its key hash against the header.
 //!
-//! Format (binary, this crate's encoding): `SMPTRACE`, a version byte (1), the header, then
-//! records: `I` + input, or `D` + a 32-byte digest.
+//! Format (binary, this crate's encoding): `SMPTRACE`, a version byte, the header, then
+//! records: `I` + input, or `D` + a 32-byte digest. Version 2 added the stats settings and the
+//! stats backup to the header; version 1 traces still replay (without stats).
+//!
+//! Traces come from the simulator and from real runs: `smp-server start --trace FILE` makes
+//! the [`crate::host::Host`] record its (single, deterministic) driver while serving.
 
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -23,10 +27,10 @@ use simplex_core::time::Instant;
 use simplex_core::tls::ServerIdentity;
 
 use crate::driver::{Clock, ConnId, DriverConfig, DriverInput, DriverOutput, ServerDriver};
-use crate::{durable, msg_log, store_log, ExpirationConfig, Server, ServerConfig};
+use crate::{durable, msg_log, store_log, ExpirationConfig, Server, ServerConfig, StatsConfig};
 
 const MAGIC: &[u8] = b"SMPTRACE";
-const FORMAT_VERSION: u8 = 1;
+const FORMAT_VERSION: u8 = 2;
 
 /// What a run started from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +53,8 @@ pub struct TraceHeader {
     pub journal: String,
     /// The saved messages it was restored from.
     pub saved_messages: String,
+    /// The stats backup it was restored from (empty: none).
+    pub stats_backup: String,
 }
 
 /// One driver input, owned.
@@ -122,6 +128,24 @@ fn get_text(r: &mut Reader) -> Result<String, DecodeError> {
     String::from_utf8(get_blob(r)?).map_err(|_| DecodeError::Invalid("trace text"))
 }
 
+/// A wall-clock time with its nanoseconds (the protocol's time encoding, used by format 1,
+/// keeps whole seconds only, and the server's behaviour can depend on the rest).
+fn put_time(out: &mut Vec<u8>, t: UnixTime) {
+    t.encode(out);
+    out.extend_from_slice(&t.nanoseconds.to_be_bytes());
+}
+
+fn get_time(r: &mut Reader, format: u8) -> Result<UnixTime, DecodeError> {
+    let mut t = UnixTime::decode(r)?;
+    if format >= 2 {
+        t.nanoseconds = u32::from_be_bytes(r.take_array()?);
+        if t.nanoseconds >= 1_000_000_000 {
+            return Err(DecodeError::Invalid("trace time"));
+        }
+    }
+    Ok(t)
+}
+
 fn put_expiration(out: &mut Vec<u8>, e: &Option<ExpirationConfig>) {
     e.map(|e| (e.ttl_secs, e.check_interval_secs as i64))
         .encode(out)
@@ -143,7 +167,7 @@ impl TraceHeader {
         out.extend_from_slice(&self.server_seed);
         out.extend_from_slice(&self.tls_seed);
         put_u64(out, self.start.0.as_micros());
-        self.start.1.encode(out);
+        put_time(out, self.start.1);
         let c = &self.config;
         put_u64(out, c.msg_queue_quota as u64);
         (c.allow_new_queues, c.store_log, c.durable_messages).encode(out);
@@ -155,19 +179,50 @@ impl TraceHeader {
         put_blob(out, self.store_log.as_bytes());
         put_blob(out, self.journal.as_bytes());
         put_blob(out, self.saved_messages.as_bytes());
+        match c.log_stats {
+            Some(stats) => {
+                out.push(1);
+                put_u64(out, stats.interval_secs);
+                put_u64(out, stats.start_time_secs);
+            }
+            None => out.push(0),
+        }
+        put_blob(out, self.stats_backup.as_bytes());
     }
 
-    fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
+    /// The header and the trace's format version.
+    fn decode(r: &mut Reader) -> Result<(Self, u8), DecodeError> {
         r.expect_bytes(MAGIC, "trace magic")?;
-        r.expect_byte(FORMAT_VERSION, "trace format version")?;
+        let format = r.byte()?;
+        if !(1..=FORMAT_VERSION).contains(&format) {
+            return Err(DecodeError::Invalid("trace format version"));
+        }
         let server_seed = r.take_array()?;
         let tls_seed = r.take_array()?;
-        let start = (Instant::from_micros(get_u64(r)?), UnixTime::decode(r)?);
+        let start = (Instant::from_micros(get_u64(r)?), get_time(r, format)?);
         let quota = usize::try_from(get_u64(r)?).map_err(|_| DecodeError::Invalid("quota"))?;
         let (allow_new_queues, store_log, durable_messages) = <(bool, bool, bool)>::decode(r)?;
         let message_expiration = get_expiration(r)?;
         let inactive_client_expiration = get_expiration(r)?;
         let version_range = VersionRange::decode(r)?;
+        let handshake_timeout_micros = get_u64(r)?;
+        let key_hash = KeyHash::decode(r)?;
+        let store_log_text = get_text(r)?;
+        let journal = get_text(r)?;
+        let saved_messages = get_text(r)?;
+        let (log_stats, stats_backup) = if format >= 2 {
+            let log_stats = match r.byte()? {
+                0 => None,
+                1 => Some(StatsConfig {
+                    interval_secs: get_u64(r)?,
+                    start_time_secs: get_u64(r)?,
+                }),
+                _ => return Err(DecodeError::Invalid("trace stats settings")),
+            };
+            (log_stats, get_text(r)?)
+        } else {
+            (None, String::new())
+        };
         let config = ServerConfig {
             msg_queue_quota: quota,
             allow_new_queues,
@@ -176,19 +231,22 @@ impl TraceHeader {
             message_expiration,
             inactive_client_expiration,
             version_range,
+            log_stats,
             ..ServerConfig::default()
         };
-        Ok(Self {
+        let header = Self {
             server_seed,
             tls_seed,
             start,
             config,
-            handshake_timeout_micros: get_u64(r)?,
-            key_hash: KeyHash::decode(r)?,
-            store_log: get_text(r)?,
-            journal: get_text(r)?,
-            saved_messages: get_text(r)?,
-        })
+            handshake_timeout_micros,
+            key_hash,
+            store_log: store_log_text,
+            journal,
+            saved_messages,
+            stats_backup,
+        };
+        Ok((header, format))
     }
 
     /// A driver in the state the traced run started in.
@@ -201,20 +259,26 @@ impl TraceHeader {
         }
         let rng = ChaCha20Rng::from_seed(self.server_seed);
         let mut server = Server::new(self.config.clone(), rng, self.start.0, self.start.1);
+        // The order `files::DataFiles::load_sharded` restores in: queues, saved messages,
+        // journal, stats.
         let queues = store_log::read_store_log(self.store_log.as_bytes()).queues;
-        let journal = durable::replay(self.journal.as_bytes());
         server
             .restore_queues(queues.into_values())
             .map_err(|_| ReplayError::Restore)?;
+        server
+            .restore_messages(self.saved_messages.as_bytes())
+            .map_err(|_| ReplayError::Restore)?;
+        let journal = durable::replay(self.journal.as_bytes());
         let journal = journal
             .into_iter()
             .flat_map(|(rid, msgs)| msgs.into_iter().map(move |m| (rid.clone(), m)));
         server
             .restore_journal(journal)
             .map_err(|_| ReplayError::Restore)?;
-        server
-            .restore_messages(self.saved_messages.as_bytes())
-            .map_err(|_| ReplayError::Restore)?;
+        // A backup that does not parse is not restored, as at a start.
+        if !self.stats_backup.is_empty() {
+            let _ = server.restore_stats(self.stats_backup.as_bytes());
+        }
         let config = DriverConfig {
             handshake_timeout: std::time::Duration::from_micros(self.handshake_timeout_micros),
         };
@@ -315,7 +379,7 @@ impl TraceWriter {
         self.flush_digest();
         self.bytes.push(b'I');
         put_u64(&mut self.bytes, clock.now.as_micros());
-        clock.wall_clock.encode(&mut self.bytes);
+        put_time(&mut self.bytes, clock.wall_clock);
         match TracedInput::of(input) {
             TracedInput::Accepted(conn) => {
                 self.bytes.push(b'a');
@@ -341,6 +405,14 @@ impl TraceWriter {
         self.digest.add(output);
     }
 
+    /// The bytes recorded since the last call (all of them the first time), with the digest
+    /// of the last input's outputs: for writing a trace out while it is recorded. Call it only
+    /// once every output of the last input has been given to [`Self::output`].
+    pub fn take_bytes(&mut self) -> Vec<u8> {
+        self.flush_digest();
+        std::mem::take(&mut self.bytes)
+    }
+
     /// The trace so far.
     pub fn finish(mut self) -> Vec<u8> {
         self.flush_digest();
@@ -351,13 +423,13 @@ impl TraceWriter {
 /// Splits a trace into its header and records.
 pub fn read_trace(bytes: &[u8]) -> Result<(TraceHeader, Vec<TraceRecord>), DecodeError> {
     let mut r = Reader::from_slice(bytes);
-    let header = TraceHeader::decode(&mut r)?;
+    let (header, format) = TraceHeader::decode(&mut r)?;
     let mut records = Vec::new();
     while !r.is_empty() {
         match r.byte()? {
             b'I' => {
                 let now = Instant::from_micros(get_u64(&mut r)?);
-                let wall_clock = UnixTime::decode(&mut r)?;
+                let wall_clock = get_time(&mut r, format)?;
                 let input = match r.byte()? {
                     b'a' => TracedInput::Accepted(get_u64(&mut r)?),
                     b'r' => TracedInput::Received(get_u64(&mut r)?, get_blob(&mut r)?),

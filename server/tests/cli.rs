@@ -243,21 +243,19 @@ fn init_start_stop_restart_delete() {
     assert!(!etc.exists() && !dir.path().join("var/smp-server-store.log").exists());
 }
 
-#[test]
-fn the_reference_identity_and_ini_load() {
-    let dir = tempfile::tempdir().unwrap();
-    let etc = dir.path().join("etc");
+/// The reference's test identity and its generated INI (with its comment lines, plus a
+/// loopback bind) in `dir/etc`.
+fn reference_server_dir(dir: &Path) {
+    let etc = dir.join("etc");
     std::fs::create_dir_all(&etc).unwrap();
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures");
     for f in ["ca.crt", "ca.key", "server.crt", "server.key"] {
-        std::fs::copy(fixtures.join(f), etc.join(f)).unwrap();
+        std::fs::copy(fixtures().join(f), etc.join(f)).unwrap();
     }
     std::fs::write(
         etc.join("fingerprint"),
         "LcJUMfVhwD8yxjAiSaDzzGF3-kLG4Uh0Fl_ZIjrRwjI=\n",
     )
     .unwrap();
-    // The reference's generated file, with its comment lines, plus a loopback bind.
     std::fs::write(
         etc.join("smp-server.ini"),
         "[STORE_LOG]\n# Queues live in memory; this log restores them,\nenable: on\n\
@@ -266,6 +264,16 @@ fn the_reference_identity_and_ini_load() {
          disconnect: off\n# ttl: 86400\n# check_interval: 43200\n",
     )
     .unwrap();
+}
+
+fn fixtures() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures")
+}
+
+#[test]
+fn the_reference_identity_and_ini_load() {
+    let dir = tempfile::tempdir().unwrap();
+    reference_server_dir(dir.path());
     let server = start(dir.path(), "mio");
     assert!(server
         .address
@@ -278,6 +286,34 @@ fn the_reference_identity_and_ini_load() {
     );
     // Ctrl-C stops it as gracefully as SIGTERM.
     server.signal("INT");
+}
+
+/// `start --trace FILE` records the run; the file replays exactly with the server's identity.
+#[test]
+fn a_traced_run_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    reference_server_dir(dir.path());
+    let trace = dir.path().join("run.trace");
+    let server = start_with(dir.path(), "smol", &["--trace", trace.to_str().unwrap()]);
+    let (key_hash, addr) = server.target();
+    let mut client = net::NetClient::connect(addr, key_hash, 5, T).unwrap();
+    let dh = x25519::PrivateKey::from_bytes(&[5; 32]);
+    let new = Smp::New {
+        recipient_key: rkey().verify_key(),
+        dh_key: dh.public_key(),
+    };
+    let answer = client.request("n", &[], &new, Some(&rkey()), T).unwrap();
+    assert!(matches!(answer, BrokerMsg::Ids { .. }), "{answer:?}");
+    server.terminate();
+    let identity = simplex_core::tls::ServerIdentity::from_pem(
+        &std::fs::read(fixtures().join("server.crt")).unwrap(),
+        &std::fs::read(fixtures().join("ca.crt")).unwrap(),
+        &std::fs::read(fixtures().join("server.key")).unwrap(),
+    )
+    .unwrap();
+    let bytes = std::fs::read(&trace).unwrap();
+    let report = simplex_server::trace::replay(&bytes, identity).unwrap();
+    assert!(report.inputs > 3, "{report:?}");
 }
 
 #[test]

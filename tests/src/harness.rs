@@ -71,6 +71,8 @@ pub struct Options {
     pub limits: ShellLimits,
     /// Server shards (threads).
     pub shards: u16,
+    /// Record a trace of the run to this file.
+    pub trace: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -81,6 +83,7 @@ impl Default for Options {
             files: DataFiles::default(),
             limits: ShellLimits::default(),
             shards: 1,
+            trace: None,
         }
     }
 }
@@ -102,6 +105,7 @@ impl TestServer {
                 },
                 files: options.files,
                 shards: options.shards,
+                trace: options.trace,
             };
             let clock = ShellClock {
                 now: Instant::ZERO,

@@ -63,6 +63,10 @@ enum Command {
         /// Listen on this port instead of the INI's `[TRANSPORT] port` (0: any free port)
         #[arg(long)]
         port: Option<u16>,
+        /// Record a trace of the run to FILE for exact replay (one shard; the file holds
+        /// clients' encrypted traffic, keep it private)
+        #[arg(long, value_name = "FILE")]
+        trace: Option<std::path::PathBuf>,
     },
     /// Delete the configuration and log files (the server identity changes forever)
     Delete {
@@ -161,7 +165,8 @@ fn main() {
             runtime,
             bind,
             port,
-        } => start(&dirs, runtime, bind, port),
+            trace,
+        } => start(&dirs, runtime, bind, port, trace),
         Command::Delete { yes } => delete(&dirs, yes),
     };
     if let Err(e) = result {
@@ -273,7 +278,13 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
-fn start(dirs: &Dirs, runtime: Runtime, bind: Option<String>, port: Option<u16>) -> Result<()> {
+fn start(
+    dirs: &Dirs,
+    runtime: Runtime,
+    bind: Option<String>,
+    port: Option<u16>,
+    trace: Option<std::path::PathBuf>,
+) -> Result<()> {
     let ini_path = dirs.file(INI_FILE);
     if !ini_path.exists() {
         println!(
@@ -335,6 +346,9 @@ fn start(dirs: &Dirs, runtime: Runtime, bind: Option<String>, port: Option<u16>)
     if shards > 1 && settings.inactive_clients.is_some() {
         shards = 1;
     }
+    if trace.is_some() {
+        shards = 1;
+    }
     print_settings(&settings, &files);
     println!(
         "Server shards: {shards} ({cores} cores{})",
@@ -346,6 +360,12 @@ fn start(dirs: &Dirs, runtime: Runtime, bind: Option<String>, port: Option<u16>)
     );
     if settings.websockets {
         println!("WebSockets: not served by this build (see spec/server.md); TLS only.");
+    }
+    if let Some(path) = &trace {
+        println!(
+            "Recording a trace to {} (one shard; replay with the server identity).",
+            path.display()
+        );
     }
     println!(
         "Listening on {}:{port} (TLS, {} runtime)...",
@@ -372,6 +392,7 @@ fn start(dirs: &Dirs, runtime: Runtime, bind: Option<String>, port: Option<u16>)
         },
         files,
         shards,
+        trace,
     };
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);

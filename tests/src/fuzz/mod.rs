@@ -22,7 +22,7 @@ mod support;
 pub use client::{client_machine, socks5};
 pub use codec::{address, encoding, keys, padding, string};
 pub use ratchet::{ratchet_decrypt, ratchets_for};
-pub use server::server_machine;
+pub use server::{server_machine, trace};
 pub use tls::{handshake_transcript, tls_server};
 pub use transport::{block, handshake, transmission};
 
@@ -44,4 +44,5 @@ pub const TARGETS: &[Target] = &[
     ("server_machine", server_machine),
     ("socks5", socks5),
     ("client_machine", client_machine),
+    ("trace", trace),
 ];

@@ -322,6 +322,7 @@ impl World {
             store_log: self.server.store_log.clone(),
             journal: self.server.journal.clone(),
             saved_messages: String::new(),
+            stats_backup: String::new(),
         };
         match header.build_driver(self.server.identity.clone()) {
             Ok(driver) => self.server.driver = Some(driver),
