@@ -6,6 +6,17 @@
 //!
 //! `--window W` bounds the messages in flight per pair (default 1: each SEND waits until the
 //! previous message arrived, so the latency measured has no queueing in it).
+//!
+//! `--keys mixed|ed25519|ed448` picks the queue keys (mixed: Ed448 recipient, Ed25519 sender).
+//! `--floor` then measures, in this process after the run, the primitives a server cannot
+//! avoid per message (`simplex_tests::floor`) and compares the server's CPU per message with
+//! that floor (needs `--pid`).
+//!
+//!     smp-load --server smp://FP@127.0.0.1:5223 --idle 10000 --hold 30 --pid PID
+//!
+//! holds N idle connections (TLS and SMP hello done, nothing sent) for SECS seconds, then
+//! checks that a sample of them still answers `PING`, and reports the server's RSS per
+//! connection.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -38,6 +49,10 @@ struct Args {
     pid: Option<u32>,
     body: usize,
     window: usize,
+    keys: (Algorithm, Algorithm),
+    floor: bool,
+    idle: usize,
+    hold: u64,
 }
 
 fn parse_args() -> Args {
@@ -48,6 +63,10 @@ fn parse_args() -> Args {
         pid: None,
         body: 256,
         window: 1,
+        keys: (Algorithm::Ed448, Algorithm::Ed25519),
+        floor: false,
+        idle: 0,
+        hold: 10,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -64,6 +83,17 @@ fn parse_args() -> Args {
             "--pid" => args.pid = Some(value().parse().unwrap_or_else(|_| usage("--pid PID"))),
             "--body" => args.body = value().parse().unwrap_or_else(|_| usage("--body BYTES")),
             "--window" => args.window = value().parse().unwrap_or_else(|_| usage("--window W")),
+            "--keys" => {
+                args.keys = match value().as_str() {
+                    "mixed" => (Algorithm::Ed448, Algorithm::Ed25519),
+                    "ed25519" => (Algorithm::Ed25519, Algorithm::Ed25519),
+                    "ed448" => (Algorithm::Ed448, Algorithm::Ed448),
+                    _ => usage("--keys mixed|ed25519|ed448"),
+                }
+            }
+            "--floor" => args.floor = true,
+            "--idle" => args.idle = value().parse().unwrap_or_else(|_| usage("--idle N")),
+            "--hold" => args.hold = value().parse().unwrap_or_else(|_| usage("--hold SECS")),
             "--help" | "-h" => usage(""),
             other => usage(&format!("unknown argument {other}")),
         }
@@ -81,7 +111,8 @@ fn usage(problem: &str) -> ! {
     }
     eprintln!(
         "usage: smp-load --server smp://FINGERPRINT@HOST:PORT [--pairs N] [--messages M] \
-         [--body BYTES] [--window W] [--pid SERVER_PID]\n\
+         [--body BYTES] [--window W] [--keys mixed|ed25519|ed448] [--floor] [--pid SERVER_PID]\n\
+         \x20      smp-load --server ... --idle N [--hold SECS] [--pid SERVER_PID]\n\
          --window: messages a sender may have sent and its recipient not yet received \
          (default 1: each SEND waits for the previous MSG, so latency has no queueing in it)"
     );
@@ -129,6 +160,9 @@ fn main() {
         .and_then(|mut a| a.next())
         .unwrap_or_else(|| usage("bad host:port"));
     let _ = micros();
+    if args.idle > 0 {
+        return hold_idle(&args, addr, key_hash);
+    }
     let rss_before = args.pid.and_then(rss_kib);
     let mut cpu_before = None;
 
@@ -143,11 +177,12 @@ fn main() {
         let lat_tx = lat_tx.clone();
         let barrier = start_line.clone();
         let messages = args.messages;
+        let (recipient_alg, sender_alg) = args.keys;
         // Recipient: creates the queue, then receives, decrypts, times and acknowledges.
         threads.push(std::thread::spawn(move || {
             let mut c = NetClient::connect(addr, key_hash, 2 * p as u64, T).unwrap();
-            let rkey = key(Algorithm::Ed448, p as u64);
-            let skey = key(Algorithm::Ed25519, p as u64);
+            let rkey = key(recipient_alg, p as u64);
+            let skey = key(sender_alg, p as u64);
             let dh = x25519::PrivateKey::from_bytes(&[p as u8 ^ 0x5a; 32]);
             let new = Command::New {
                 recipient_key: rkey.verify_key(),
@@ -281,6 +316,77 @@ fn main() {
             cpu_secs,
             cpu_secs / elapsed.as_secs_f64(),
             cpu_secs * 1e6 / all.len().max(1) as f64,
+        );
+        if args.floor {
+            let (recipient_alg, sender_alg) = args.keys;
+            let floor = simplex_tests::floor::measure(sender_alg, recipient_alg);
+            let per_msg = cpu_secs * 1e6 / all.len().max(1) as f64;
+            println!(
+                "floor: verify sender {:.1} µs + verify recipient {:.1} µs + crypto_box {:.1} µs \
+                 + 2.5 × TLS record (out and in) {:.1} µs = {:.1} µs/msg; server {:.0} µs/msg = {:.0}% of \
+                 the floor's speed per core used",
+                floor.verify_sender_us,
+                floor.verify_recipient_us,
+                floor.cbox_us,
+                floor.tls_record_us,
+                floor.per_message_us(),
+                per_msg,
+                floor.per_message_us() / per_msg * 100.0,
+            );
+        }
+    }
+}
+
+/// `--idle N`: connects N clients (TLS and SMP hello), holds them idle, then checks a sample.
+fn hold_idle(args: &Args, addr: std::net::SocketAddr, key_hash: KeyHash) {
+    let rss_before = args.pid.and_then(rss_kib);
+    let started = Instant::now();
+    // Two connecting threads (handshakes cost the client an Ed448 chain check each).
+    let per_thread = args.idle.div_ceil(2);
+    let handles: Vec<_> = (0..2)
+        .map(|t| {
+            let count = per_thread.min(args.idle.saturating_sub(t * per_thread));
+            std::thread::spawn(move || {
+                (0..count)
+                    .map(|i| {
+                        let seed = (t * per_thread + i) as u64;
+                        NetClient::connect(addr, key_hash, seed, T)
+                            .unwrap_or_else(|e| panic!("connection {seed}: {e}"))
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut clients: Vec<NetClient> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    let connected = started.elapsed();
+    let rss_connected = args.pid.and_then(rss_kib);
+    println!(
+        "idle: {} connections established in {:.1}s; holding {}s",
+        clients.len(),
+        connected.as_secs_f64(),
+        args.hold
+    );
+    std::thread::sleep(Duration::from_secs(args.hold));
+    let rss_held = args.pid.and_then(rss_kib);
+    // Every 100th connection (and the last) must still answer.
+    let step = 100.min(clients.len().max(1));
+    let mut checked = 0;
+    for (i, c) in clients.iter_mut().enumerate() {
+        if i % step == 0 || i + 1 == args.idle {
+            let answer = c.request("p", &[], &Command::Ping, None, T).unwrap();
+            assert_eq!(answer, BrokerMsg::Pong, "connection {i}");
+            checked += 1;
+        }
+    }
+    println!("idle: {checked} sampled connections answered PING after the hold");
+    if let (Some(before), Some(connected), Some(held)) = (rss_before, rss_connected, rss_held) {
+        println!(
+            "server rss: {before} KiB before, {connected} KiB connected, {held} KiB after the \
+             hold: {:.1} KiB per idle connection",
+            (held as f64 - before as f64) / clients.len() as f64
         );
     }
 }
