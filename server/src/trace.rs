@@ -12,7 +12,9 @@
 //! argument and checks its key hash against the header.
 //!
 //! Format (binary, this crate's encoding): `SMPTRACE`, a version byte (1), the header, then
-//! records: `I` + input, or `D` + a 32-byte digest.
+//! records: `I` + input, or `D` + a 32-byte digest. An input is `a` + socket (accepted, raw
+//! TLS), `w` + socket (accepted, WebSocket framing), `r` + socket + bytes, `c` + socket, `t`
+//! or `s`.
 
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -21,6 +23,7 @@ use simplex_core::crypto::hash::KeyHash;
 use simplex_core::encoding::{Decode, DecodeError, Encode, Reader, UnixTime, VersionRange};
 use simplex_core::time::Instant;
 use simplex_core::tls::ServerIdentity;
+use simplex_core::transport::Framing;
 
 use crate::driver::{Clock, ConnId, DriverConfig, DriverInput, DriverOutput, ServerDriver};
 use crate::{durable, msg_log, store_log, ExpirationConfig, Server, ServerConfig};
@@ -55,7 +58,7 @@ pub struct TraceHeader {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TracedInput {
     /// [`DriverInput::Accepted`].
-    Accepted(ConnId),
+    Accepted(ConnId, Framing),
     /// [`DriverInput::Received`].
     Received(ConnId, Vec<u8>),
     /// [`DriverInput::PeerClosed`].
@@ -70,7 +73,7 @@ impl TracedInput {
     /// Copies a driver input.
     pub fn of(input: &DriverInput<'_>) -> Self {
         match input {
-            DriverInput::Accepted { conn } => Self::Accepted(*conn),
+            DriverInput::Accepted { conn, framing } => Self::Accepted(*conn, *framing),
             DriverInput::Received { conn, bytes } => Self::Received(*conn, bytes.to_vec()),
             DriverInput::PeerClosed { conn } => Self::PeerClosed(*conn),
             DriverInput::Tick => Self::Tick,
@@ -81,7 +84,10 @@ impl TracedInput {
     /// The driver input it records.
     pub fn as_input(&self) -> DriverInput<'_> {
         match self {
-            Self::Accepted(conn) => DriverInput::Accepted { conn: *conn },
+            Self::Accepted(conn, framing) => DriverInput::Accepted {
+                conn: *conn,
+                framing: *framing,
+            },
             Self::Received(conn, bytes) => DriverInput::Received { conn: *conn, bytes },
             Self::PeerClosed(conn) => DriverInput::PeerClosed { conn: *conn },
             Self::Tick => DriverInput::Tick,
@@ -317,8 +323,11 @@ impl TraceWriter {
         put_u64(&mut self.bytes, clock.now.as_micros());
         clock.wall_clock.encode(&mut self.bytes);
         match TracedInput::of(input) {
-            TracedInput::Accepted(conn) => {
-                self.bytes.push(b'a');
+            TracedInput::Accepted(conn, framing) => {
+                self.bytes.push(match framing {
+                    Framing::Raw => b'a',
+                    Framing::WebSocket => b'w',
+                });
                 put_u64(&mut self.bytes, conn);
             }
             TracedInput::Received(conn, data) => {
@@ -359,7 +368,8 @@ pub fn read_trace(bytes: &[u8]) -> Result<(TraceHeader, Vec<TraceRecord>), Decod
                 let now = Instant::from_micros(get_u64(&mut r)?);
                 let wall_clock = UnixTime::decode(&mut r)?;
                 let input = match r.byte()? {
-                    b'a' => TracedInput::Accepted(get_u64(&mut r)?),
+                    b'a' => TracedInput::Accepted(get_u64(&mut r)?, Framing::Raw),
+                    b'w' => TracedInput::Accepted(get_u64(&mut r)?, Framing::WebSocket),
                     b'r' => TracedInput::Received(get_u64(&mut r)?, get_blob(&mut r)?),
                     b'c' => TracedInput::PeerClosed(get_u64(&mut r)?),
                     b't' => TracedInput::Tick,

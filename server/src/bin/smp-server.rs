@@ -13,6 +13,7 @@ use rand_core::{OsRng, RngCore};
 use simplex_core::driver::{unix_time, ShellClock, ShellLimits, StopFlag};
 use simplex_core::time::Instant;
 use simplex_core::tls::ServerIdentity;
+use simplex_core::transport::Framing;
 use simplex_server::certs::{self, CertAlgorithm};
 use simplex_server::driver::DriverConfig;
 use simplex_server::files::{DataFiles, FileOptions};
@@ -63,6 +64,10 @@ enum Command {
         /// Listen on this port instead of the INI's `[TRANSPORT] port` (0: any free port)
         #[arg(long)]
         port: Option<u16>,
+        /// Also serve WebSockets, on this port (0: any free port), whatever the INI's
+        /// `[TRANSPORT] websockets` and `websockets_port` say
+        #[arg(long, value_name = "PORT")]
+        websockets_port: Option<u16>,
     },
     /// Delete the configuration and log files (the server identity changes forever)
     Delete {
@@ -161,7 +166,8 @@ fn main() {
             runtime,
             bind,
             port,
-        } => start(&dirs, runtime, bind, port),
+            websockets_port,
+        } => start(&dirs, runtime, bind, port, websockets_port),
         Command::Delete { yes } => delete(&dirs, yes),
     };
     if let Err(e) = result {
@@ -273,7 +279,13 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
-fn start(dirs: &Dirs, runtime: Runtime, bind: Option<String>, port: Option<u16>) -> Result<()> {
+fn start(
+    dirs: &Dirs,
+    runtime: Runtime,
+    bind: Option<String>,
+    port: Option<u16>,
+    websockets_port: Option<u16>,
+) -> Result<()> {
     let ini_path = dirs.file(INI_FILE);
     if !ini_path.exists() {
         println!(
@@ -289,6 +301,10 @@ fn start(dirs: &Dirs, runtime: Runtime, bind: Option<String>, port: Option<u16>)
         Settings::from_ini(&ini).with_context(|| format!("in {}", ini_path.display()))?;
     settings.bind = bind.unwrap_or(settings.bind);
     settings.port = port.unwrap_or(settings.port);
+    if let Some(ws_port) = websockets_port {
+        settings.websockets = true;
+        settings.websockets_port = ws_port;
+    }
     let identity = ServerIdentity::from_pem(
         &read(&dirs.file("server.crt"))?,
         &read(&dirs.file("ca.crt"))?,
@@ -312,6 +328,18 @@ fn start(dirs: &Dirs, runtime: Runtime, bind: Option<String>, port: Option<u16>)
     let listener = TcpListener::bind((settings.bind.as_str(), settings.port))
         .with_context(|| format!("listening on {}:{}", settings.bind, settings.port))?;
     let port = listener.local_addr()?.port();
+    let ws_listener = if settings.websockets {
+        let ws = TcpListener::bind((settings.bind.as_str(), settings.websockets_port))
+            .with_context(|| {
+                format!(
+                    "listening for WebSockets on {}:{}",
+                    settings.bind, settings.websockets_port
+                )
+            })?;
+        Some(ws)
+    } else {
+        None
+    };
 
     println!("{}", version());
     println!("Fingerprint: {fingerprint}");
@@ -344,9 +372,6 @@ fn start(dirs: &Dirs, runtime: Runtime, bind: Option<String>, port: Option<u16>)
             ""
         }
     );
-    if settings.websockets {
-        println!("WebSockets: not served by this build (see spec/server.md); TLS only.");
-    }
     println!(
         "Listening on {}:{port} (TLS, {} runtime)...",
         settings.bind,
@@ -355,6 +380,17 @@ fn start(dirs: &Dirs, runtime: Runtime, bind: Option<String>, port: Option<u16>)
             Runtime::Smol => "smol",
         }
     );
+    let mut listeners = vec![listener];
+    let mut framings = vec![Framing::Raw];
+    if let Some(ws) = ws_listener {
+        println!(
+            "Listening on {}:{} (WebSockets over TLS)...",
+            settings.bind,
+            ws.local_addr()?.port()
+        );
+        listeners.push(ws);
+        framings.push(Framing::WebSocket);
+    }
     std::io::stdout().flush()?;
 
     let config = HostConfig {
@@ -372,6 +408,7 @@ fn start(dirs: &Dirs, runtime: Runtime, bind: Option<String>, port: Option<u16>)
         },
         files,
         shards,
+        listeners: framings,
     };
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);
@@ -390,8 +427,8 @@ fn start(dirs: &Dirs, runtime: Runtime, bind: Option<String>, port: Option<u16>)
         ..ShellLimits::default()
     };
     match runtime {
-        Runtime::Mio => simplex_io_mio::run(listener, &mut host, &stop, limits)?,
-        Runtime::Smol => simplex_io_smol::run(listener, &mut host, &stop, limits)?,
+        Runtime::Mio => simplex_io_mio::run_listeners(listeners, &mut host, &stop, limits)?,
+        Runtime::Smol => simplex_io_smol::run_listeners(listeners, &mut host, &stop, limits)?,
     }
     println!("Server stopped.");
     Ok(())

@@ -432,7 +432,10 @@ impl World {
         self.clients[i].reconnect_at = None;
         if self.server.driver.is_some() {
             self.server.streams.insert(stream);
-            self.server_input(DriverInput::Accepted { conn: stream });
+            self.server_input(DriverInput::Accepted {
+                conn: stream,
+                framing: simplex_core::transport::Framing::Raw,
+            });
         } else {
             let deliveries = self.net.reset(stream);
             self.handle_deliveries(deliveries);
