@@ -28,11 +28,12 @@ use simplex_tests::net::NetClient;
 
 const T: Duration = Duration::from_secs(10);
 
-fn start(rt: Runtime) -> TestServer {
+fn start(rt: Runtime, shards: u16) -> TestServer {
     TestServer::start(
         rt,
         Options {
             websockets: true,
+            shards,
             handshake_timeout: Duration::from_secs(3),
             ..Options::default()
         },
@@ -81,8 +82,8 @@ fn body(key: &CbKey, msg: &BrokerMsg) -> (Vec<u8>, simplex_core::protocol::MsgId
 }
 
 /// Create a queue, send and receive over WebSockets; a plain TLS sender reaches the same queue.
-fn lifecycle(rt: Runtime) {
-    let server = start(rt);
+fn lifecycle(rt: Runtime, shards: u16) {
+    let server = start(rt, shards);
     let mut recipient = server.ws_client(1);
     let mut sender = server.ws_client(2);
     let mut plain_sender = server.client(3);
@@ -263,7 +264,7 @@ fn masked(opcode: Opcode, payload: &[u8]) -> Vec<u8> {
 /// Bad upgrades get `400`, rule-breaking frames a close frame, a message that is not one block
 /// ends the connection; each is closed, and a good client on the same port is served.
 fn malformed_input(rt: Runtime) {
-    let server = start(rt);
+    let server = start(rt, 1);
     let ws_addr = server.ws_addr.unwrap();
     let mut good = server.ws_client(20);
 
@@ -322,7 +323,11 @@ mod mio {
     use super::*;
     #[test]
     fn lifecycle() {
-        super::lifecycle(Runtime::Mio)
+        super::lifecycle(Runtime::Mio, 1)
+    }
+    #[test]
+    fn lifecycle_sharded() {
+        super::lifecycle(Runtime::Mio, 2)
     }
     #[test]
     fn malformed_input() {
@@ -334,7 +339,11 @@ mod smol {
     use super::*;
     #[test]
     fn lifecycle() {
-        super::lifecycle(Runtime::Smol)
+        super::lifecycle(Runtime::Smol, 1)
+    }
+    #[test]
+    fn lifecycle_sharded() {
+        super::lifecycle(Runtime::Smol, 2)
     }
     #[test]
     fn malformed_input() {
