@@ -5,7 +5,8 @@
 //!     smp-load --server smp://FINGERPRINT@127.0.0.1:5223 --pairs 20 --messages 500 --pid PID
 //!
 //! `--window W` bounds the messages in flight per pair (default 1: each SEND waits until the
-//! previous message arrived, so the latency measured has no queueing in it).
+//! previous message arrived, so the latency measured has no queueing in it). `--websockets`
+//! connects with WebSocket framing (give the server's WebSockets port in the address).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -21,6 +22,7 @@ use simplex_core::crypto::keys::{Algorithm, PrivateKey, SignKey};
 use simplex_core::crypto::x25519;
 use simplex_core::encoding::{Decode, Reader, UnixTime};
 use simplex_core::protocol::{BrokerMsg, Command, MsgFlags};
+use simplex_core::transport::Framing;
 use simplex_tests::net::NetClient;
 
 const T: Duration = Duration::from_secs(30);
@@ -38,6 +40,7 @@ struct Args {
     pid: Option<u32>,
     body: usize,
     window: usize,
+    framing: Framing,
 }
 
 fn parse_args() -> Args {
@@ -48,6 +51,7 @@ fn parse_args() -> Args {
         pid: None,
         body: 256,
         window: 1,
+        framing: Framing::Raw,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -64,6 +68,7 @@ fn parse_args() -> Args {
             "--pid" => args.pid = Some(value().parse().unwrap_or_else(|_| usage("--pid PID"))),
             "--body" => args.body = value().parse().unwrap_or_else(|_| usage("--body BYTES")),
             "--window" => args.window = value().parse().unwrap_or_else(|_| usage("--window W")),
+            "--websockets" => args.framing = Framing::WebSocket,
             "--help" | "-h" => usage(""),
             other => usage(&format!("unknown argument {other}")),
         }
@@ -81,7 +86,7 @@ fn usage(problem: &str) -> ! {
     }
     eprintln!(
         "usage: smp-load --server smp://FINGERPRINT@HOST:PORT [--pairs N] [--messages M] \
-         [--body BYTES] [--window W] [--pid SERVER_PID]\n\
+         [--body BYTES] [--window W] [--pid SERVER_PID] [--websockets]\n\
          --window: messages a sender may have sent and its recipient not yet received \
          (default 1: each SEND waits for the previous MSG, so latency has no queueing in it)"
     );
@@ -143,9 +148,11 @@ fn main() {
         let lat_tx = lat_tx.clone();
         let barrier = start_line.clone();
         let messages = args.messages;
+        let framing = args.framing;
         // Recipient: creates the queue, then receives, decrypts, times and acknowledges.
         threads.push(std::thread::spawn(move || {
-            let mut c = NetClient::connect(addr, key_hash, 2 * p as u64, T).unwrap();
+            let mut c =
+                NetClient::connect_framed(addr, key_hash, 2 * p as u64, T, framing).unwrap();
             let rkey = key(Algorithm::Ed448, p as u64);
             let skey = key(Algorithm::Ed25519, p as u64);
             let dh = x25519::PrivateKey::from_bytes(&[p as u8 ^ 0x5a; 32]);
@@ -201,7 +208,8 @@ fn main() {
         let body_len = args.body;
         // Sender: sends its messages, each answered OK before the next (QUOTA: retried).
         threads.push(std::thread::spawn(move || {
-            let mut c = NetClient::connect(addr, key_hash, 2 * p as u64 + 1, T).unwrap();
+            let mut c =
+                NetClient::connect_framed(addr, key_hash, 2 * p as u64 + 1, T, framing).unwrap();
             let (sid, skey) = ids_rx.recv_timeout(T).unwrap();
             barrier.wait();
             let mut body = vec![b'x'; body_len];
