@@ -489,6 +489,7 @@ impl<M: ProtocolMessage> SmpConnection<M> {
                             _ => false,
                         };
                         if !sent {
+                            self.tls.close();
                             self.end(CloseReason::Closed);
                         }
                     }
