@@ -19,6 +19,10 @@ use crate::time::Instant;
 /// Identifies an accepted socket; a shell never reuses one while the service may know it.
 pub type SocketId = u64;
 
+/// Identifies a listening socket: its position in the list the shell was started with (a
+/// service serving several ports, e.g. TLS and WebSockets, tells their sockets apart by it).
+pub type ListenerId = usize;
+
 /// The two clocks, read by the shell when it feeds an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShellClock {
@@ -31,8 +35,8 @@ pub struct ShellClock {
 /// What happened to the shell's sockets (or only to time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShellInput<'a> {
-    /// A socket was accepted.
-    Accepted(SocketId),
+    /// A socket was accepted on a listener.
+    Accepted(SocketId, ListenerId),
     /// Bytes were read from a socket.
     Received(SocketId, &'a [u8]),
     /// A socket reached end of file, failed, or was dropped by the shell (e.g. its peer did

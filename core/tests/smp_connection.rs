@@ -18,7 +18,7 @@ use simplex_core::protocol::{
 use simplex_core::time::Instant;
 use simplex_core::tls::{ServerIdentity, TlsSession};
 use simplex_core::transport::{
-    ClientConnection, CloseReason, HandshakeError, Input, Output, ServerConnection,
+    ClientConnection, CloseReason, Framing, HandshakeError, Input, Output, ServerConnection,
 };
 use std::time::Duration;
 use support::{rng, TIMEOUT};
@@ -44,24 +44,46 @@ fn pair(
     client_range: VersionRange,
     client_hash: KeyHash,
 ) -> (ClientConnection, ServerConnection) {
+    pair_framed(seed, client_range, client_hash, Framing::Raw)
+}
+
+fn pair_framed(
+    seed: u64,
+    client_range: VersionRange,
+    client_hash: KeyHash,
+    framing: Framing,
+) -> (ClientConnection, ServerConnection) {
     let id = identity();
     let tls_client =
         TlsSession::client("localhost", client_hash, rng(seed), Instant::ZERO, TIMEOUT).unwrap();
     let tls_server = TlsSession::server(&id, rng(seed + 1), Instant::ZERO, TIMEOUT).unwrap();
-    (
-        ClientConnection::client(
+    let client = match framing {
+        Framing::Raw => ClientConnection::client(
             tls_client,
             client_hash,
             client_range,
             Instant::ZERO,
             TIMEOUT,
         ),
-        ServerConnection::server(
+        Framing::WebSocket => ClientConnection::client_websocket(
+            tls_client,
+            client_hash,
+            client_range,
+            Instant::ZERO,
+            TIMEOUT,
+            "",
+            rng(seed + 2),
+        ),
+    };
+    (
+        client,
+        ServerConnection::server_with_framing(
             tls_server,
             id.key_hash(),
             SMP_VERSION_RANGE,
             Instant::ZERO,
             TIMEOUT,
+            framing,
         ),
     )
 }
@@ -181,7 +203,15 @@ fn server_transmission(conn: &ServerConnection, corr: &CorrId, msg: &BrokerMsg) 
 }
 
 fn established(seed: u64, range: VersionRange) -> (ClientConnection, ServerConnection, Transcript) {
-    let (mut client, mut server) = pair(seed, range, identity().key_hash());
+    established_framed(seed, range, Framing::Raw)
+}
+
+fn established_framed(
+    seed: u64,
+    range: VersionRange,
+    framing: Framing,
+) -> (ClientConnection, ServerConnection, Transcript) {
+    let (mut client, mut server) = pair_framed(seed, range, identity().key_hash(), framing);
     let mut t = Transcript::default();
     pump(&mut client, &mut server, Instant::ZERO, &mut t);
     assert!(client.is_established() && server.is_established(), "{t:?}");
@@ -189,7 +219,11 @@ fn established(seed: u64, range: VersionRange) -> (ClientConnection, ServerConne
 }
 
 fn run_exchange(seed: u64, range: VersionRange) -> Transcript {
-    let (mut client, mut server, mut t) = established(seed, range);
+    run_exchange_framed(seed, range, Framing::Raw)
+}
+
+fn run_exchange_framed(seed: u64, range: VersionRange, framing: Framing) -> Transcript {
+    let (mut client, mut server, mut t) = established_framed(seed, range, framing);
     let key = sign_key(3);
     let dh = x25519::PrivateKey::from_bytes(&[9; 32]).public_key();
     let commands = [
@@ -270,6 +304,75 @@ fn handshake_and_batched_exchange_in_memory() {
     assert_eq!(t.client_received, vec![BrokerMsg::Err(ErrorType::Auth); 5]);
     // Five transmissions (two of 9000 bytes) need two batched blocks (plus the hello block).
     assert_eq!(client_blocks(&t), 1 + 2);
+}
+
+#[test]
+fn websocket_framing_carries_the_same_exchange() {
+    for range in [SMP_VERSION_RANGE, VersionRange::new(1, 3).unwrap()] {
+        let raw = run_exchange(1, range);
+        let ws = run_exchange_framed(1, range, Framing::WebSocket);
+        assert_eq!(ws.client, raw.client);
+        assert_eq!(ws.server, raw.server);
+        assert_eq!(ws.server_received, raw.server_received);
+        assert_eq!(ws.client_received, raw.client_received);
+    }
+}
+
+#[test]
+fn websocket_close_is_a_clean_close_on_both_ends() {
+    let (mut client, mut server, mut t) =
+        established_framed(9, SMP_VERSION_RANGE, Framing::WebSocket);
+    client.handle_input(Instant::ZERO, Input::Close).unwrap();
+    pump(&mut client, &mut server, Instant::ZERO, &mut t);
+    let closed = format!("{:?}", Output::<Command>::Closed(CloseReason::Closed));
+    assert_eq!(t.server.last(), Some(&closed), "{:?}", t.server);
+    assert!(client.is_closed() && server.is_closed());
+}
+
+#[test]
+fn websocket_upgrade_times_out_like_the_hello() {
+    let (mut client, mut server) = pair_framed(
+        10,
+        SMP_VERSION_RANGE,
+        identity().key_hash(),
+        Framing::WebSocket,
+    );
+    let mut t = Transcript::default();
+    pump(&mut client, &mut server, Instant::ZERO, &mut t);
+    assert!(server.is_established());
+    // A server end whose client never sends the upgrade request: TLS only.
+    let id = identity();
+    let tls_client =
+        TlsSession::client("localhost", id.key_hash(), rng(11), Instant::ZERO, TIMEOUT).unwrap();
+    let mut raw_client = ClientConnection::client(
+        tls_client,
+        id.key_hash(),
+        SMP_VERSION_RANGE,
+        Instant::ZERO,
+        TIMEOUT,
+    );
+    let (_, mut ws_server) = pair_framed(12, SMP_VERSION_RANGE, id.key_hash(), Framing::WebSocket);
+    let mut t = Transcript::default();
+    pump(&mut raw_client, &mut ws_server, Instant::ZERO, &mut t);
+    assert!(!ws_server.is_established() && !ws_server.is_closed());
+    let Output::Timeout(Some(deadline)) = ws_server.poll_output() else {
+        panic!("a WebSocket server end waiting for the upgrade has a deadline")
+    };
+    ws_server.handle_input(deadline, Input::Tick).unwrap();
+    let mut outputs = vec![];
+    loop {
+        match ws_server.poll_output() {
+            Output::Timeout(_) => break,
+            other => outputs.push(format!("{other:?}")),
+        }
+    }
+    assert_eq!(
+        outputs.last(),
+        Some(&format!(
+            "{:?}",
+            Output::<Command>::Closed(CloseReason::HandshakeTimeout)
+        ))
+    );
 }
 
 #[test]

@@ -12,12 +12,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use simplex_core::driver::{
-    instant_since_origin, unix_time, Service, ShellClock, ShellInput, ShellLimits, SocketAction,
-    SocketId, StopFlag,
+    instant_since_origin, unix_time, ListenerId, Service, ShellClock, ShellInput, ShellLimits,
+    SocketAction, SocketId, StopFlag,
 };
 
-const LISTENER: Token = Token(usize::MAX);
-const WAKE: Token = Token(usize::MAX - 1);
+const WAKE: Token = Token(usize::MAX);
+
+/// Listeners take the tokens just below [`WAKE`]; sockets count up from 1.
+fn listener_token(listener: ListenerId) -> Token {
+    Token(usize::MAX - 1 - listener)
+}
 /// The longest the loop sleeps without looking at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(50);
 /// Reads from one socket per turn of the loop at most, so a peer that keeps sending cannot
@@ -56,11 +60,29 @@ pub fn run<S: Service>(
     stop: &StopFlag,
     limits: ShellLimits,
 ) -> io::Result<()> {
-    listener.set_nonblocking(true)?;
-    let mut listener = TcpListener::from_std(listener);
+    run_listeners(vec![listener], service, stop, limits)
+}
+
+/// [`run`] on several listeners; sockets accepted on `listeners[i]` come with
+/// [`ListenerId`] `i`.
+pub fn run_listeners<S: Service>(
+    listeners: Vec<std::net::TcpListener>,
+    service: &mut S,
+    stop: &StopFlag,
+    limits: ShellLimits,
+) -> io::Result<()> {
     let poll = Poll::new()?;
-    poll.registry()
-        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    let mut listeners = listeners
+        .into_iter()
+        .enumerate()
+        .map(|(i, listener)| {
+            listener.set_nonblocking(true)?;
+            let mut listener = TcpListener::from_std(listener);
+            poll.registry()
+                .register(&mut listener, listener_token(i), Interest::READABLE)?;
+            Ok(listener)
+        })
+        .collect::<io::Result<Vec<_>>>()?;
     let mut shell = Shell {
         service,
         limits,
@@ -96,8 +118,10 @@ pub fn run<S: Service>(
                 woken = true;
                 continue;
             }
-            if event.token() == LISTENER {
-                shell.accept_all(&listener, &mut next_id);
+            if let Some(i) = (0..listeners.len()).find(|i| event.token() == listener_token(*i)) {
+                if let Some(listener) = listeners.get(i) {
+                    shell.accept_all(listener, i, &mut next_id);
+                }
                 continue;
             }
             let id = event.token().0 as SocketId;
@@ -120,7 +144,7 @@ pub fn run<S: Service>(
             shell.feed(ShellInput::Tick);
         }
     }
-    drop(listener);
+    listeners.clear();
     shell.shutdown();
     Ok(())
 }
@@ -175,7 +199,7 @@ impl<S: Service> Shell<'_, S> {
         }
     }
 
-    fn accept_all(&mut self, listener: &TcpListener, next_id: &mut SocketId) {
+    fn accept_all(&mut self, listener: &TcpListener, on: ListenerId, next_id: &mut SocketId) {
         loop {
             match listener.accept() {
                 Ok((mut stream, _peer)) => {
@@ -203,7 +227,7 @@ impl<S: Service> Shell<'_, S> {
                             wants_write: false,
                         },
                     );
-                    self.feed(ShellInput::Accepted(id));
+                    self.feed(ShellInput::Accepted(id, on));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

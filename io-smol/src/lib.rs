@@ -14,8 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use async_channel::{Receiver, Sender, TrySendError};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 use simplex_core::driver::{
-    instant_since_origin, unix_time, Service, ShellClock, ShellInput, ShellLimits, SocketAction,
-    SocketId, StopFlag,
+    instant_since_origin, unix_time, ListenerId, Service, ShellClock, ShellInput, ShellLimits,
+    SocketAction, SocketId, StopFlag,
 };
 use smol::{Async, LocalExecutor, Task, Timer};
 
@@ -25,7 +25,7 @@ const STOP_POLL: Duration = Duration::from_millis(50);
 const WRITE_CHUNK: usize = 17 * 1024;
 
 enum Event {
-    Accepted(Async<TcpStream>),
+    Accepted(Async<TcpStream>, ListenerId),
     Data(SocketId, Vec<u8>),
     Closed(SocketId),
     /// The service has output from another thread.
@@ -71,11 +71,29 @@ pub fn run<S: Service>(
     stop: &StopFlag,
     limits: ShellLimits,
 ) -> io::Result<()> {
-    let listener = Async::new(listener)?;
+    run_listeners(vec![listener], service, stop, limits)
+}
+
+/// [`run`] on several listeners; sockets accepted on `listeners[i]` come with
+/// [`ListenerId`] `i`.
+pub fn run_listeners<S: Service>(
+    listeners: Vec<std::net::TcpListener>,
+    service: &mut S,
+    stop: &StopFlag,
+    limits: ShellLimits,
+) -> io::Result<()> {
+    let listeners = listeners
+        .into_iter()
+        .map(Async::new)
+        .collect::<io::Result<Vec<_>>>()?;
     let ex = LocalExecutor::new();
     future::block_on(ex.run(async {
         let (events, rx) = async_channel::bounded(1024);
-        let accept = ex.spawn(accept_loop(listener, events.clone()));
+        let accept: Vec<Task<()>> = listeners
+            .into_iter()
+            .enumerate()
+            .map(|(i, listener)| ex.spawn(accept_loop(listener, i, events.clone())))
+            .collect();
         let mut shell = Shell {
             service,
             ex: &ex,
@@ -101,12 +119,16 @@ pub fn run<S: Service>(
     Ok(())
 }
 
-async fn accept_loop(listener: Async<std::net::TcpListener>, events: Sender<Event>) {
+async fn accept_loop(
+    listener: Async<std::net::TcpListener>,
+    on: ListenerId,
+    events: Sender<Event>,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, _peer)) => {
                 let _ = stream.get_ref().set_nodelay(true);
-                if events.send(Event::Accepted(stream)).await.is_err() {
+                if events.send(Event::Accepted(stream, on)).await.is_err() {
                     return;
                 }
             }
@@ -175,7 +197,7 @@ impl<S: Service> Shell<'_, '_, S> {
             })
             .await;
             match event {
-                Some(Event::Accepted(stream)) => self.accepted(stream),
+                Some(Event::Accepted(stream, on)) => self.accepted(stream, on),
                 Some(Event::Data(id, data))
                     if self.sockets.get(&id).is_some_and(|s| s.tx.is_some()) =>
                 {
@@ -198,7 +220,7 @@ impl<S: Service> Shell<'_, '_, S> {
         }
     }
 
-    fn accepted(&mut self, stream: Async<TcpStream>) {
+    fn accepted(&mut self, stream: Async<TcpStream>, on: ListenerId) {
         if self.sockets.len() >= self.limits.max_connections {
             return; // dropped: closed at once
         }
@@ -221,7 +243,7 @@ impl<S: Service> Shell<'_, '_, S> {
                 closing_by: None,
             },
         );
-        self.feed(ShellInput::Accepted(id));
+        self.feed(ShellInput::Accepted(id, on));
     }
 
     /// Feeds one input and carries out the socket actions it caused.

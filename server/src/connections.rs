@@ -11,7 +11,7 @@ use simplex_core::crypto::hash::KeyHash;
 use simplex_core::encoding::VersionRange;
 use simplex_core::time::Instant;
 use simplex_core::tls::{ServerIdentity, TlsSession};
-use simplex_core::transport::ServerConnection;
+use simplex_core::transport::{Framing, ServerConnection};
 
 use crate::driver::ConnId;
 use crate::ClientId;
@@ -54,16 +54,22 @@ impl ConnectionFactory {
         self.key_hash
     }
 
-    /// A fresh connection; `None` when TLS cannot be set up with our identity (our fault, not
-    /// the peer's: the socket is refused).
-    pub(crate) fn open(&mut self, now: Instant) -> Option<Conn> {
+    /// A fresh connection carrying blocks in `framing`; `None` when TLS cannot be set up with
+    /// our identity (our fault, not the peer's: the socket is refused).
+    pub(crate) fn open(&mut self, now: Instant, framing: Framing) -> Option<Conn> {
         let mut seed = [0u8; 32];
         self.seed_rng.fill_bytes(&mut seed);
         let rng: simplex_core::tls::SessionRng = Box::new(ChaCha20Rng::from_seed(seed));
         let timeout = self.handshake_timeout;
         let tls = TlsSession::server(&self.identity, rng, now, timeout).ok()?;
-        let machine =
-            ServerConnection::server(tls, self.key_hash, self.version_range, now, timeout);
+        let machine = ServerConnection::server_with_framing(
+            tls,
+            self.key_hash,
+            self.version_range,
+            now,
+            timeout,
+            framing,
+        );
         Some(Conn {
             machine,
             client: None,

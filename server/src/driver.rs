@@ -19,6 +19,7 @@ use simplex_core::encoding::UnixTime;
 use simplex_core::time::Instant;
 use simplex_core::tls::ServerIdentity;
 use simplex_core::transport;
+use simplex_core::transport::Framing;
 
 use crate::durable::JournalRecord;
 use crate::msg_log::StoredMessage;
@@ -44,6 +45,8 @@ pub enum DriverInput<'a> {
     Accepted {
         /// Its id.
         conn: ConnId,
+        /// How it carries blocks (the listener it came from decides).
+        framing: Framing,
     },
     /// Bytes were read from a socket.
     Received {
@@ -205,7 +208,7 @@ impl<R: CryptoRng> ServerDriver<R> {
             return Err(DriverError::ShutDown);
         }
         match input {
-            DriverInput::Accepted { conn } => self.accept(clock, conn)?,
+            DriverInput::Accepted { conn, framing } => self.accept(clock, conn, framing)?,
             DriverInput::Received { conn, bytes } => {
                 let mut rest = bytes;
                 // The machine takes fewer bytes only while its outputs wait: drain, then go on.
@@ -281,11 +284,11 @@ impl<R: CryptoRng> ServerDriver<R> {
             .min()
     }
 
-    fn accept(&mut self, clock: Clock, conn: ConnId) -> Result<(), DriverError> {
+    fn accept(&mut self, clock: Clock, conn: ConnId, framing: Framing) -> Result<(), DriverError> {
         if self.conns.contains_key(&conn) {
             return Err(DriverError::DuplicateConn);
         }
-        match self.factory.open(clock.now) {
+        match self.factory.open(clock.now, framing) {
             Some(c) => {
                 self.conns.insert(conn, c);
                 self.drain_conn(clock, conn)

@@ -13,6 +13,7 @@ use rand_chacha::ChaCha20Rng;
 use simplex_core::driver::{Service, ShellClock, ShellInput, SocketAction, Waker};
 use simplex_core::time::Instant;
 use simplex_core::tls::ServerIdentity;
+use simplex_core::transport::Framing;
 
 use crate::driver::{Clock, DriverConfig, DriverError, DriverInput, DriverOutput, ServerDriver};
 use crate::files::{DataFiles, FileError, FileWriter, LoadReport};
@@ -33,6 +34,9 @@ pub struct HostConfig {
     /// shell's thread, deterministic). More than one needs inactive-client expiry off (it is
     /// not split between shards yet); otherwise 1 is used.
     pub shards: u16,
+    /// How the sockets of each listener carry blocks, by [`simplex_core::driver::ListenerId`]
+    /// (the TLS port and, when enabled, the WebSockets port); a listener not listed is raw TLS.
+    pub listeners: Vec<Framing>,
     /// Record a trace of the run to this file (`crate::trace`; one shard then, since only
     /// the single driver is deterministic). The file holds clients' (TLS-encrypted) traffic.
     pub trace: Option<PathBuf>,
@@ -127,6 +131,7 @@ impl Engine {
 /// The running server behind a shell. See the module docs.
 pub struct Host {
     driver: Engine,
+    listeners: Vec<Framing>,
     waker: Arc<OnceLock<Waker>>,
     files: FileWriter,
     stopped: bool,
@@ -252,6 +257,7 @@ impl Host {
         tracing::info!(shards, "server started");
         let mut host = Self {
             driver,
+            listeners: config.listeners,
             waker,
             files,
             stopped: false,
@@ -359,7 +365,10 @@ impl Service for Host {
             wall_clock: clock.wall_clock,
         };
         let input = match input {
-            ShellInput::Accepted(conn) => DriverInput::Accepted { conn },
+            ShellInput::Accepted(conn, listener) => DriverInput::Accepted {
+                conn,
+                framing: self.listeners.get(listener).copied().unwrap_or_default(),
+            },
             ShellInput::Received(conn, bytes) => DriverInput::Received { conn, bytes },
             ShellInput::PeerClosed(conn) => DriverInput::PeerClosed { conn },
             ShellInput::Tick => DriverInput::Tick,

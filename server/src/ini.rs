@@ -5,7 +5,7 @@
 //! The reference's keys keep their meaning: `[STORE_LOG] enable, restore_messages, log_stats`,
 //! `[TRANSPORT] port, websockets`, `[INACTIVE_CLIENTS] disconnect, ttl, check_interval`.
 //! Ours (all optional, defaults in [`Settings::default`]): `[TRANSPORT] host, bind,
-//! handshake_timeout, max_connections`, `[MESSAGES] quota, ttl, check_interval, durable`.
+//! handshake_timeout, max_connections, websockets_port`, `[MESSAGES] quota, ttl, check_interval, durable`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -124,8 +124,12 @@ pub struct Settings {
     pub log_stats: bool,
     /// `[TRANSPORT] port` (default 5223).
     pub port: u16,
-    /// `[TRANSPORT] websockets` (default off; not served by this build, see `spec/server.md`).
+    /// `[TRANSPORT] websockets`: also serve SMP over WebSockets (inside TLS) on
+    /// `websockets_port` (default off).
     pub websockets: bool,
+    /// `[TRANSPORT] websockets_port`: the WebSockets port (ours; default 80, the reference's
+    /// fixed port; e.g. 8080 for a server not run as root).
+    pub websockets_port: u16,
     /// `[TRANSPORT] host`: the host name in the printed server address (ours; `init` writes
     /// its `--fqdn` or `--ip`; default `127.0.0.1`).
     pub host: String,
@@ -157,6 +161,7 @@ impl Default for Settings {
             log_stats: false,
             port: 5223,
             websockets: false,
+            websockets_port: 80,
             host: "127.0.0.1".to_string(),
             bind: "0.0.0.0".to_string(),
             handshake_timeout: Duration::from_secs(120),
@@ -209,6 +214,9 @@ impl Settings {
             log_stats: ini.flag("STORE_LOG", "log_stats")?.unwrap_or(d.log_stats),
             port: ini.number("TRANSPORT", "port")?.unwrap_or(d.port),
             websockets: ini.flag("TRANSPORT", "websockets")?.unwrap_or(false),
+            websockets_port: ini
+                .number("TRANSPORT", "websockets_port")?
+                .unwrap_or(d.websockets_port),
             host: ini.get("TRANSPORT", "host").map_or(d.host, str::to_string),
             bind: ini.get("TRANSPORT", "bind").map_or(d.bind, str::to_string),
             handshake_timeout: ini
@@ -247,8 +255,10 @@ pub fn initial_file(store_log: bool, port: u16, host: &str) -> String {
          \n\
          [TRANSPORT]\n\
          port: {port}\n\
-         # WebSockets are not served by this build (see spec/server.md); keep off.\n\
+         # SMP over WebSockets (inside the same TLS) on another port, as browsers need.\n\
          websockets: off\n\
+         # Ours: the WebSockets port (default 80, which needs root; e.g. 8080).\n\
+         # websockets_port: 80\n\
          # Ours: the host in the printed server address, the listening address,\n\
          # seconds allowed for TLS and the SMP hello, and the most open sockets.\n\
          host: {host}\n\
@@ -307,6 +317,22 @@ mod tests {
         assert!(!s.store_log && !s.restore_messages);
         assert_eq!((s.port, s.host.as_str()), (443, "smp.example"));
         assert_eq!(s.message_expiration, Some(ExpirationConfig::MESSAGES));
+    }
+
+    #[test]
+    fn websockets_as_the_reference_and_our_port() {
+        let on = REFERENCE_INI.replace("websockets: off", "websockets: on");
+        let s = Settings::from_ini(&Ini::parse(&on).unwrap()).unwrap();
+        assert!(s.websockets);
+        assert_eq!(s.websockets_port, 80, "the reference's port");
+        let ours = Ini::parse(&format!("{on}[TRANSPORT]\nwebsockets_port: 8080\n")).unwrap();
+        let s = Settings::from_ini(&ours).unwrap();
+        assert_eq!((s.websockets, s.websockets_port), (true, 8080));
+        // `init` writes the key commented: the default holds.
+        let init =
+            Settings::from_ini(&Ini::parse(&initial_file(true, 5223, "h")).unwrap()).unwrap();
+        assert_eq!((init.websockets, init.websockets_port), (false, 80));
+        assert!(initial_file(true, 5223, "h").contains("# websockets_port: 80\n"));
     }
 
     #[test]

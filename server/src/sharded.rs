@@ -165,7 +165,7 @@ impl ShardedDriver {
         }
         self.collect(clock);
         match input {
-            DriverInput::Accepted { conn } => self.accept(clock, conn)?,
+            DriverInput::Accepted { conn, framing } => self.accept(clock, conn, framing)?,
             DriverInput::Received { conn, bytes } => {
                 if !self.conns.contains_key(&conn) {
                     return Err(DriverError::UnknownConn);
@@ -226,11 +226,16 @@ impl ShardedDriver {
         DriverOutput::Timeout(next)
     }
 
-    fn accept(&mut self, clock: Clock, conn: ConnId) -> Result<(), DriverError> {
+    fn accept(
+        &mut self,
+        clock: Clock,
+        conn: ConnId,
+        framing: simplex_core::transport::Framing,
+    ) -> Result<(), DriverError> {
         if self.conns.contains_key(&conn) {
             return Err(DriverError::DuplicateConn);
         }
-        match self.factory.open(clock.now) {
+        match self.factory.open(clock.now, framing) {
             Some(c) => {
                 self.conns.insert(conn, c);
                 self.drain_conn(clock, conn);

@@ -12,8 +12,10 @@
 //! argument and checks its key hash against the header.
 //!
 //! Format (binary, this crate's encoding): `SMPTRACE`, a version byte, the header, then
-//! records: `I` + input, or `D` + a 32-byte digest. Version 2 added the stats settings and the
-//! stats backup to the header; version 1 traces still replay (without stats).
+//! records: `I` + input, or `D` + a 32-byte digest. An input is `a` + socket (accepted, raw
+//! TLS), `w` + socket (accepted, WebSocket framing), `r` + socket + bytes, `c` + socket, `t`
+//! or `s`. Version 2 added the stats settings and the stats backup to the header, and wall-clock
+//! nanoseconds to every time; version 1 traces still replay.
 //!
 //! Traces come from the simulator and from real runs: `smp-server start --trace FILE` makes
 //! the [`crate::host::Host`] record its (single, deterministic) driver while serving.
@@ -25,6 +27,7 @@ use simplex_core::crypto::hash::KeyHash;
 use simplex_core::encoding::{Decode, DecodeError, Encode, Reader, UnixTime, VersionRange};
 use simplex_core::time::Instant;
 use simplex_core::tls::ServerIdentity;
+use simplex_core::transport::Framing;
 
 use crate::driver::{Clock, ConnId, DriverConfig, DriverInput, DriverOutput, ServerDriver};
 use crate::{durable, msg_log, store_log, ExpirationConfig, Server, ServerConfig, StatsConfig};
@@ -61,7 +64,7 @@ pub struct TraceHeader {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TracedInput {
     /// [`DriverInput::Accepted`].
-    Accepted(ConnId),
+    Accepted(ConnId, Framing),
     /// [`DriverInput::Received`].
     Received(ConnId, Vec<u8>),
     /// [`DriverInput::PeerClosed`].
@@ -76,7 +79,7 @@ impl TracedInput {
     /// Copies a driver input.
     pub fn of(input: &DriverInput<'_>) -> Self {
         match input {
-            DriverInput::Accepted { conn } => Self::Accepted(*conn),
+            DriverInput::Accepted { conn, framing } => Self::Accepted(*conn, *framing),
             DriverInput::Received { conn, bytes } => Self::Received(*conn, bytes.to_vec()),
             DriverInput::PeerClosed { conn } => Self::PeerClosed(*conn),
             DriverInput::Tick => Self::Tick,
@@ -87,7 +90,10 @@ impl TracedInput {
     /// The driver input it records.
     pub fn as_input(&self) -> DriverInput<'_> {
         match self {
-            Self::Accepted(conn) => DriverInput::Accepted { conn: *conn },
+            Self::Accepted(conn, framing) => DriverInput::Accepted {
+                conn: *conn,
+                framing: *framing,
+            },
             Self::Received(conn, bytes) => DriverInput::Received { conn: *conn, bytes },
             Self::PeerClosed(conn) => DriverInput::PeerClosed { conn: *conn },
             Self::Tick => DriverInput::Tick,
@@ -381,8 +387,11 @@ impl TraceWriter {
         put_u64(&mut self.bytes, clock.now.as_micros());
         put_time(&mut self.bytes, clock.wall_clock);
         match TracedInput::of(input) {
-            TracedInput::Accepted(conn) => {
-                self.bytes.push(b'a');
+            TracedInput::Accepted(conn, framing) => {
+                self.bytes.push(match framing {
+                    Framing::Raw => b'a',
+                    Framing::WebSocket => b'w',
+                });
                 put_u64(&mut self.bytes, conn);
             }
             TracedInput::Received(conn, data) => {
@@ -431,7 +440,8 @@ pub fn read_trace(bytes: &[u8]) -> Result<(TraceHeader, Vec<TraceRecord>), Decod
                 let now = Instant::from_micros(get_u64(&mut r)?);
                 let wall_clock = get_time(&mut r, format)?;
                 let input = match r.byte()? {
-                    b'a' => TracedInput::Accepted(get_u64(&mut r)?),
+                    b'a' => TracedInput::Accepted(get_u64(&mut r)?, Framing::Raw),
+                    b'w' => TracedInput::Accepted(get_u64(&mut r)?, Framing::WebSocket),
                     b'r' => TracedInput::Received(get_u64(&mut r)?, get_blob(&mut r)?),
                     b'c' => TracedInput::PeerClosed(get_u64(&mut r)?),
                     b't' => TracedInput::Tick,

@@ -316,6 +316,80 @@ fn a_traced_run_replays() {
     assert!(report.inputs > 3, "{report:?}");
 }
 
+/// The WebSockets port as printed by `start` (the line after the TLS one).
+fn websockets_port(server: &Running) -> u16 {
+    let line = server.lines.recv_timeout(T).unwrap();
+    let rest = line
+        .strip_prefix("Listening on 127.0.0.1:")
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(rest.ends_with("(WebSockets over TLS)..."), "{line}");
+    rest.split_once(' ').unwrap().0.parse().unwrap()
+}
+
+/// Creates a queue over WebSockets and sees it from the TLS port.
+fn serve_both_ports(server: &Running, ws_port: u16, seed: u64) {
+    let (key_hash, addr) = server.target();
+    let ws_addr = std::net::SocketAddr::from(([127, 0, 0, 1], ws_port));
+    let mut ws = net::NetClient::connect_framed(
+        ws_addr,
+        key_hash,
+        seed,
+        T,
+        simplex_core::transport::Framing::WebSocket,
+    )
+    .unwrap();
+    let dh = x25519::PrivateKey::from_bytes(&[5; 32]);
+    let new = Smp::New {
+        recipient_key: rkey().verify_key(),
+        dh_key: dh.public_key(),
+    };
+    let BrokerMsg::Ids { sender_id, .. } = ws.request("1", &[], &new, Some(&rkey()), T).unwrap()
+    else {
+        panic!("no IDS")
+    };
+    let mut tls = net::NetClient::connect(addr, key_hash, seed + 1, T).unwrap();
+    let send = Smp::Send {
+        flags: Default::default(),
+        body: bytes::Bytes::from_static(b"hi"),
+    };
+    assert_eq!(
+        tls.request("2", sender_id.as_bytes(), &send, None, T)
+            .unwrap(),
+        BrokerMsg::Ok
+    );
+}
+
+#[test]
+fn websockets_from_the_ini_and_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = smp_server(dir.path())
+        .args(["init", "--port", "0"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let ini_path = dir.path().join("etc/smp-server.ini");
+    let ini = std::fs::read_to_string(&ini_path).unwrap();
+    // The reference's key, and ours for the port (0: any free port; 80 needs root).
+    std::fs::write(
+        &ini_path,
+        ini.replace("bind: 0.0.0.0", "bind: 127.0.0.1")
+            .replace("websockets: off", "websockets: on")
+            .replace("# websockets_port: 80", "websockets_port: 0"),
+    )
+    .unwrap();
+    let server = start(dir.path(), "mio");
+    let port = websockets_port(&server);
+    serve_both_ports(&server, port, 10);
+    server.terminate();
+
+    // Off in the INI, on from the command line.
+    std::fs::write(&ini_path, ini.replace("bind: 0.0.0.0", "bind: 127.0.0.1")).unwrap();
+    let server = start_with(dir.path(), "smol", &["--websockets-port", "0"]);
+    let port = websockets_port(&server);
+    serve_both_ports(&server, port, 20);
+    server.terminate();
+}
+
 #[test]
 fn start_initialises_a_fresh_directory() {
     let dir = tempfile::tempdir().unwrap();

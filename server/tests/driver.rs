@@ -17,7 +17,7 @@ use simplex_core::protocol::{
 };
 use simplex_core::time::Instant;
 use simplex_core::tls::{ServerIdentity, TlsSession};
-use simplex_core::transport::{ClientConnection, Input, Output};
+use simplex_core::transport::{ClientConnection, Framing, Input, Output};
 use simplex_server::driver::{
     Clock, ConnId, DriverConfig, DriverInput, DriverOutput, ServerDriver,
 };
@@ -101,7 +101,13 @@ impl World {
             Duration::from_secs(30),
         );
         self.driver
-            .handle_input(clock(self.micros), DriverInput::Accepted { conn })
+            .handle_input(
+                clock(self.micros),
+                DriverInput::Accepted {
+                    conn,
+                    framing: Framing::Raw,
+                },
+            )
             .unwrap();
         self.clients.push((conn, client));
         self.received.push(vec![]);
@@ -289,7 +295,13 @@ fn closing_a_client_frees_its_connection() {
 fn a_stalled_handshake_is_closed_at_its_deadline() {
     let mut w = World::new(3);
     w.driver
-        .handle_input(clock(0), DriverInput::Accepted { conn: 9 })
+        .handle_input(
+            clock(0),
+            DriverInput::Accepted {
+                conn: 9,
+                framing: Framing::Raw,
+            },
+        )
         .unwrap();
     let deadline = loop {
         if let DriverOutput::Timeout(t) = w.driver.poll_output() {

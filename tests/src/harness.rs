@@ -13,6 +13,7 @@ use simplex_core::crypto::hash::KeyHash;
 use simplex_core::driver::{unix_time, ShellClock, ShellLimits, StopFlag};
 use simplex_core::time::Instant;
 use simplex_core::tls::ServerIdentity;
+use simplex_core::transport::Framing;
 use simplex_server::driver::DriverConfig;
 use simplex_server::files::DataFiles;
 use simplex_server::host::{Host, HostConfig};
@@ -53,6 +54,8 @@ pub fn identity() -> ServerIdentity {
 pub struct TestServer {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where it listens for WebSockets, when enabled.
+    pub ws_addr: Option<SocketAddr>,
     /// Its identity.
     pub key_hash: KeyHash,
     stop: StopFlag,
@@ -73,6 +76,8 @@ pub struct Options {
     pub shards: u16,
     /// Record a trace of the run to this file.
     pub trace: Option<std::path::PathBuf>,
+    /// Also listen for WebSockets (on a second port).
+    pub websockets: bool,
 }
 
 impl Default for Options {
@@ -84,6 +89,7 @@ impl Default for Options {
             limits: ShellLimits::default(),
             shards: 1,
             trace: None,
+            websockets: false,
         }
     }
 }
@@ -93,6 +99,15 @@ impl TestServer {
     pub fn start(runtime: Runtime, options: Options) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
+        let mut listeners = vec![listener];
+        let mut framings = vec![Framing::Raw];
+        let mut ws_addr = None;
+        if options.websockets {
+            let ws = TcpListener::bind("127.0.0.1:0").unwrap();
+            ws_addr = Some(ws.local_addr().unwrap());
+            listeners.push(ws);
+            framings.push(Framing::WebSocket);
+        }
         let key_hash = identity().key_hash();
         let stop = StopFlag::new();
         let (ready_tx, ready_rx) = mpsc::channel();
@@ -106,6 +121,7 @@ impl TestServer {
                 files: options.files,
                 shards: options.shards,
                 trace: options.trace,
+                listeners: framings,
             };
             let clock = ShellClock {
                 now: Instant::ZERO,
@@ -114,12 +130,18 @@ impl TestServer {
             let (mut host, _) = Host::start(config, identity(), clock, [7; 32]).unwrap();
             ready_tx.send(()).unwrap();
             match runtime {
-                Runtime::Mio => {
-                    simplex_io_mio::run(listener, &mut host, &thread_stop, options.limits)
-                }
-                Runtime::Smol => {
-                    simplex_io_smol::run(listener, &mut host, &thread_stop, options.limits)
-                }
+                Runtime::Mio => simplex_io_mio::run_listeners(
+                    listeners,
+                    &mut host,
+                    &thread_stop,
+                    options.limits,
+                ),
+                Runtime::Smol => simplex_io_smol::run_listeners(
+                    listeners,
+                    &mut host,
+                    &thread_stop,
+                    options.limits,
+                ),
             }
             .unwrap();
             assert!(host.is_stopped());
@@ -128,6 +150,7 @@ impl TestServer {
         ready_rx.recv_timeout(T).unwrap();
         TestServer {
             addr,
+            ws_addr,
             key_hash,
             stop,
             thread: Some(thread),
@@ -137,6 +160,13 @@ impl TestServer {
     /// A connected client.
     pub fn client(&self, seed: u64) -> NetClient {
         NetClient::connect(self.addr, self.key_hash, seed, T).unwrap()
+    }
+
+    /// A client connected to the WebSockets port (the server must have been started with
+    /// [`Options::websockets`]).
+    pub fn ws_client(&self, seed: u64) -> NetClient {
+        let addr = self.ws_addr.expect("WebSockets not enabled");
+        NetClient::connect_framed(addr, self.key_hash, seed, T, Framing::WebSocket).unwrap()
     }
 
     /// Stops the server and returns the connections its driver still knew (0 expected).

@@ -17,7 +17,7 @@ use simplex_core::protocol::{
 };
 use simplex_core::time::Instant;
 use simplex_core::tls::TlsSession;
-use simplex_core::transport::{ClientConnection, CloseReason, Input, Output};
+use simplex_core::transport::{ClientConnection, CloseReason, Framing, Input, Output};
 
 /// One received transmission.
 pub type Received = VerifiedTransmission<BrokerMsg>;
@@ -54,14 +54,38 @@ impl NetClient {
         seed: u64,
         timeout: Duration,
     ) -> io::Result<Self> {
+        Self::connect_framed(addr, key_hash, seed, timeout, Framing::Raw)
+    }
+
+    /// [`NetClient::connect`] carrying blocks in `framing` (WebSocket: to a server's
+    /// WebSockets port).
+    pub fn connect_framed(
+        addr: SocketAddr,
+        key_hash: KeyHash,
+        seed: u64,
+        timeout: Duration,
+        framing: Framing,
+    ) -> io::Result<Self> {
         let sock = TcpStream::connect_timeout(&addr, timeout)?;
         sock.set_nodelay(true)?;
         sock.set_write_timeout(Some(timeout))?;
         let rng: simplex_core::tls::SessionRng = Box::new(ChaCha20Rng::seed_from_u64(seed));
         let tls = TlsSession::client("localhost", key_hash, rng, Instant::ZERO, timeout)
             .map_err(|e| io::Error::other(e.to_string()))?;
-        let conn =
-            ClientConnection::client(tls, key_hash, SMP_VERSION_RANGE, Instant::ZERO, timeout);
+        let conn = match framing {
+            Framing::Raw => {
+                ClientConnection::client(tls, key_hash, SMP_VERSION_RANGE, Instant::ZERO, timeout)
+            }
+            Framing::WebSocket => ClientConnection::client_websocket(
+                tls,
+                key_hash,
+                SMP_VERSION_RANGE,
+                Instant::ZERO,
+                timeout,
+                "localhost",
+                Box::new(ChaCha20Rng::seed_from_u64(seed ^ 0x5753)),
+            ),
+        };
         let mut client = Self {
             sock,
             conn,

@@ -48,6 +48,31 @@ fn every_seed_keeps_the_delivery_invariants() {
     );
 }
 
+/// The same worlds with every client on WebSocket framing: the same invariants hold under the
+/// same faults (resets, crashes, delays), and a run replays exactly.
+#[test]
+fn websocket_clients_keep_the_delivery_invariants() {
+    let mut accepted = 0;
+    for seed in seeds().into_iter().take(25) {
+        let report = simulate(SimConfig {
+            websockets: true,
+            ..SimConfig::new(seed)
+        });
+        assert!(
+            report.violations.is_empty(),
+            "seed {seed} (websockets): {:?}",
+            report.violations
+        );
+        accepted += report.accepted;
+    }
+    assert!(accepted > 0);
+    let ws = |seed| SimConfig {
+        websockets: true,
+        ..SimConfig::new(seed)
+    };
+    assert_eq!(simulate(ws(42)), simulate(ws(42)));
+}
+
 #[test]
 fn a_seed_replays_exactly() {
     let a = simulate(SimConfig::new(42));

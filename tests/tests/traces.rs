@@ -10,7 +10,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use simplex_server::trace::{read_trace, replay, ReplayError};
+use simplex_core::transport::Framing;
+use simplex_server::trace::{read_trace, replay, ReplayError, TraceRecord, TracedInput};
 use simplex_tests::harness::identity as fixture_identity;
 use simplex_tests::sim::net::NetConfig;
 use simplex_tests::sim::{SimConfig, World};
@@ -48,6 +49,29 @@ fn simulated_runs_replay_exactly() {
             "one trace per server lifetime"
         );
         for trace in traces {
+            let replayed =
+                replay(&trace, fixture_identity()).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+            assert!(replayed.inputs > 0);
+        }
+    }
+}
+
+#[test]
+fn websocket_runs_replay_exactly() {
+    for seed in 0..3 {
+        let (report, traces) = World::new(SimConfig {
+            websockets: true,
+            ..SimConfig::new(seed)
+        })
+        .run_recording();
+        assert!(report.violations.is_empty(), "{:?}", report.violations);
+        for trace in traces {
+            let (_, records) = read_trace(&trace).unwrap();
+            // The accepts are recorded with their framing.
+            assert!(records.iter().any(|r| matches!(
+                r,
+                TraceRecord::Input(_, TracedInput::Accepted(_, Framing::WebSocket))
+            )));
             let replayed =
                 replay(&trace, fixture_identity()).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
             assert!(replayed.inputs > 0);

@@ -1,6 +1,10 @@
 //! One end of an SMP connection as a single sans-IO machine: TLS, then the SMP hello, then
 //! blocks of transmissions in both directions.
 //!
+//! Blocks travel in one of two [`Framing`]s: back to back on the TLS stream, or each as one
+//! binary WebSocket message inside TLS (after an HTTP upgrade, see `spec/websockets.md`). The
+//! session id, the hello and the blocks are the same in both.
+//!
 //! The interface follows the project's one rule: feed an [`Input`] with `now`, then drain
 //! [`SmpConnection::poll_output`] until it returns [`Output::Timeout`]. Bytes for the socket,
 //! received transmissions and the end of the connection all come out of that one call.
@@ -20,6 +24,7 @@ use super::block::{pack_transmissions, unpack_block, BLOCK_SIZE};
 use super::handshake::{
     client_hello_reply, server_accept_hello, server_hello, HandshakeError, Negotiated,
 };
+use super::websocket::{close_code, WsEndpoint, WsError, WsEvent, WsLimits, WsRng};
 use crate::crypto::hash::KeyHash;
 use crate::encoding::{Version, VersionRange};
 use crate::protocol::{BrokerMsg, Command, ErrorType, ProtocolMessage, VerifiedTransmission};
@@ -45,6 +50,16 @@ pub enum Input<'a> {
     Tick,
 }
 
+/// How blocks are carried inside TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Framing {
+    /// Back to back on the TLS stream (the SMP transport proper).
+    #[default]
+    Raw,
+    /// Each block one binary WebSocket message, after an HTTP/1.1 upgrade.
+    WebSocket,
+}
+
 /// Why the connection ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CloseReason {
@@ -56,6 +71,11 @@ pub enum CloseReason {
     Handshake(HandshakeError),
     /// The SMP hello did not arrive in time.
     HandshakeTimeout,
+    /// The WebSocket upgrade or framing failed (WebSocket framing only).
+    WebSocket(WsError),
+    /// A WebSocket message that is not one block long (WebSocket framing only); the reference
+    /// ends the connection on it.
+    MessageSize(usize),
 }
 
 /// What the machine produces.
@@ -112,6 +132,8 @@ enum Side {
 enum Phase {
     /// TLS handshake in progress.
     Tls,
+    /// TLS done; the WebSocket upgrade in progress (WebSocket framing only).
+    Upgrade,
     /// TLS done; waiting for the peer's hello.
     Hello,
     /// Transmissions flow.
@@ -126,6 +148,8 @@ enum Phase {
 /// [`BrokerMsg`] on a client.
 pub struct SmpConnection<M> {
     tls: TlsSession,
+    /// The WebSocket inside TLS, with WebSocket framing.
+    ws: Option<WsEndpoint>,
     side: Side,
     phase: Phase,
     hello_deadline: Instant,
@@ -168,6 +192,29 @@ impl ServerConnection {
             Side::Server { key_hash, range },
             now,
             handshake_timeout,
+            None,
+        )
+    }
+
+    /// A server end carrying blocks in `framing` (see [`ServerConnection::server`]).
+    pub fn server_with_framing(
+        tls: TlsSession,
+        key_hash: KeyHash,
+        range: VersionRange,
+        now: Instant,
+        handshake_timeout: Duration,
+        framing: Framing,
+    ) -> Self {
+        let ws = match framing {
+            Framing::Raw => None,
+            Framing::WebSocket => Some(WsEndpoint::server(WsLimits::default())),
+        };
+        Self::start(
+            tls,
+            Side::Server { key_hash, range },
+            now,
+            handshake_timeout,
+            ws,
         )
     }
 }
@@ -186,14 +233,44 @@ impl ClientConnection {
             Side::Client { key_hash, range },
             now,
             handshake_timeout,
+            None,
+        )
+    }
+
+    /// A client end carrying blocks as WebSocket messages (see [`ClientConnection::client`]).
+    /// The upgrade asks for `/` on `host` (the reference's clients send an empty host); `rng`
+    /// gives the WebSocket key and the mask of every frame.
+    pub fn client_websocket(
+        tls: TlsSession,
+        key_hash: KeyHash,
+        range: VersionRange,
+        now: Instant,
+        handshake_timeout: Duration,
+        host: &str,
+        rng: WsRng,
+    ) -> Self {
+        let ws = WsEndpoint::client(host, "/", rng, WsLimits::default());
+        Self::start(
+            tls,
+            Side::Client { key_hash, range },
+            now,
+            handshake_timeout,
+            Some(ws),
         )
     }
 }
 
 impl<M: ProtocolMessage> SmpConnection<M> {
-    fn start(tls: TlsSession, side: Side, now: Instant, handshake_timeout: Duration) -> Self {
+    fn start(
+        tls: TlsSession,
+        side: Side,
+        now: Instant,
+        handshake_timeout: Duration,
+        ws: Option<WsEndpoint>,
+    ) -> Self {
         Self {
             tls,
+            ws,
             side,
             phase: Phase::Tls,
             hello_deadline: now + handshake_timeout,
@@ -247,6 +324,10 @@ impl<M: ProtocolMessage> SmpConnection<M> {
                 0
             }
             Input::Close => {
+                if let Some(ws) = self.ws.as_mut() {
+                    ws.close(close_code::NORMAL);
+                    self.flush_ws();
+                }
                 self.tls.close();
                 self.pump_tls(now);
                 self.end(CloseReason::Closed);
@@ -258,7 +339,7 @@ impl<M: ProtocolMessage> SmpConnection<M> {
                 0
             }
         };
-        if self.phase == Phase::Hello && now >= self.hello_deadline {
+        if matches!(self.phase, Phase::Upgrade | Phase::Hello) && now >= self.hello_deadline {
             self.tls.close();
             self.end(CloseReason::HandshakeTimeout);
         }
@@ -284,7 +365,7 @@ impl<M: ProtocolMessage> SmpConnection<M> {
     fn next_timeout(&self) -> Option<Instant> {
         match self.phase {
             Phase::Tls => self.tls.poll_timeout(),
-            Phase::Hello => Some(self.hello_deadline),
+            Phase::Upgrade | Phase::Hello => Some(self.hello_deadline),
             _ => None,
         }
     }
@@ -292,14 +373,26 @@ impl<M: ProtocolMessage> SmpConnection<M> {
     fn queue_send(&mut self, transmissions: &[Vec<u8>]) -> Result<(), ApiError> {
         let negotiated = match self.phase {
             Phase::Established => self.negotiated.ok_or(ApiError::NotEstablished)?,
-            Phase::Tls | Phase::Hello => return Err(ApiError::NotEstablished),
+            Phase::Tls | Phase::Upgrade | Phase::Hello => return Err(ApiError::NotEstablished),
             Phase::Closing | Phase::Closed => return Err(ApiError::Closed),
         };
         if self.pending_blocks.len() >= MAX_PENDING_BLOCKS {
             return Err(ApiError::Backpressure);
         }
         let packed = pack_transmissions(negotiated.batch, transmissions);
-        self.pending_blocks.extend(packed.blocks);
+        match self.ws.as_mut() {
+            None => self.pending_blocks.extend(packed.blocks),
+            Some(ws) => {
+                // One entry per block, so each fits in TLS's send buffer on its own.
+                for block in packed.blocks {
+                    if ws.send_binary(&block) {
+                        if let Some(bytes) = ws.poll_transmit() {
+                            self.pending_blocks.push_back(bytes);
+                        }
+                    }
+                }
+            }
+        }
         if !packed.too_large.is_empty() {
             self.outputs.push_back(Output::TooLarge(packed.too_large));
         }
@@ -327,10 +420,16 @@ impl<M: ProtocolMessage> SmpConnection<M> {
         while let Some(event) = self.tls.poll_event() {
             match event {
                 TlsEvent::HandshakeComplete { session_id } => self.tls_established(now, session_id),
-                TlsEvent::Plaintext(bytes) => {
-                    self.inbox.extend_from_slice(&bytes);
-                    self.take_blocks();
-                }
+                TlsEvent::Plaintext(bytes) => match self.ws.as_mut() {
+                    Some(ws) => {
+                        ws.receive(&bytes);
+                        self.pump_ws();
+                    }
+                    None => {
+                        self.inbox.extend_from_slice(&bytes);
+                        self.take_blocks();
+                    }
+                },
                 TlsEvent::Error(e) => self.end(CloseReason::Tls(e)),
                 TlsEvent::Closed => self.end(CloseReason::Closed),
             }
@@ -339,8 +438,14 @@ impl<M: ProtocolMessage> SmpConnection<M> {
 
     fn tls_established(&mut self, now: Instant, session_id: SessionId) {
         self.session_id = Some(session_id);
-        self.phase = Phase::Hello;
         self.hello_deadline = now + self.handshake_timeout;
+        if self.ws.is_some() {
+            // The client's upgrade request goes first; the hello waits for the upgrade.
+            self.phase = Phase::Upgrade;
+            self.take_ws_transmit();
+            return;
+        }
+        self.phase = Phase::Hello;
         if let Side::Server { range, .. } = self.side {
             match server_hello(range, &session_id) {
                 // A fresh connection has room for one block.
@@ -350,6 +455,89 @@ impl<M: ProtocolMessage> SmpConnection<M> {
                     }
                 }
                 Err(_) => self.end(CloseReason::Closed),
+            }
+        }
+    }
+
+    /// Moves what the WebSocket has to send behind the blocks already waiting for TLS.
+    fn take_ws_transmit(&mut self) {
+        if let Some(bytes) = self.ws.as_mut().and_then(WsEndpoint::poll_transmit) {
+            self.pending_blocks.push_back(bytes);
+        }
+    }
+
+    /// Hands everything waiting to TLS now (before a TLS close).
+    fn flush_ws(&mut self) {
+        self.take_ws_transmit();
+        self.feed_pending_blocks();
+    }
+
+    /// Turns WebSocket events into SMP progress.
+    fn pump_ws(&mut self) {
+        loop {
+            self.take_ws_transmit();
+            let Some(event) = self.ws.as_mut().and_then(WsEndpoint::poll_event) else {
+                return;
+            };
+            match event {
+                WsEvent::Open => {
+                    self.phase = Phase::Hello;
+                    if let Side::Server { range, .. } = self.side {
+                        let sent = match (self.session_id, self.ws.as_mut()) {
+                            (Some(session_id), Some(ws)) => server_hello(range, &session_id)
+                                .is_ok_and(|block| ws.send_binary(&block)),
+                            _ => false,
+                        };
+                        if !sent {
+                            self.tls.close();
+                            self.end(CloseReason::Closed);
+                        }
+                    }
+                }
+                WsEvent::Message(message) if self.is_closed() => drop(message),
+                WsEvent::Message(message) if message.len() != BLOCK_SIZE => {
+                    // A bad block in this framing ends the connection, as in the reference.
+                    if let Some(ws) = self.ws.as_mut() {
+                        ws.close(close_code::UNSUPPORTED_DATA);
+                    }
+                    self.flush_ws();
+                    self.tls.close();
+                    self.end(CloseReason::MessageSize(message.len()));
+                }
+                WsEvent::Message(message) => {
+                    let block = Bytes::from(message);
+                    match self.phase {
+                        Phase::Hello => self.receive_hello(&block),
+                        Phase::Established => self.receive_block(&block),
+                        _ => {}
+                    }
+                }
+                WsEvent::PeerClosed(_) => {
+                    self.flush_ws();
+                    self.tls.close();
+                    self.end(CloseReason::Closed);
+                }
+                WsEvent::Failed(e) => {
+                    self.flush_ws();
+                    self.tls.close();
+                    self.end(CloseReason::WebSocket(e));
+                }
+            }
+        }
+    }
+
+    /// Sends a block of the handshake: straight to TLS, or as a WebSocket message queued
+    /// behind what the WebSocket already sent.
+    fn send_handshake_block(&mut self, block: &[u8]) -> Result<(), ()> {
+        match self.ws.as_mut() {
+            None => self.tls.send(block).map_err(drop),
+            Some(ws) => {
+                if ws.send_binary(block) {
+                    self.take_ws_transmit();
+                    Ok(())
+                } else {
+                    Err(())
+                }
             }
         }
     }
@@ -372,9 +560,9 @@ impl<M: ProtocolMessage> SmpConnection<M> {
         let result = match self.side {
             Side::Client { key_hash, range } => {
                 client_hello_reply(block, &session_id, range, &key_hash).and_then(
-                    |(reply, negotiated)| match self.tls.send(&reply) {
+                    |(reply, negotiated)| match self.send_handshake_block(&reply) {
                         Ok(()) => Ok(negotiated),
-                        Err(_) => Err(HandshakeError::Parse),
+                        Err(()) => Err(HandshakeError::Parse),
                     },
                 )
             }
@@ -391,6 +579,7 @@ impl<M: ProtocolMessage> SmpConnection<M> {
             }
             Err(e) => {
                 // The reference closes the connection on any handshake failure.
+                self.flush_ws();
                 self.tls.close();
                 self.end(CloseReason::Handshake(e));
             }

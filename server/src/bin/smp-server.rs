@@ -13,6 +13,7 @@ use rand_core::{OsRng, RngCore};
 use simplex_core::driver::{unix_time, ShellClock, ShellLimits, StopFlag};
 use simplex_core::time::Instant;
 use simplex_core::tls::ServerIdentity;
+use simplex_core::transport::Framing;
 use simplex_server::certs::{self, CertAlgorithm};
 use simplex_server::driver::DriverConfig;
 use simplex_server::files::{DataFiles, FileOptions};
@@ -67,6 +68,10 @@ enum Command {
         /// clients' encrypted traffic, keep it private)
         #[arg(long, value_name = "FILE")]
         trace: Option<std::path::PathBuf>,
+        /// Also serve WebSockets, on this port (0: any free port), whatever the INI's
+        /// `[TRANSPORT] websockets` and `websockets_port` say
+        #[arg(long, value_name = "PORT")]
+        websockets_port: Option<u16>,
     },
     /// Delete the configuration and log files (the server identity changes forever)
     Delete {
@@ -166,7 +171,8 @@ fn main() {
             bind,
             port,
             trace,
-        } => start(&dirs, runtime, bind, port, trace),
+            websockets_port,
+        } => start(&dirs, runtime, bind, port, websockets_port, trace),
         Command::Delete { yes } => delete(&dirs, yes),
     };
     if let Err(e) = result {
@@ -283,6 +289,7 @@ fn start(
     runtime: Runtime,
     bind: Option<String>,
     port: Option<u16>,
+    websockets_port: Option<u16>,
     trace: Option<std::path::PathBuf>,
 ) -> Result<()> {
     let ini_path = dirs.file(INI_FILE);
@@ -300,6 +307,10 @@ fn start(
         Settings::from_ini(&ini).with_context(|| format!("in {}", ini_path.display()))?;
     settings.bind = bind.unwrap_or(settings.bind);
     settings.port = port.unwrap_or(settings.port);
+    if let Some(ws_port) = websockets_port {
+        settings.websockets = true;
+        settings.websockets_port = ws_port;
+    }
     let identity = ServerIdentity::from_pem(
         &read(&dirs.file("server.crt"))?,
         &read(&dirs.file("ca.crt"))?,
@@ -323,6 +334,18 @@ fn start(
     let listener = TcpListener::bind((settings.bind.as_str(), settings.port))
         .with_context(|| format!("listening on {}:{}", settings.bind, settings.port))?;
     let port = listener.local_addr()?.port();
+    let ws_listener = if settings.websockets {
+        let ws = TcpListener::bind((settings.bind.as_str(), settings.websockets_port))
+            .with_context(|| {
+                format!(
+                    "listening for WebSockets on {}:{}",
+                    settings.bind, settings.websockets_port
+                )
+            })?;
+        Some(ws)
+    } else {
+        None
+    };
 
     println!("{}", version());
     println!("Fingerprint: {fingerprint}");
@@ -358,9 +381,6 @@ fn start(
             ""
         }
     );
-    if settings.websockets {
-        println!("WebSockets: not served by this build (see spec/server.md); TLS only.");
-    }
     if let Some(path) = &trace {
         println!(
             "Recording a trace to {} (one shard; replay with the server identity).",
@@ -375,6 +395,17 @@ fn start(
             Runtime::Smol => "smol",
         }
     );
+    let mut listeners = vec![listener];
+    let mut framings = vec![Framing::Raw];
+    if let Some(ws) = ws_listener {
+        println!(
+            "Listening on {}:{} (WebSockets over TLS)...",
+            settings.bind,
+            ws.local_addr()?.port()
+        );
+        listeners.push(ws);
+        framings.push(Framing::WebSocket);
+    }
     std::io::stdout().flush()?;
 
     let config = HostConfig {
@@ -392,6 +423,7 @@ fn start(
         },
         files,
         shards,
+        listeners: framings,
         trace,
     };
     let mut seed = [0u8; 32];
@@ -411,8 +443,8 @@ fn start(
         ..ShellLimits::default()
     };
     match runtime {
-        Runtime::Mio => simplex_io_mio::run(listener, &mut host, &stop, limits)?,
-        Runtime::Smol => simplex_io_smol::run(listener, &mut host, &stop, limits)?,
+        Runtime::Mio => simplex_io_mio::run_listeners(listeners, &mut host, &stop, limits)?,
+        Runtime::Smol => simplex_io_smol::run_listeners(listeners, &mut host, &stop, limits)?,
     }
     println!("Server stopped.");
     Ok(())

@@ -5,7 +5,8 @@
 //!     smp-load --server smp://FINGERPRINT@127.0.0.1:5223 --pairs 20 --messages 500 --pid PID
 //!
 //! `--window W` bounds the messages in flight per pair (default 1: each SEND waits until the
-//! previous message arrived, so the latency measured has no queueing in it).
+//! previous message arrived, so the latency measured has no queueing in it). `--websockets`
+//! connects with WebSocket framing (give the server's WebSockets port in the address).
 //!
 //! `--keys mixed|ed25519|ed448` picks the queue keys (mixed: Ed448 recipient, Ed25519 sender).
 //! `--floor` then measures, in this process after the run, the primitives a server cannot
@@ -32,6 +33,7 @@ use simplex_core::crypto::keys::{Algorithm, PrivateKey, SignKey};
 use simplex_core::crypto::x25519;
 use simplex_core::encoding::{Decode, Reader, UnixTime};
 use simplex_core::protocol::{BrokerMsg, Command, MsgFlags};
+use simplex_core::transport::Framing;
 use simplex_tests::net::NetClient;
 
 const T: Duration = Duration::from_secs(30);
@@ -53,6 +55,7 @@ struct Args {
     floor: bool,
     idle: usize,
     hold: u64,
+    framing: Framing,
 }
 
 fn parse_args() -> Args {
@@ -67,6 +70,7 @@ fn parse_args() -> Args {
         floor: false,
         idle: 0,
         hold: 10,
+        framing: Framing::Raw,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -94,6 +98,7 @@ fn parse_args() -> Args {
             "--floor" => args.floor = true,
             "--idle" => args.idle = value().parse().unwrap_or_else(|_| usage("--idle N")),
             "--hold" => args.hold = value().parse().unwrap_or_else(|_| usage("--hold SECS")),
+            "--websockets" => args.framing = Framing::WebSocket,
             "--help" | "-h" => usage(""),
             other => usage(&format!("unknown argument {other}")),
         }
@@ -111,7 +116,7 @@ fn usage(problem: &str) -> ! {
     }
     eprintln!(
         "usage: smp-load --server smp://FINGERPRINT@HOST:PORT [--pairs N] [--messages M] \
-         [--body BYTES] [--window W] [--keys mixed|ed25519|ed448] [--floor] [--pid SERVER_PID]\n\
+         [--body BYTES] [--window W] [--keys mixed|ed25519|ed448] [--floor] [--pid SERVER_PID] [--websockets]\n\
          \x20      smp-load --server ... --idle N [--hold SECS] [--pid SERVER_PID]\n\
          --window: messages a sender may have sent and its recipient not yet received \
          (default 1: each SEND waits for the previous MSG, so latency has no queueing in it)"
@@ -178,9 +183,11 @@ fn main() {
         let barrier = start_line.clone();
         let messages = args.messages;
         let (recipient_alg, sender_alg) = args.keys;
+        let framing = args.framing;
         // Recipient: creates the queue, then receives, decrypts, times and acknowledges.
         threads.push(std::thread::spawn(move || {
-            let mut c = NetClient::connect(addr, key_hash, 2 * p as u64, T).unwrap();
+            let mut c =
+                NetClient::connect_framed(addr, key_hash, 2 * p as u64, T, framing).unwrap();
             let rkey = key(recipient_alg, p as u64);
             let skey = key(sender_alg, p as u64);
             let dh = x25519::PrivateKey::from_bytes(&[p as u8 ^ 0x5a; 32]);
@@ -236,7 +243,8 @@ fn main() {
         let body_len = args.body;
         // Sender: sends its messages, each answered OK before the next (QUOTA: retried).
         threads.push(std::thread::spawn(move || {
-            let mut c = NetClient::connect(addr, key_hash, 2 * p as u64 + 1, T).unwrap();
+            let mut c =
+                NetClient::connect_framed(addr, key_hash, 2 * p as u64 + 1, T, framing).unwrap();
             let (sid, skey) = ids_rx.recv_timeout(T).unwrap();
             barrier.wait();
             let mut body = vec![b'x'; body_len];
@@ -346,11 +354,12 @@ fn hold_idle(args: &Args, addr: std::net::SocketAddr, key_hash: KeyHash) {
     let handles: Vec<_> = (0..2)
         .map(|t| {
             let count = per_thread.min(args.idle.saturating_sub(t * per_thread));
+            let framing = args.framing;
             std::thread::spawn(move || {
                 (0..count)
                     .map(|i| {
                         let seed = (t * per_thread + i) as u64;
-                        NetClient::connect(addr, key_hash, seed, T)
+                        NetClient::connect_framed(addr, key_hash, seed, T, framing)
                             .unwrap_or_else(|e| panic!("connection {seed}: {e}"))
                     })
                     .collect::<Vec<_>>()

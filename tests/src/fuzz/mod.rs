@@ -13,6 +13,7 @@ mod ratchet;
 mod server;
 mod tls;
 mod transport;
+mod websocket;
 
 // The core tests' helpers (test certificates), shared rather than copied.
 #[path = "../../../core/tests/support/mod.rs"]
@@ -25,6 +26,7 @@ pub use ratchet::{ratchet_decrypt, ratchets_for};
 pub use server::{server_machine, trace};
 pub use tls::{handshake_transcript, tls_server};
 pub use transport::{block, handshake, transmission};
+pub use websocket::websocket;
 
 /// A fuzz target: its name (a folder under `fuzz/corpus/`) and its body.
 pub type Target = (&'static str, fn(&[u8]));
@@ -45,4 +47,5 @@ pub const TARGETS: &[Target] = &[
     ("socks5", socks5),
     ("client_machine", client_machine),
     ("trace", trace),
+    ("websocket", websocket),
 ];

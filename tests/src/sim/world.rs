@@ -27,7 +27,7 @@ use simplex_core::protocol::{
 };
 use simplex_core::time::Instant;
 use simplex_core::tls::{ServerIdentity, SessionRng, TlsSession};
-use simplex_core::transport::{ClientConnection, Input, Output};
+use simplex_core::transport::{ClientConnection, Framing, Input, Output};
 use simplex_server::driver::{Clock, DriverInput, DriverOutput, ServerDriver};
 use simplex_server::trace::{TraceHeader, TraceWriter};
 use simplex_server::{Mutations, ServerConfig};
@@ -49,6 +49,9 @@ pub struct SimConfig {
     pub net: NetConfig,
     /// Deliberate server bugs (to show the oracle catches them).
     pub mutations: Mutations,
+    /// Clients carry blocks as WebSocket messages (the server takes their sockets as from
+    /// its WebSockets listener).
+    pub websockets: bool,
 }
 
 impl SimConfig {
@@ -64,6 +67,7 @@ impl SimConfig {
                 ..NetConfig::default()
             },
             mutations: Mutations::default(),
+            websockets: false,
         }
     }
 }
@@ -422,18 +426,38 @@ impl World {
                 .push("client TLS setup failed".into());
             return;
         };
-        let conn = ClientConnection::client(
-            tls,
-            key_hash,
-            SMP_VERSION_RANGE,
-            self.now,
-            HANDSHAKE_TIMEOUT,
-        );
+        let (conn, framing) = if self.config.websockets {
+            // Only drawn in WebSocket worlds, so the others replay as before.
+            let mut ws_seed = [0u8; 32];
+            self.rng.fill_bytes(&mut ws_seed);
+            let conn = ClientConnection::client_websocket(
+                tls,
+                key_hash,
+                SMP_VERSION_RANGE,
+                self.now,
+                HANDSHAKE_TIMEOUT,
+                "",
+                Box::new(ChaCha20Rng::from_seed(ws_seed)),
+            );
+            (conn, Framing::WebSocket)
+        } else {
+            let conn = ClientConnection::client(
+                tls,
+                key_hash,
+                SMP_VERSION_RANGE,
+                self.now,
+                HANDSHAKE_TIMEOUT,
+            );
+            (conn, Framing::Raw)
+        };
         self.clients[i].conn = Some((stream, conn));
         self.clients[i].reconnect_at = None;
         if self.server.driver.is_some() {
             self.server.streams.insert(stream);
-            self.server_input(DriverInput::Accepted { conn: stream });
+            self.server_input(DriverInput::Accepted {
+                conn: stream,
+                framing,
+            });
         } else {
             let deliveries = self.net.reset(stream);
             self.handle_deliveries(deliveries);
