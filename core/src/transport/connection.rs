@@ -551,6 +551,11 @@ impl<M: ProtocolMessage> SmpConnection<M> {
                 _ => {}
             }
         }
+        // An emptied inbox still holds the allocation its last block came in (16 KiB or
+        // more); most connections sit idle most of the time, so it is given back.
+        if self.inbox.is_empty() && self.inbox.capacity() > 0 {
+            self.inbox = BytesMut::new();
+        }
     }
 
     fn receive_hello(&mut self, block: &Bytes) {

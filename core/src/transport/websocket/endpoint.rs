@@ -169,6 +169,10 @@ impl WsEndpoint {
         }
         self.inbox.extend_from_slice(bytes);
         while self.step() {}
+        // Idle connections should not keep the buffer their last message came in.
+        if self.inbox.is_empty() && self.inbox.capacity() > 0 {
+            self.inbox = BytesMut::new();
+        }
     }
 
     /// Uses one head or frame from the inbox; `false` when it holds no whole one (or the
