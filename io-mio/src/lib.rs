@@ -1,12 +1,18 @@
-//! The mio shell: one poll loop that accepts TCP sockets, reads and writes them without
-//! blocking, keeps the clocks and the service's timer, and stops on a [`StopFlag`]. Every
-//! decision is the [`Service`]'s (see `simplex_core::driver`); this crate only moves bytes.
+//! The mio shell: one poll loop that accepts TCP sockets (when given a listener), dials the
+//! ones the service asks for, reads and writes them without blocking, keeps the clocks and the
+//! service's timer, and stops on a [`StopFlag`]. Every decision is the [`Service`]'s (see
+//! `simplex_core::driver`); this crate only moves bytes.
+//!
+//! Dialling resolves a name and may wait on the network, so each dial runs on a short-lived
+//! thread that hands the open stream back to the loop and wakes it.
 //!
 //! A slow or stalled peer costs its socket and its buffered bytes, never the loop: reads and
 //! writes never block, and the service's handshake timeout closes peers that never finish.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
+use std::net::ToSocketAddrs;
+use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mio::net::{TcpListener, TcpStream};
@@ -23,6 +29,12 @@ const STOP_POLL: Duration = Duration::from_millis(50);
 /// Reads from one socket per turn of the loop at most, so a peer that keeps sending cannot
 /// starve the others; the rest waits for the next turn.
 const READS_PER_TURN: usize = 16;
+/// How long one address may take to accept a dial (the service has its own, shorter, deadline
+/// and abandons the socket past it).
+const DIAL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A finished dial: the socket's id and its stream, or why there is none.
+type Dialled = (SocketId, io::Result<std::net::TcpStream>);
 
 struct Socket {
     stream: TcpStream,
@@ -45,6 +57,10 @@ struct Shell<'a, S: Service> {
     closing: Vec<SocketId>,
     /// Sockets that had more to read when their turn ended.
     backlog: Vec<SocketId>,
+    /// Outgoing sockets being dialled (forgotten if the service closes them meanwhile).
+    dialling: std::collections::HashSet<SocketId>,
+    dialled_tx: mpsc::Sender<Dialled>,
+    waker: std::sync::Arc<mio::Waker>,
 }
 
 /// Runs `service` on `listener` until `stop` is set, then stops it gracefully: the service's
@@ -56,11 +72,38 @@ pub fn run<S: Service>(
     stop: &StopFlag,
     limits: ShellLimits,
 ) -> io::Result<()> {
-    listener.set_nonblocking(true)?;
-    let mut listener = TcpListener::from_std(listener);
+    run_with(Some(listener), service, stop, limits)
+}
+
+/// Runs `service` with no listener (a client: every socket is one it asked to dial) until
+/// `stop` is set, then stops it gracefully as [`run`] does.
+pub fn run_outgoing<S: Service>(
+    service: &mut S,
+    stop: &StopFlag,
+    limits: ShellLimits,
+) -> io::Result<()> {
+    run_with(None, service, stop, limits)
+}
+
+fn run_with<S: Service>(
+    listener: Option<std::net::TcpListener>,
+    service: &mut S,
+    stop: &StopFlag,
+    limits: ShellLimits,
+) -> io::Result<()> {
     let poll = Poll::new()?;
-    poll.registry()
-        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    let mut listener = match listener {
+        Some(listener) => {
+            listener.set_nonblocking(true)?;
+            let mut listener = TcpListener::from_std(listener);
+            poll.registry()
+                .register(&mut listener, LISTENER, Interest::READABLE)?;
+            Some(listener)
+        }
+        None => None,
+    };
+    let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), WAKE)?);
+    let (dialled_tx, dialled_rx) = mpsc::channel();
     let mut shell = Shell {
         service,
         limits,
@@ -72,8 +115,10 @@ pub fn run<S: Service>(
         read_buf: vec![0; 64 * 1024],
         closing: Vec::new(),
         backlog: Vec::new(),
+        dialling: std::collections::HashSet::new(),
+        dialled_tx,
+        waker: waker.clone(),
     };
-    let waker = std::sync::Arc::new(mio::Waker::new(shell.poll.registry(), WAKE)?);
     shell
         .service
         .set_waker(std::sync::Arc::new(move || drop(waker.wake())));
@@ -97,7 +142,9 @@ pub fn run<S: Service>(
                 continue;
             }
             if event.token() == LISTENER {
-                shell.accept_all(&listener, &mut next_id);
+                if let Some(listener) = listener.as_ref() {
+                    shell.accept_all(listener, &mut next_id);
+                }
                 continue;
             }
             let id = event.token().0 as SocketId;
@@ -107,6 +154,9 @@ pub fn run<S: Service>(
             if event.is_readable() || event.is_read_closed() || event.is_error() {
                 shell.read(id);
             }
+        }
+        while let Ok((id, result)) = dialled_rx.try_recv() {
+            shell.dialled(id, result);
         }
         for id in std::mem::take(&mut shell.backlog) {
             shell.read(id);
@@ -120,7 +170,7 @@ pub fn run<S: Service>(
             shell.feed(ShellInput::Tick);
         }
     }
-    drop(listener);
+    drop(listener.take());
     shell.shutdown();
     Ok(())
 }
@@ -159,7 +209,9 @@ impl<S: Service> Shell<'_, S> {
                         }
                     }
                 }
+                SocketAction::Connect { socket, host, port } => self.dial(socket, host, port),
                 SocketAction::Close(id) => {
+                    self.dialling.remove(&id);
                     if let Some(s) = self.sockets.get_mut(&id) {
                         s.closing_by = Some(std::time::Instant::now() + self.limits.close_grace);
                         self.closing.push(id);
@@ -172,6 +224,58 @@ impl<S: Service> Shell<'_, S> {
         for id in dropped {
             self.remove(id);
             self.feed(ShellInput::PeerClosed(id));
+        }
+    }
+
+    /// Dials on a thread of its own; the loop picks the result up in [`Shell::dialled`].
+    fn dial(&mut self, id: SocketId, host: String, port: u16) {
+        if self.sockets.contains_key(&id) || !self.dialling.insert(id) {
+            return; // an id in use: the service's mistake, ignored
+        }
+        let tx = self.dialled_tx.clone();
+        let waker = self.waker.clone();
+        let spawned = std::thread::Builder::new()
+            .name("dial".into())
+            .spawn(move || {
+                let _ = tx.send((id, dial_blocking(&host, port)));
+                let _ = waker.wake();
+            });
+        if spawned.is_err() {
+            self.dialling.remove(&id);
+            self.feed(ShellInput::ConnectFailed(id));
+        }
+    }
+
+    /// A dial finished: the socket joins the loop, or the service hears it failed.
+    fn dialled(&mut self, id: SocketId, result: io::Result<std::net::TcpStream>) {
+        if !self.dialling.remove(&id) {
+            return; // the service closed it meanwhile
+        }
+        let registered = result.and_then(|stream| {
+            stream.set_nonblocking(true)?;
+            let _ = stream.set_nodelay(true);
+            let mut stream = TcpStream::from_std(stream);
+            self.poll
+                .registry()
+                .register(&mut stream, Token(id as usize), Interest::READABLE)?;
+            Ok(stream)
+        });
+        match registered {
+            Ok(stream) => {
+                self.sockets.insert(
+                    id,
+                    Socket {
+                        stream,
+                        unsent: VecDeque::new(),
+                        closing_by: None,
+                        wants_write: false,
+                    },
+                );
+                self.feed(ShellInput::Connected(id));
+                // Bytes may have arrived before the registration.
+                self.read(id);
+            }
+            Err(_) => self.feed(ShellInput::ConnectFailed(id)),
         }
     }
 
@@ -346,4 +450,16 @@ impl<S: Service> Shell<'_, S> {
             self.remove(id);
         }
     }
+}
+
+/// Resolves `host` and tries its addresses in turn (blocking: called on a dial thread).
+fn dial_blocking(host: &str, port: u16) -> io::Result<std::net::TcpStream> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "the name has no address");
+    for addr in (host, port).to_socket_addrs()? {
+        match std::net::TcpStream::connect_timeout(&addr, DIAL_TIMEOUT) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }

@@ -1,13 +1,14 @@
-//! The smol shell: an executor with one accept task, a reader and a writer task per socket,
-//! and one loop that owns the [`Service`] and feeds it what the tasks report. Every decision is
-//! the service's (see `simplex_core::driver`); this crate only moves bytes.
+//! The smol shell: an executor with one accept task (when given a listener), a dial task per
+//! outgoing socket (resolving and connecting on smol's blocking pool), a reader and a writer
+//! task per socket, and one loop that owns the [`Service`] and feeds it what the tasks report.
+//! Every decision is the service's (see `simplex_core::driver`); this crate only moves bytes.
 //!
 //! A slow or stalled peer blocks only its own tasks; its unsent bytes are bounded, and the
 //! service's handshake timeout closes peers that never finish.
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -23,9 +24,14 @@ use smol::{Async, LocalExecutor, Task, Timer};
 const STOP_POLL: Duration = Duration::from_millis(50);
 /// A write is at most one TLS flight of one block, so this many writes bound the unsent bytes.
 const WRITE_CHUNK: usize = 17 * 1024;
+/// How long one address may take to accept a dial (the service has its own, shorter, deadline
+/// and abandons the socket past it).
+const DIAL_TIMEOUT: Duration = Duration::from_secs(30);
 
 enum Event {
     Accepted(Async<TcpStream>),
+    /// A dial finished.
+    Dialled(SocketId, io::Result<TcpStream>),
     Data(SocketId, Vec<u8>),
     Closed(SocketId),
     /// The service has output from another thread.
@@ -60,6 +66,8 @@ struct Shell<'s, 'e, S: Service> {
     actions: Vec<SocketAction>,
     /// Sockets the service closed whose writer may still be flushing.
     closing: Vec<SocketId>,
+    /// Outgoing sockets being dialled (forgotten if the service closes them meanwhile).
+    dialling: std::collections::HashSet<SocketId>,
 }
 
 /// Runs `service` on `listener` until `stop` is set, then stops it gracefully: the service's
@@ -71,11 +79,30 @@ pub fn run<S: Service>(
     stop: &StopFlag,
     limits: ShellLimits,
 ) -> io::Result<()> {
-    let listener = Async::new(listener)?;
+    run_with(Some(listener), service, stop, limits)
+}
+
+/// Runs `service` with no listener (a client: every socket is one it asked to dial) until
+/// `stop` is set, then stops it gracefully as [`run`] does.
+pub fn run_outgoing<S: Service>(
+    service: &mut S,
+    stop: &StopFlag,
+    limits: ShellLimits,
+) -> io::Result<()> {
+    run_with(None, service, stop, limits)
+}
+
+fn run_with<S: Service>(
+    listener: Option<std::net::TcpListener>,
+    service: &mut S,
+    stop: &StopFlag,
+    limits: ShellLimits,
+) -> io::Result<()> {
+    let listener = listener.map(Async::new).transpose()?;
     let ex = LocalExecutor::new();
     future::block_on(ex.run(async {
         let (events, rx) = async_channel::bounded(1024);
-        let accept = ex.spawn(accept_loop(listener, events.clone()));
+        let accept = listener.map(|l| ex.spawn(accept_loop(l, events.clone())));
         let mut shell = Shell {
             service,
             ex: &ex,
@@ -87,6 +114,7 @@ pub fn run<S: Service>(
             deadline: None,
             actions: Vec::new(),
             closing: Vec::new(),
+            dialling: std::collections::HashSet::new(),
         };
         let wake = shell.events.clone();
         shell.service.set_waker(std::sync::Arc::new(move || {
@@ -176,6 +204,7 @@ impl<S: Service> Shell<'_, '_, S> {
             .await;
             match event {
                 Some(Event::Accepted(stream)) => self.accepted(stream),
+                Some(Event::Dialled(id, result)) => self.dialled(id, result),
                 Some(Event::Data(id, data))
                     if self.sockets.get(&id).is_some_and(|s| s.tx.is_some()) =>
                 {
@@ -204,6 +233,44 @@ impl<S: Service> Shell<'_, '_, S> {
         }
         let id = self.next_id;
         self.next_id += 1;
+        self.add_socket(id, stream);
+        self.feed(ShellInput::Accepted(id));
+    }
+
+    /// Dials on smol's blocking pool; the loop picks the result up in [`Shell::dialled`].
+    fn dial(&mut self, id: SocketId, host: String, port: u16) {
+        if self.sockets.contains_key(&id) || !self.dialling.insert(id) {
+            return; // an id in use: the service's mistake, ignored
+        }
+        let events = self.events.clone();
+        self.ex
+            .spawn(async move {
+                let result = smol::unblock(move || dial_blocking(&host, port)).await;
+                let _ = events.send(Event::Dialled(id, result)).await;
+            })
+            .detach();
+    }
+
+    /// A dial finished: the socket joins the loop, or the service hears it failed.
+    fn dialled(&mut self, id: SocketId, result: io::Result<TcpStream>) {
+        if !self.dialling.remove(&id) {
+            return; // the service closed it meanwhile
+        }
+        let stream = result.and_then(|stream| {
+            let _ = stream.set_nodelay(true);
+            Async::new(stream)
+        });
+        match stream {
+            Ok(stream) => {
+                self.add_socket(id, stream);
+                self.feed(ShellInput::Connected(id));
+            }
+            Err(_) => self.feed(ShellInput::ConnectFailed(id)),
+        }
+    }
+
+    /// Starts the reader and writer tasks of a new socket.
+    fn add_socket(&mut self, id: SocketId, stream: Async<TcpStream>) {
         let stream = Arc::new(stream);
         let (tx, rx) = async_channel::bounded((self.limits.max_unsent_bytes / WRITE_CHUNK).max(1));
         self.ex
@@ -221,7 +288,6 @@ impl<S: Service> Shell<'_, '_, S> {
                 closing_by: None,
             },
         );
-        self.feed(ShellInput::Accepted(id));
     }
 
     /// Feeds one input and carries out the socket actions it caused.
@@ -244,7 +310,9 @@ impl<S: Service> Shell<'_, '_, S> {
                         Err(TrySendError::Closed(_)) => {}
                     }
                 }
+                SocketAction::Connect { socket, host, port } => self.dial(socket, host, port),
                 SocketAction::Close(id) => {
+                    self.dialling.remove(&id);
                     if let Some(s) = self.sockets.get_mut(&id) {
                         // The writer sends what is queued, then shuts the socket.
                         s.tx = None;
@@ -302,4 +370,16 @@ impl<S: Service> Shell<'_, '_, S> {
             Timer::after(Duration::from_millis(10)).await;
         }
     }
+}
+
+/// Resolves `host` and tries its addresses in turn (blocking: runs on smol's blocking pool).
+fn dial_blocking(host: &str, port: u16) -> io::Result<TcpStream> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "the name has no address");
+    for addr in (host, port).to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, DIAL_TIMEOUT) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }

@@ -19,7 +19,7 @@ mod transport;
 #[allow(missing_docs)]
 mod support;
 
-pub use client::{client_machine, socks5};
+pub use client::{client_machine, queue_file, socks5};
 pub use codec::{address, encoding, keys, padding, string};
 pub use ratchet::{ratchet_decrypt, ratchets_for};
 pub use server::server_machine;
@@ -44,4 +44,5 @@ pub const TARGETS: &[Target] = &[
     ("server_machine", server_machine),
     ("socks5", socks5),
     ("client_machine", client_machine),
+    ("queue_file", queue_file),
 ];
