@@ -207,3 +207,54 @@ fn bad_input_is_an_error_not_a_crash() {
     assert_eq!(out.status.code(), Some(1));
     assert!(!d.join("q.queue").exists());
 }
+
+/// `--socks-proxy`: through a real `microsocks` with the server named `localhost` (the proxy
+/// resolves it and logs the connection); through a proxy that is not there, nothing works
+/// although the server is up.
+#[test]
+fn through_a_socks_proxy() {
+    let server = TestServer::start(Runtime::Smol, Options::default());
+    let address = server.address_with_host("localhost");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let proxy = simplex_tests::socks_proxy::Proxy::start();
+    let via = format!("127.0.0.1:{}", proxy.port);
+    for runtime in ["mio", "smol"] {
+        let name = format!("q-{runtime}");
+        let args = ["--socks-proxy", &via, "create", &name, "--server", &address];
+        assert_eq!(ok(d, runtime, &args)["server"], address);
+        let send = ["--socks-proxy", &via, "send", &name, "-m", "proxied"];
+        ok(d, runtime, &send);
+        let receive = ["--socks-proxy", &via, "receive", &name, "--ack"];
+        assert_eq!(ok(d, runtime, &receive)["body"], "proxied");
+    }
+    let wanted = format!("localhost:{}", server.addr.port());
+    let mut log = Vec::new();
+    while let Ok(line) = proxy
+        .log
+        .recv_timeout(std::time::Duration::from_millis(300))
+    {
+        log.push(line);
+    }
+    assert_eq!(
+        log.iter().filter(|l| l.contains(&wanted)).count(),
+        6,
+        "one tunnel per invocation: {log:?}"
+    );
+    drop(proxy);
+    let nowhere = format!(
+        "127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
+    let out = run(
+        d,
+        "mio",
+        &["--socks-proxy", &nowhere, "send", "q-mio", "-m", "x"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(server.stop(), 0);
+}
