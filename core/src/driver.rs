@@ -62,7 +62,8 @@ pub enum SocketAction {
     /// Write these bytes, in order after earlier writes.
     Write(SocketId, Vec<u8>),
     /// Close the socket once what was written before is sent; the service forgets it. A
-    /// socket still being opened is abandoned (no `Connected` or `ConnectFailed` follows).
+    /// socket still being opened is abandoned (no `Connected` or `ConnectFailed` follows); an
+    /// id the shell no longer knows (already reported closed or failed) is ignored.
     Close(SocketId),
     /// Open a TCP stream to `host:port` under the id `socket` (at least
     /// [`FIRST_OUTGOING_SOCKET`], unused). The shell resolves the name and dials without
