@@ -76,6 +76,9 @@ pub enum SocketAction {
         host: String,
         /// The TCP port.
         port: u16,
+        /// TCP keep-alive to set on the socket once open (best effort: a platform that lacks
+        /// an option keeps its default).
+        keep_alive: Option<crate::client::KeepAlive>,
     },
 }
 

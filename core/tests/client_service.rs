@@ -10,8 +10,9 @@ use rand_chacha::rand_core::SeedableRng;
 use scripted::{address, ScriptedServer};
 use simplex_core::address::TransportHost;
 use simplex_core::client::{
-    conn_of, socket_of, ClientService, ConnId, ConnectionManager, ManagerConfig, ManagerEvent,
-    NetworkConfig, RecipientKeys, Reply, Request, RequestError, SignAlgorithm, SocksProxy,
+    conn_of, socket_of, ClientService, ConnId, ConnectionManager, KeepAlive, ManagerConfig,
+    ManagerEvent, NetworkConfig, RecipientKeys, Reply, Request, RequestError, SignAlgorithm,
+    SocksProxy,
 };
 use simplex_core::driver::{
     Service, ShellClock, ShellInput, SocketAction, SocketId, FIRST_OUTGOING_SOCKET,
@@ -72,7 +73,17 @@ fn a_request_is_dialled_carried_and_answered() {
     let id = s.manager().request(now, &addr, Request::create(&keys()));
     let actions = feed(&mut s, ShellInput::Tick);
     let socket: SocketId = match actions.as_slice() {
-        [SocketAction::Connect { socket, host, port }] => {
+        [SocketAction::Connect {
+            socket,
+            host,
+            port,
+            keep_alive,
+        }] => {
+            assert_eq!(
+                *keep_alive,
+                Some(KeepAlive::default()),
+                "the reference's default"
+            );
             assert_eq!((host.as_str(), *port), ("localhost", 5001));
             *socket
         }
@@ -130,7 +141,17 @@ fn with_a_proxy_the_shell_dials_the_proxy() {
     s.manager().request(now, &addr, Request::create(&keys()));
     let actions = feed(&mut s, ShellInput::Tick);
     let socket = match actions.as_slice() {
-        [SocketAction::Connect { socket, host, port }] => {
+        [SocketAction::Connect {
+            socket,
+            host,
+            port,
+            keep_alive,
+        }] => {
+            assert_eq!(
+                *keep_alive,
+                Some(KeepAlive::default()),
+                "the reference's default"
+            );
             assert_eq!((host.as_str(), *port), ("127.0.0.1", 9050));
             *socket
         }
@@ -158,7 +179,17 @@ fn a_failed_dial_fails_the_request_and_strays_are_harmless() {
     let now = s.now();
     let id = s.manager().request(now, &addr, Request::create(&keys()));
     let socket = match feed(&mut s, ShellInput::Tick).as_slice() {
-        [SocketAction::Connect { socket, host, port }] => {
+        [SocketAction::Connect {
+            socket,
+            host,
+            port,
+            keep_alive,
+        }] => {
+            assert_eq!(
+                *keep_alive,
+                Some(KeepAlive::default()),
+                "the reference's default"
+            );
             assert_eq!((host.as_str(), *port), ("127.0.0.1", 5223));
             *socket
         }

@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
+use simplex_core::client::KeepAlive;
 use simplex_core::driver::{
     instant_since_origin, unix_time, Service, ShellClock, ShellInput, ShellLimits, SocketAction,
     SocketId, StopFlag,
@@ -209,7 +210,12 @@ impl<S: Service> Shell<'_, S> {
                         }
                     }
                 }
-                SocketAction::Connect { socket, host, port } => self.dial(socket, host, port),
+                SocketAction::Connect {
+                    socket,
+                    host,
+                    port,
+                    keep_alive,
+                } => self.dial(socket, host, port, keep_alive),
                 SocketAction::Close(id) => {
                     self.dialling.remove(&id);
                     if let Some(s) = self.sockets.get_mut(&id) {
@@ -228,7 +234,7 @@ impl<S: Service> Shell<'_, S> {
     }
 
     /// Dials on a thread of its own; the loop picks the result up in [`Shell::dialled`].
-    fn dial(&mut self, id: SocketId, host: String, port: u16) {
+    fn dial(&mut self, id: SocketId, host: String, port: u16, keep_alive: Option<KeepAlive>) {
         if self.sockets.contains_key(&id) || !self.dialling.insert(id) {
             return; // an id in use: the service's mistake, ignored
         }
@@ -237,7 +243,7 @@ impl<S: Service> Shell<'_, S> {
         let spawned = std::thread::Builder::new()
             .name("dial".into())
             .spawn(move || {
-                let _ = tx.send((id, dial_blocking(&host, port)));
+                let _ = tx.send((id, dial_blocking(&host, port, keep_alive.as_ref())));
                 let _ = waker.wake();
             });
         if spawned.is_err() {
@@ -453,13 +459,63 @@ impl<S: Service> Shell<'_, S> {
 }
 
 /// Resolves `host` and tries its addresses in turn (blocking: called on a dial thread).
-fn dial_blocking(host: &str, port: u16) -> io::Result<std::net::TcpStream> {
+fn dial_blocking(
+    host: &str,
+    port: u16,
+    keep_alive: Option<&KeepAlive>,
+) -> io::Result<std::net::TcpStream> {
     let mut last = io::Error::new(io::ErrorKind::NotFound, "the name has no address");
     for addr in (host, port).to_socket_addrs()? {
         match std::net::TcpStream::connect_timeout(&addr, DIAL_TIMEOUT) {
-            Ok(stream) => return Ok(stream),
+            Ok(stream) => {
+                if let Some(k) = keep_alive {
+                    // Best effort: without keep-alive the connection still works.
+                    let _ = set_keep_alive(&stream, k);
+                }
+                return Ok(stream);
+            }
             Err(e) => last = e,
         }
     }
     Err(last)
+}
+
+/// Sets TCP keep-alive: the idle time everywhere, the probe interval and count where the
+/// platform has them.
+fn set_keep_alive(stream: &std::net::TcpStream, k: &KeepAlive) -> io::Result<()> {
+    let params = socket2::TcpKeepalive::new().with_time(k.idle);
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "macos"
+    ))]
+    let params = params.with_interval(k.interval).with_retries(k.count);
+    socket2::SockRef::from(stream).set_tcp_keepalive(&params)
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn dialled_sockets_get_the_keep_alive_asked_for() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let k = KeepAlive {
+            idle: Duration::from_secs(31),
+            interval: Duration::from_secs(16),
+            count: 5,
+        };
+        let stream = dial_blocking("127.0.0.1", port, Some(&k)).unwrap();
+        let sock = socket2::SockRef::from(&stream);
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.keepalive_time().unwrap(), k.idle);
+        assert_eq!(sock.keepalive_interval().unwrap(), k.interval);
+        assert_eq!(sock.keepalive_retries().unwrap(), k.count);
+        let plain = dial_blocking("127.0.0.1", port, None).unwrap();
+        assert!(!socket2::SockRef::from(&plain).keepalive().unwrap());
+    }
 }

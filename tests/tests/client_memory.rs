@@ -184,7 +184,9 @@ impl World {
         self.events.extend(self.client.take_events());
         for action in actions {
             match action {
-                SocketAction::Connect { socket, host, port } => {
+                SocketAction::Connect {
+                    socket, host, port, ..
+                } => {
                     assert_eq!((host.as_str(), port), ("localhost", 5223));
                     if self.server.driver.is_some() {
                         self.server.conns.insert(socket);

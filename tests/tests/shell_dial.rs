@@ -10,6 +10,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::Duration;
 
+use simplex_core::client::KeepAlive;
 use simplex_core::driver::{
     Service, ShellClock, ShellInput, ShellLimits, SocketAction, StopFlag, FIRST_OUTGOING_SOCKET,
 };
@@ -58,16 +59,19 @@ impl Service for Recorder {
                     socket: ECHO,
                     host: "localhost".into(),
                     port: self.echo_port,
+                    keep_alive: Some(KeepAlive::default()),
                 });
                 actions.push(SocketAction::Connect {
                     socket: REFUSED,
                     host: "127.0.0.1".into(),
                     port: self.refused_port,
+                    keep_alive: None,
                 });
                 actions.push(SocketAction::Connect {
                     socket: ABANDONED,
                     host: "127.0.0.1".into(),
                     port: self.echo_port,
+                    keep_alive: None,
                 });
                 actions.push(SocketAction::Close(ABANDONED));
             }

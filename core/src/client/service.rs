@@ -94,6 +94,7 @@ impl ClientService {
                     host,
                     port,
                     proxy,
+                    keep_alive,
                     ..
                 } => {
                     // With a proxy the stream goes to it; the manager names the server in
@@ -106,6 +107,7 @@ impl ClientService {
                         socket: socket_of(conn),
                         host,
                         port,
+                        keep_alive,
                     });
                 }
                 ManagerOutput::Transmit { conn, bytes } => {
