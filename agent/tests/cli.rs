@@ -223,7 +223,8 @@ fn through_a_socks_proxy() {
         let name = format!("q-{runtime}");
         let args = ["--socks-proxy", &via, "create", &name, "--server", &address];
         assert_eq!(ok(d, runtime, &args)["server"], address);
-        let send = ["--socks-proxy", &via, "send", &name, "-m", "proxied"];
+        // Global options may also follow the command.
+        let send = ["send", &name, "-m", "proxied", "--socks-proxy", &via];
         ok(d, runtime, &send);
         let receive = ["--socks-proxy", &via, "receive", &name, "--ack"];
         assert_eq!(ok(d, runtime, &receive)["body"], "proxied");

@@ -37,13 +37,13 @@ struct Cli {
     )]
     state_dir: PathBuf,
     /// The I/O shell: mio or smol.
-    #[arg(long, default_value = "mio")]
+    #[arg(long, global = true, default_value = "mio")]
     runtime: Runtime,
     /// Reach servers through this SOCKS5 proxy (HOST:PORT).
-    #[arg(long)]
+    #[arg(long, global = true)]
     socks_proxy: Option<String>,
     /// Seconds to wait for each answer (connecting included).
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, global = true, default_value_t = 15)]
     timeout: u64,
     #[command(subcommand)]
     command: Command,
