@@ -5,7 +5,9 @@
 //! happened to its sockets ([`ShellInput`]) with the time read from both clocks, and carries
 //! out the [`SocketAction`]s it gets back; the service returns its next deadline. Every
 //! decision (TLS, the protocol, files, logs) is the service's. The SMP server's service is
-//! `simplex_server::host::Host`; the in-memory tests drive the same service without sockets.
+//! `simplex_server::host::Host`; the client's is [`crate::client::ClientService`], which dials
+//! out ([`SocketAction::Connect`]) instead of accepting. The in-memory tests drive the same
+//! services without sockets.
 //!
 //! Nothing here touches a socket, a clock or a thread: the types are plain data, and
 //! [`StopFlag`] is only an atomic boolean a signal handler or a test can set.

@@ -55,7 +55,8 @@ enum Command {
     Create {
         /// The queue's local name.
         name: String,
-        /// The server: smp://FINGERPRINT@HOST[,HOST2][:PORT].
+        /// The server: smp://FINGERPRINT@HOST:PORT (more hosts after commas; the port may be left
+        /// out for 5223).
         #[arg(long, env = "SMP_SERVER")]
         server: String,
     },
