@@ -1,4 +1,9 @@
 //! The SimpleX agent: duplex connections over pairs of SMP queues, their lifecycle, the double
 //! ratchet sessions, and their storage.
 //!
-//! Not yet built: this crate reserves its place in the workspace.
+//! Built so far: [`client_runtime`], the SMP client (`simplex_core::client`) running on a
+//! shell thread of its own, used blocking-style by the `smp-client` program and the tests.
+//! The duplex connections are still to come.
+
+pub mod client_runtime;
+pub mod queue_file;

@@ -5,7 +5,9 @@
 //! happened to its sockets ([`ShellInput`]) with the time read from both clocks, and carries
 //! out the [`SocketAction`]s it gets back; the service returns its next deadline. Every
 //! decision (TLS, the protocol, files, logs) is the service's. The SMP server's service is
-//! `simplex_server::host::Host`; the in-memory tests drive the same service without sockets.
+//! `simplex_server::host::Host`; the client's is [`crate::client::ClientService`], which dials
+//! out ([`SocketAction::Connect`]) instead of accepting. The in-memory tests drive the same
+//! services without sockets.
 //!
 //! Nothing here touches a socket, a clock or a thread: the types are plain data, and
 //! [`StopFlag`] is only an atomic boolean a signal handler or a test can set.
@@ -16,12 +18,18 @@ use std::sync::Arc;
 use crate::encoding::UnixTime;
 use crate::time::Instant;
 
-/// Identifies an accepted socket; a shell never reuses one while the service may know it.
+/// Identifies a socket; a shell never reuses one while the service may know it. A shell
+/// numbers accepted sockets from 1 upwards; a service that dials out
+/// ([`SocketAction::Connect`]) picks its own ids from [`FIRST_OUTGOING_SOCKET`] upwards, so
+/// the two ranges never meet.
 pub type SocketId = u64;
 
 /// Identifies a listening socket: its position in the list the shell was started with (a
 /// service serving several ports, e.g. TLS and WebSockets, tells their sockets apart by it).
 pub type ListenerId = usize;
+
+/// The first id a service may give an outgoing socket ([`SocketAction::Connect`]).
+pub const FIRST_OUTGOING_SOCKET: SocketId = 1 << 48;
 
 /// The two clocks, read by the shell when it feeds an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +45,11 @@ pub struct ShellClock {
 pub enum ShellInput<'a> {
     /// A socket was accepted on a listener.
     Accepted(SocketId, ListenerId),
+    /// An outgoing socket ([`SocketAction::Connect`]) is open.
+    Connected(SocketId),
+    /// An outgoing socket could not be opened (the name did not resolve, or no address
+    /// accepted the connection); the shell forgets it.
+    ConnectFailed(SocketId),
     /// Bytes were read from a socket.
     Received(SocketId, &'a [u8]),
     /// A socket reached end of file, failed, or was dropped by the shell (e.g. its peer did
@@ -54,8 +67,25 @@ pub enum ShellInput<'a> {
 pub enum SocketAction {
     /// Write these bytes, in order after earlier writes.
     Write(SocketId, Vec<u8>),
-    /// Close the socket once what was written before is sent; the service forgets it.
+    /// Close the socket once what was written before is sent; the service forgets it. A
+    /// socket still being opened is abandoned (no `Connected` or `ConnectFailed` follows); an
+    /// id the shell no longer knows (already reported closed or failed) is ignored.
     Close(SocketId),
+    /// Open a TCP stream to `host:port` under the id `socket` (at least
+    /// [`FIRST_OUTGOING_SOCKET`], unused). The shell resolves the name and dials without
+    /// stalling its loop, then reports [`ShellInput::Connected`] or
+    /// [`ShellInput::ConnectFailed`]. Writes before `Connected` are not allowed.
+    Connect {
+        /// The id the service names the socket by.
+        socket: SocketId,
+        /// A host name or an IP address in text form.
+        host: String,
+        /// The TCP port.
+        port: u16,
+        /// TCP keep-alive to set on the socket once open (best effort: a platform that lacks
+        /// an option keeps its default).
+        keep_alive: Option<crate::client::KeepAlive>,
+    },
 }
 
 /// Wakes a shell from another thread: the shell then feeds [`ShellInput::Tick`].

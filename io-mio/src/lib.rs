@@ -1,16 +1,23 @@
-//! The mio shell: one poll loop that accepts TCP sockets, reads and writes them without
-//! blocking, keeps the clocks and the service's timer, and stops on a [`StopFlag`]. Every
-//! decision is the [`Service`]'s (see `simplex_core::driver`); this crate only moves bytes.
+//! The mio shell: one poll loop that accepts TCP sockets (when given a listener), dials the
+//! ones the service asks for, reads and writes them without blocking, keeps the clocks and the
+//! service's timer, and stops on a [`StopFlag`]. Every decision is the [`Service`]'s (see
+//! `simplex_core::driver`); this crate only moves bytes.
+//!
+//! Dialling resolves a name and may wait on the network, so each dial runs on a short-lived
+//! thread that hands the open stream back to the loop and wakes it.
 //!
 //! A slow or stalled peer costs its socket and its buffered bytes, never the loop: reads and
 //! writes never block, and the service's handshake timeout closes peers that never finish.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
+use std::net::ToSocketAddrs;
+use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
+use simplex_core::client::KeepAlive;
 use simplex_core::driver::{
     instant_since_origin, unix_time, ListenerId, Service, ShellClock, ShellInput, ShellLimits,
     SocketAction, SocketId, StopFlag,
@@ -18,7 +25,8 @@ use simplex_core::driver::{
 
 const WAKE: Token = Token(usize::MAX);
 
-/// Listeners take the tokens just below [`WAKE`]; sockets count up from 1.
+/// Listeners take the tokens just below [`WAKE`]; accepted sockets count up from 1 and dialled
+/// ones from `FIRST_OUTGOING_SOCKET`, far below.
 fn listener_token(listener: ListenerId) -> Token {
     Token(usize::MAX - 1 - listener)
 }
@@ -27,6 +35,12 @@ const STOP_POLL: Duration = Duration::from_millis(50);
 /// Reads from one socket per turn of the loop at most, so a peer that keeps sending cannot
 /// starve the others; the rest waits for the next turn.
 const READS_PER_TURN: usize = 16;
+/// How long one address may take to accept a dial (the service has its own, shorter, deadline
+/// and abandons the socket past it).
+const DIAL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A finished dial: the socket's id and its stream, or why there is none.
+type Dialled = (SocketId, io::Result<std::net::TcpStream>);
 
 struct Socket {
     stream: TcpStream,
@@ -49,6 +63,10 @@ struct Shell<'a, S: Service> {
     closing: Vec<SocketId>,
     /// Sockets that had more to read when their turn ended.
     backlog: Vec<SocketId>,
+    /// Outgoing sockets being dialled (forgotten if the service closes them meanwhile).
+    dialling: std::collections::HashSet<SocketId>,
+    dialled_tx: mpsc::Sender<Dialled>,
+    waker: std::sync::Arc<mio::Waker>,
 }
 
 /// Runs `service` on `listener` until `stop` is set, then stops it gracefully: the service's
@@ -63,8 +81,18 @@ pub fn run<S: Service>(
     run_listeners(vec![listener], service, stop, limits)
 }
 
-/// [`run`] on several listeners; sockets accepted on `listeners[i]` come with
-/// [`ListenerId`] `i`.
+/// Runs `service` with no listener (a client: every socket is one it asked to dial) until
+/// `stop` is set, then stops it gracefully as [`run`] does.
+pub fn run_outgoing<S: Service>(
+    service: &mut S,
+    stop: &StopFlag,
+    limits: ShellLimits,
+) -> io::Result<()> {
+    run_listeners(Vec::new(), service, stop, limits)
+}
+
+/// [`run`] on several listeners (or none, as [`run_outgoing`]); sockets accepted on
+/// `listeners[i]` come with [`ListenerId`] `i`.
 pub fn run_listeners<S: Service>(
     listeners: Vec<std::net::TcpListener>,
     service: &mut S,
@@ -83,6 +111,8 @@ pub fn run_listeners<S: Service>(
             Ok(listener)
         })
         .collect::<io::Result<Vec<_>>>()?;
+    let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), WAKE)?);
+    let (dialled_tx, dialled_rx) = mpsc::channel();
     let mut shell = Shell {
         service,
         limits,
@@ -94,8 +124,10 @@ pub fn run_listeners<S: Service>(
         read_buf: vec![0; 64 * 1024],
         closing: Vec::new(),
         backlog: Vec::new(),
+        dialling: std::collections::HashSet::new(),
+        dialled_tx,
+        waker: waker.clone(),
     };
-    let waker = std::sync::Arc::new(mio::Waker::new(shell.poll.registry(), WAKE)?);
     shell
         .service
         .set_waker(std::sync::Arc::new(move || drop(waker.wake())));
@@ -131,6 +163,9 @@ pub fn run_listeners<S: Service>(
             if event.is_readable() || event.is_read_closed() || event.is_error() {
                 shell.read(id);
             }
+        }
+        while let Ok((id, result)) = dialled_rx.try_recv() {
+            shell.dialled(id, result);
         }
         for id in std::mem::take(&mut shell.backlog) {
             shell.read(id);
@@ -183,7 +218,14 @@ impl<S: Service> Shell<'_, S> {
                         }
                     }
                 }
+                SocketAction::Connect {
+                    socket,
+                    host,
+                    port,
+                    keep_alive,
+                } => self.dial(socket, host, port, keep_alive),
                 SocketAction::Close(id) => {
+                    self.dialling.remove(&id);
                     if let Some(s) = self.sockets.get_mut(&id) {
                         s.closing_by = Some(std::time::Instant::now() + self.limits.close_grace);
                         self.closing.push(id);
@@ -196,6 +238,58 @@ impl<S: Service> Shell<'_, S> {
         for id in dropped {
             self.remove(id);
             self.feed(ShellInput::PeerClosed(id));
+        }
+    }
+
+    /// Dials on a thread of its own; the loop picks the result up in [`Shell::dialled`].
+    fn dial(&mut self, id: SocketId, host: String, port: u16, keep_alive: Option<KeepAlive>) {
+        if self.sockets.contains_key(&id) || !self.dialling.insert(id) {
+            return; // an id in use: the service's mistake, ignored
+        }
+        let tx = self.dialled_tx.clone();
+        let waker = self.waker.clone();
+        let spawned = std::thread::Builder::new()
+            .name("dial".into())
+            .spawn(move || {
+                let _ = tx.send((id, dial_blocking(&host, port, keep_alive.as_ref())));
+                let _ = waker.wake();
+            });
+        if spawned.is_err() {
+            self.dialling.remove(&id);
+            self.feed(ShellInput::ConnectFailed(id));
+        }
+    }
+
+    /// A dial finished: the socket joins the loop, or the service hears it failed.
+    fn dialled(&mut self, id: SocketId, result: io::Result<std::net::TcpStream>) {
+        if !self.dialling.remove(&id) {
+            return; // the service closed it meanwhile
+        }
+        let registered = result.and_then(|stream| {
+            stream.set_nonblocking(true)?;
+            let _ = stream.set_nodelay(true);
+            let mut stream = TcpStream::from_std(stream);
+            self.poll
+                .registry()
+                .register(&mut stream, Token(id as usize), Interest::READABLE)?;
+            Ok(stream)
+        });
+        match registered {
+            Ok(stream) => {
+                self.sockets.insert(
+                    id,
+                    Socket {
+                        stream,
+                        unsent: VecDeque::new(),
+                        closing_by: None,
+                        wants_write: false,
+                    },
+                );
+                self.feed(ShellInput::Connected(id));
+                // Bytes may have arrived before the registration.
+                self.read(id);
+            }
+            Err(_) => self.feed(ShellInput::ConnectFailed(id)),
         }
     }
 
@@ -369,5 +463,67 @@ impl<S: Service> Shell<'_, S> {
         for id in ids {
             self.remove(id);
         }
+    }
+}
+
+/// Resolves `host` and tries its addresses in turn (blocking: called on a dial thread).
+fn dial_blocking(
+    host: &str,
+    port: u16,
+    keep_alive: Option<&KeepAlive>,
+) -> io::Result<std::net::TcpStream> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "the name has no address");
+    for addr in (host, port).to_socket_addrs()? {
+        match std::net::TcpStream::connect_timeout(&addr, DIAL_TIMEOUT) {
+            Ok(stream) => {
+                if let Some(k) = keep_alive {
+                    // Best effort: without keep-alive the connection still works.
+                    let _ = set_keep_alive(&stream, k);
+                }
+                return Ok(stream);
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// Sets TCP keep-alive: the idle time everywhere, the probe interval and count where the
+/// platform has them.
+fn set_keep_alive(stream: &std::net::TcpStream, k: &KeepAlive) -> io::Result<()> {
+    let params = socket2::TcpKeepalive::new().with_time(k.idle);
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "macos"
+    ))]
+    let params = params.with_interval(k.interval).with_retries(k.count);
+    socket2::SockRef::from(stream).set_tcp_keepalive(&params)
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn dialled_sockets_get_the_keep_alive_asked_for() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let k = KeepAlive {
+            idle: Duration::from_secs(31),
+            interval: Duration::from_secs(16),
+            count: 5,
+        };
+        let stream = dial_blocking("127.0.0.1", port, Some(&k)).unwrap();
+        let sock = socket2::SockRef::from(&stream);
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.keepalive_time().unwrap(), k.idle);
+        assert_eq!(sock.keepalive_interval().unwrap(), k.interval);
+        assert_eq!(sock.keepalive_retries().unwrap(), k.count);
+        let plain = dial_blocking("127.0.0.1", port, None).unwrap();
+        assert!(!socket2::SockRef::from(&plain).keepalive().unwrap());
     }
 }

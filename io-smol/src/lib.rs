@@ -1,18 +1,20 @@
-//! The smol shell: an executor with one accept task, a reader and a writer task per socket,
-//! and one loop that owns the [`Service`] and feeds it what the tasks report. Every decision is
-//! the service's (see `simplex_core::driver`); this crate only moves bytes.
+//! The smol shell: an executor with one accept task (when given a listener), a dial task per
+//! outgoing socket (resolving and connecting on smol's blocking pool), a reader and a writer
+//! task per socket, and one loop that owns the [`Service`] and feeds it what the tasks report.
+//! Every decision is the service's (see `simplex_core::driver`); this crate only moves bytes.
 //!
 //! A slow or stalled peer blocks only its own tasks; its unsent bytes are bounded, and the
 //! service's handshake timeout closes peers that never finish.
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_channel::{Receiver, Sender, TrySendError};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
+use simplex_core::client::KeepAlive;
 use simplex_core::driver::{
     instant_since_origin, unix_time, ListenerId, Service, ShellClock, ShellInput, ShellLimits,
     SocketAction, SocketId, StopFlag,
@@ -23,9 +25,14 @@ use smol::{Async, LocalExecutor, Task, Timer};
 const STOP_POLL: Duration = Duration::from_millis(50);
 /// A write is at most one TLS flight of one block, so this many writes bound the unsent bytes.
 const WRITE_CHUNK: usize = 17 * 1024;
+/// How long one address may take to accept a dial (the service has its own, shorter, deadline
+/// and abandons the socket past it).
+const DIAL_TIMEOUT: Duration = Duration::from_secs(30);
 
 enum Event {
     Accepted(Async<TcpStream>, ListenerId),
+    /// A dial finished.
+    Dialled(SocketId, io::Result<TcpStream>),
     Data(SocketId, Vec<u8>),
     Closed(SocketId),
     /// The service has output from another thread.
@@ -60,6 +67,8 @@ struct Shell<'s, 'e, S: Service> {
     actions: Vec<SocketAction>,
     /// Sockets the service closed whose writer may still be flushing.
     closing: Vec<SocketId>,
+    /// Outgoing sockets being dialled (forgotten if the service closes them meanwhile).
+    dialling: std::collections::HashSet<SocketId>,
 }
 
 /// Runs `service` on `listener` until `stop` is set, then stops it gracefully: the service's
@@ -74,8 +83,18 @@ pub fn run<S: Service>(
     run_listeners(vec![listener], service, stop, limits)
 }
 
-/// [`run`] on several listeners; sockets accepted on `listeners[i]` come with
-/// [`ListenerId`] `i`.
+/// Runs `service` with no listener (a client: every socket is one it asked to dial) until
+/// `stop` is set, then stops it gracefully as [`run`] does.
+pub fn run_outgoing<S: Service>(
+    service: &mut S,
+    stop: &StopFlag,
+    limits: ShellLimits,
+) -> io::Result<()> {
+    run_listeners(Vec::new(), service, stop, limits)
+}
+
+/// [`run`] on several listeners (or none, as [`run_outgoing`]); sockets accepted on
+/// `listeners[i]` come with [`ListenerId`] `i`.
 pub fn run_listeners<S: Service>(
     listeners: Vec<std::net::TcpListener>,
     service: &mut S,
@@ -105,6 +124,7 @@ pub fn run_listeners<S: Service>(
             deadline: None,
             actions: Vec::new(),
             closing: Vec::new(),
+            dialling: std::collections::HashSet::new(),
         };
         let wake = shell.events.clone();
         shell.service.set_waker(std::sync::Arc::new(move || {
@@ -198,6 +218,7 @@ impl<S: Service> Shell<'_, '_, S> {
             .await;
             match event {
                 Some(Event::Accepted(stream, on)) => self.accepted(stream, on),
+                Some(Event::Dialled(id, result)) => self.dialled(id, result),
                 Some(Event::Data(id, data))
                     if self.sockets.get(&id).is_some_and(|s| s.tx.is_some()) =>
                 {
@@ -226,6 +247,45 @@ impl<S: Service> Shell<'_, '_, S> {
         }
         let id = self.next_id;
         self.next_id += 1;
+        self.add_socket(id, stream);
+        self.feed(ShellInput::Accepted(id, on));
+    }
+
+    /// Dials on smol's blocking pool; the loop picks the result up in [`Shell::dialled`].
+    fn dial(&mut self, id: SocketId, host: String, port: u16, keep_alive: Option<KeepAlive>) {
+        if self.sockets.contains_key(&id) || !self.dialling.insert(id) {
+            return; // an id in use: the service's mistake, ignored
+        }
+        let events = self.events.clone();
+        self.ex
+            .spawn(async move {
+                let result =
+                    smol::unblock(move || dial_blocking(&host, port, keep_alive.as_ref())).await;
+                let _ = events.send(Event::Dialled(id, result)).await;
+            })
+            .detach();
+    }
+
+    /// A dial finished: the socket joins the loop, or the service hears it failed.
+    fn dialled(&mut self, id: SocketId, result: io::Result<TcpStream>) {
+        if !self.dialling.remove(&id) {
+            return; // the service closed it meanwhile
+        }
+        let stream = result.and_then(|stream| {
+            let _ = stream.set_nodelay(true);
+            Async::new(stream)
+        });
+        match stream {
+            Ok(stream) => {
+                self.add_socket(id, stream);
+                self.feed(ShellInput::Connected(id));
+            }
+            Err(_) => self.feed(ShellInput::ConnectFailed(id)),
+        }
+    }
+
+    /// Starts the reader and writer tasks of a new socket.
+    fn add_socket(&mut self, id: SocketId, stream: Async<TcpStream>) {
         let stream = Arc::new(stream);
         let (tx, rx) = async_channel::bounded((self.limits.max_unsent_bytes / WRITE_CHUNK).max(1));
         self.ex
@@ -243,7 +303,6 @@ impl<S: Service> Shell<'_, '_, S> {
                 closing_by: None,
             },
         );
-        self.feed(ShellInput::Accepted(id, on));
     }
 
     /// Feeds one input and carries out the socket actions it caused.
@@ -266,7 +325,14 @@ impl<S: Service> Shell<'_, '_, S> {
                         Err(TrySendError::Closed(_)) => {}
                     }
                 }
+                SocketAction::Connect {
+                    socket,
+                    host,
+                    port,
+                    keep_alive,
+                } => self.dial(socket, host, port, keep_alive),
                 SocketAction::Close(id) => {
+                    self.dialling.remove(&id);
                     if let Some(s) = self.sockets.get_mut(&id) {
                         // The writer sends what is queued, then shuts the socket.
                         s.tx = None;
@@ -323,5 +389,63 @@ impl<S: Service> Shell<'_, '_, S> {
             self.expire_closing();
             Timer::after(Duration::from_millis(10)).await;
         }
+    }
+}
+
+/// Resolves `host` and tries its addresses in turn (blocking: runs on smol's blocking pool).
+fn dial_blocking(host: &str, port: u16, keep_alive: Option<&KeepAlive>) -> io::Result<TcpStream> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "the name has no address");
+    for addr in (host, port).to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, DIAL_TIMEOUT) {
+            Ok(stream) => {
+                if let Some(k) = keep_alive {
+                    // Best effort: without keep-alive the connection still works.
+                    let _ = set_keep_alive(&stream, k);
+                }
+                return Ok(stream);
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// Sets TCP keep-alive: the idle time everywhere, the probe interval and count where the
+/// platform has them.
+fn set_keep_alive(stream: &TcpStream, k: &KeepAlive) -> io::Result<()> {
+    let params = socket2::TcpKeepalive::new().with_time(k.idle);
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "macos"
+    ))]
+    let params = params.with_interval(k.interval).with_retries(k.count);
+    socket2::SockRef::from(stream).set_tcp_keepalive(&params)
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn dialled_sockets_get_the_keep_alive_asked_for() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let k = KeepAlive {
+            idle: Duration::from_secs(31),
+            interval: Duration::from_secs(16),
+            count: 5,
+        };
+        let stream = dial_blocking("127.0.0.1", port, Some(&k)).unwrap();
+        let sock = socket2::SockRef::from(&stream);
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.keepalive_time().unwrap(), k.idle);
+        assert_eq!(sock.keepalive_interval().unwrap(), k.interval);
+        assert_eq!(sock.keepalive_retries().unwrap(), k.count);
+        let plain = dial_blocking("127.0.0.1", port, None).unwrap();
+        assert!(!socket2::SockRef::from(&plain).keepalive().unwrap());
     }
 }

@@ -371,7 +371,10 @@ impl Service for Host {
             },
             ShellInput::Received(conn, bytes) => DriverInput::Received { conn, bytes },
             ShellInput::PeerClosed(conn) => DriverInput::PeerClosed { conn },
-            ShellInput::Tick => DriverInput::Tick,
+            // The server never dials out: nothing to hear about outgoing sockets.
+            ShellInput::Tick | ShellInput::Connected(_) | ShellInput::ConnectFailed(_) => {
+                DriverInput::Tick
+            }
             ShellInput::Shutdown => DriverInput::Shutdown,
         };
         let shutdown = matches!(input, DriverInput::Shutdown);

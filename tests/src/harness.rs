@@ -97,7 +97,40 @@ impl Default for Options {
 impl TestServer {
     /// Starts a server.
     pub fn start(runtime: Runtime, options: Options) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on(runtime, options, TcpListener::bind("127.0.0.1:0").unwrap())
+    }
+
+    /// Starts a server on `addr` (e.g. where a stopped one listened, so its clients come back).
+    pub fn start_at(runtime: Runtime, options: Options, addr: SocketAddr) -> Self {
+        let until = std::time::Instant::now() + T;
+        let listener = loop {
+            match TcpListener::bind(addr) {
+                Ok(listener) => break listener,
+                Err(e) if std::time::Instant::now() < until => {
+                    let _ = e;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("cannot listen on {addr} again: {e}"),
+            }
+        };
+        Self::start_on(runtime, options, listener)
+    }
+
+    /// The server's address, `smp://FINGERPRINT@127.0.0.1:PORT`.
+    pub fn address(&self) -> String {
+        self.address_with_host("127.0.0.1")
+    }
+
+    /// The server's address naming it by `host` (e.g. `localhost`).
+    pub fn address_with_host(&self, host: &str) -> String {
+        format!(
+            "smp://{}@{host}:{}",
+            self.key_hash.to_base64url(),
+            self.addr.port()
+        )
+    }
+
+    fn start_on(runtime: Runtime, options: Options, listener: TcpListener) -> Self {
         let addr = listener.local_addr().unwrap();
         let mut listeners = vec![listener];
         let mut framings = vec![Framing::Raw];

@@ -9,3 +9,4 @@ pub mod fuzz;
 pub mod harness;
 pub mod net;
 pub mod sim;
+pub mod socks_proxy;

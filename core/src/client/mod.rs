@@ -14,6 +14,8 @@
 //!   every queue in one batch after a reconnection, and reports subscriptions
 //!   [`ManagerEvent::Down`]/[`ManagerEvent::Up`] once per server. It opens delivered message
 //!   bodies with each queue's key, so the user gets plaintext ([`ReceivedMessage`]).
+//! - [`ClientService`] puts the manager behind the shells' interface
+//!   ([`crate::driver::Service`]), so `simplex-io-mio` and `simplex-io-smol` drive it.
 //! - [`NetworkConfig`] is the reference agent's: SOCKS5 proxy, host mode, timeouts,
 //!   keep-alive. The SOCKS5 exchange itself is [`crate::socks5`].
 
@@ -23,6 +25,7 @@ mod manager;
 mod network;
 mod queue_keys;
 mod retry;
+mod service;
 
 pub use decrypt::{
     decrypt_message, decrypt_notification, parse_notification_meta, DecryptError, NotificationMeta,
@@ -41,3 +44,4 @@ pub use network::{
 };
 pub use queue_keys::{body_key, generate_sign_key, RecipientKeys, SignAlgorithm};
 pub use retry::RetryInterval;
+pub use service::{conn_of, socket_of, ClientService};

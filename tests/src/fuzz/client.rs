@@ -151,3 +151,15 @@ pub fn client_machine(data: &[u8]) {
     pump(&mut client, &mut server);
     assert!(answered.len() <= 3);
 }
+
+/// The `smp-client` queue file parser: arbitrary text never panics, and a file that parses
+/// writes back to text that parses to the same file.
+pub fn queue_file(data: &[u8]) {
+    use simplex_agent::queue_file::QueueState;
+    let Ok(state) = QueueState::parse(data) else {
+        return;
+    };
+    let text = state.to_text();
+    let again = QueueState::parse(text.as_bytes()).expect("written text parses");
+    assert_eq!(again.to_text(), text, "the written form is stable");
+}

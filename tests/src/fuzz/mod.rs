@@ -20,7 +20,7 @@ mod websocket;
 #[allow(missing_docs)]
 mod support;
 
-pub use client::{client_machine, socks5};
+pub use client::{client_machine, queue_file, socks5};
 pub use codec::{address, encoding, keys, padding, string};
 pub use ratchet::{ratchet_decrypt, ratchets_for};
 pub use server::{server_machine, trace};
@@ -48,4 +48,5 @@ pub const TARGETS: &[Target] = &[
     ("client_machine", client_machine),
     ("trace", trace),
     ("websocket", websocket),
+    ("queue_file", queue_file),
 ];
