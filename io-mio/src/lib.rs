@@ -387,6 +387,10 @@ impl<S: Service> Shell<'_, S> {
                 }
                 Ok(n) => {
                     s.unsent.drain(..n);
+                    // An idle connection should not keep the buffer of its last block.
+                    if s.unsent.is_empty() && s.unsent.capacity() > 4096 {
+                        s.unsent = VecDeque::new();
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

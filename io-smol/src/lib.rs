@@ -25,6 +25,8 @@ use smol::{Async, LocalExecutor, Task, Timer};
 const STOP_POLL: Duration = Duration::from_millis(50);
 /// A write is at most one TLS flight of one block, so this many writes bound the unsent bytes.
 const WRITE_CHUNK: usize = 17 * 1024;
+/// Bytes read from a socket at once: two TLS records of a block and more.
+const READ_CHUNK: usize = 64 * 1024;
 /// How long one address may take to accept a dial (the service has its own, shorter, deadline
 /// and abandons the socket past it).
 const DIAL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -162,13 +164,18 @@ async fn accept_loop(
 }
 
 async fn read_loop(id: SocketId, stream: Arc<Async<TcpStream>>, events: Sender<Event>) {
-    let mut buf = vec![0u8; 64 * 1024];
     loop {
+        // The buffer exists only once there is something to read: most connections are idle
+        // most of the time, and a buffer held per connection cost each of them 64 KiB.
+        if stream.readable().await.is_err() {
+            break;
+        }
+        let mut buf = vec![0u8; READ_CHUNK];
         match (&*stream).read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                let data = buf.get(..n).unwrap_or_default().to_vec();
-                if events.send(Event::Data(id, data)).await.is_err() {
+                buf.truncate(n);
+                if events.send(Event::Data(id, buf)).await.is_err() {
                     return;
                 }
             }
