@@ -27,6 +27,7 @@ mod machine;
 mod message;
 pub mod msg_log;
 pub mod queue;
+mod queue_store;
 pub mod sharded;
 pub mod stats;
 pub mod store_log;
