@@ -15,6 +15,7 @@
 //! - Persistence: [`store_log`] (queue records, the reference's text format), [`msg_log`]
 //!   (messages saved at a graceful stop), [`durable`] (optional message journal), [`stats`].
 
+mod auth;
 pub mod certs;
 pub mod config;
 mod connections;

@@ -5,10 +5,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
 use simplex_core::crypto::cbox::{CbKey, CbNonce};
-use simplex_core::crypto::keys::{Signature, VerifyKey};
+use simplex_core::crypto::keys::VerifyKey;
 use simplex_core::crypto::rng::CryptoRng;
 use simplex_core::crypto::x25519;
-use simplex_core::encoding::string::base64_decode;
 use simplex_core::encoding::{Encode, ShortBytes, UnixTime, Version};
 use simplex_core::protocol::{
     encode_transmission, signed_part, BrokerMsg, Command, CommandError, CorrId, EntityId,
@@ -16,11 +15,12 @@ use simplex_core::protocol::{
 };
 use simplex_core::time::Instant;
 
+use crate::auth::Verifier;
 use crate::config::ServerConfig;
 use crate::durable::JournalRecord;
 use crate::msg_log::{self, SavedMessageLine, StoredMessage};
 use crate::queue::{NtfCreds, QueueRec, QueueStatus};
-use crate::queue_store::{entity_id, queue_id, QueueStore, StoredKey};
+use crate::queue_store::{entity_id, queue_id, QueueStore};
 use crate::stats::ServerStats;
 use crate::store_log::StoreLogRecord;
 
@@ -255,54 +255,11 @@ struct Client {
     closing: bool,
 }
 
-/// The reference's dummy keys, verified against when the real key is missing so an `AUTH`
-/// failure takes the same time whether or not the queue exists.
-const DUMMY_ED25519: &str = "MCowBQYDK2VwAyEA139Oqs4QgpqbAmB0o7rZf6T19ryl7E65k4AYe0kE3Qs=";
-const DUMMY_ED448: &str =
-    "MEMwBQYDK2VxAzoA6ibQc9XpkSLtwrf7PLvp81qW/etiumckVFImCMRdftcG/XopbOSaq9qyLhrgJWKOLyNrQPNVvpMA";
-
-fn dummy_key(text: &str) -> Option<VerifyKey> {
-    base64_decode(text.as_bytes())
-        .ok()
-        .and_then(|der| VerifyKey::from_der(&der).ok())
-}
-
-/// A key a command is verified with: parsed (`NEW`'s own key) or as the store keeps it.
-trait CommandKey {
-    fn algorithm_matches(&self, sig: &Signature) -> bool;
-    fn check(&self, signed: &[u8], sig: &Signature) -> bool;
-}
-
-impl CommandKey for VerifyKey {
-    fn algorithm_matches(&self, sig: &Signature) -> bool {
-        matches!(
-            (self, sig),
-            (VerifyKey::Ed25519(_), Signature::Ed25519(_))
-                | (VerifyKey::Ed448(_), Signature::Ed448(_))
-        )
-    }
-
-    fn check(&self, signed: &[u8], sig: &Signature) -> bool {
-        self.verify(signed, sig)
-    }
-}
-
-impl CommandKey for StoredKey<'_> {
-    fn algorithm_matches(&self, sig: &Signature) -> bool {
-        self.matches(sig)
-    }
-
-    fn check(&self, signed: &[u8], sig: &Signature) -> bool {
-        self.verify(signed, sig)
-    }
-}
-
 /// The SMP server machine (one shard of it; one shard is a whole server).
 pub struct Server<R: CryptoRng> {
     config: ServerConfig,
     rng: R,
-    dummy_ed25519: Option<VerifyKey>,
-    dummy_ed448: Option<VerifyKey>,
+    verifier: Verifier,
     queues: QueueStore,
     clients: BTreeMap<ClientId, Client>,
     outputs: VecDeque<ServerOutput>,
@@ -350,8 +307,7 @@ impl<R: CryptoRng> Server<R> {
         Self {
             config,
             rng,
-            dummy_ed25519: dummy_key(DUMMY_ED25519),
-            dummy_ed448: dummy_key(DUMMY_ED448),
+            verifier: Verifier::default(),
             queues: QueueStore::default(),
             clients: BTreeMap::new(),
             outputs: VecDeque::new(),
@@ -761,64 +717,25 @@ impl<R: CryptoRng> Server<R> {
         }
     }
 
-    fn dummy_verify(&self, signed: &[u8], sig: &Signature) -> bool {
-        let key = match sig {
-            Signature::Ed25519(_) => &self.dummy_ed25519,
-            Signature::Ed448(_) => &self.dummy_ed448,
-        };
-        key.as_ref().is_some_and(|k| k.verify(signed, sig))
-    }
-
-    fn verify_with(&self, sig: Option<&Signature>, signed: &[u8], key: &impl CommandKey) -> bool {
-        match sig {
-            None => false,
-            Some(s) if key.algorithm_matches(s) => key.check(signed, s),
-            Some(s) => {
-                // Same work as a real check, then refuse.
-                let _ = self.dummy_verify(signed, s);
-                false
-            }
-        }
-    }
-
-    /// Verifies against `key`, or, when there is no key, requires no signature.
-    fn verify_maybe(
-        &self,
-        sig: Option<&Signature>,
-        signed: &[u8],
-        key: Option<StoredKey<'_>>,
-    ) -> bool {
-        match key {
-            Some(k) => self.verify_with(sig, signed, &k),
-            None => sig.is_none(),
-        }
-    }
-
-    fn no_queue(&self, sig: Option<&Signature>, signed: &[u8]) -> bool {
-        if let Some(s) = sig {
-            let _ = self.dummy_verify(signed, s);
-        }
-        false
-    }
-
-    fn verify(&self, t: &VerifiedTransmission<Command>, cmd: &Command) -> bool {
+    fn verify(&mut self, t: &VerifiedTransmission<Command>, cmd: &Command) -> bool {
         let sig = t.signature.as_ref();
         let signed = &t.signed[..];
         let entity = &t.entity_id;
+        let v = &mut self.verifier;
         match cmd {
-            Command::New { recipient_key, .. } => self.verify_with(sig, signed, recipient_key),
+            Command::New { recipient_key, .. } => v.verify_with(sig, signed, recipient_key),
             Command::Ping => true,
             Command::Send { .. } => match self.queues.by_sender(entity.as_bytes()) {
-                Some(q) => self.verify_maybe(sig, signed, q.sender_key()),
-                None => self.no_queue(sig, signed),
+                Some(q) => v.verify_maybe(sig, signed, q.sender_key()),
+                None => v.no_queue(sig, signed),
             },
             Command::NSub => match self.queues.by_notifier(entity.as_bytes()) {
-                Some(q) => self.verify_maybe(sig, signed, q.notifier_key()),
-                None => self.no_queue(sig, signed),
+                Some(q) => v.verify_maybe(sig, signed, q.notifier_key()),
+                None => v.no_queue(sig, signed),
             },
             _ => match self.queues.get(entity.as_bytes()) {
-                Some(q) => self.verify_with(sig, signed, &q.recipient_key()),
-                None => self.no_queue(sig, signed),
+                Some(q) => v.verify_with(sig, signed, &q.recipient_key()),
+                None => v.no_queue(sig, signed),
             },
         }
     }
@@ -1328,15 +1245,6 @@ pub fn encrypt_message(key: &CbKey, version: Version, m: &StoredMessage) -> Brok
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reference_dummy_keys_decode() {
-        assert!(matches!(
-            dummy_key(DUMMY_ED25519),
-            Some(VerifyKey::Ed25519(_))
-        ));
-        assert!(matches!(dummy_key(DUMMY_ED448), Some(VerifyKey::Ed448(_))));
-    }
 
     #[test]
     fn server_transmissions_have_an_empty_signature() {

@@ -39,13 +39,13 @@ pub(crate) fn entity_id(id: &QueueId) -> EntityId {
 
 /// A signature key as its raw public bytes (58 bytes instead of a parsed key's 232).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum RawKey {
+pub(crate) enum RawKey {
     Ed25519([u8; 32]),
     Ed448([u8; 57]),
 }
 
 impl RawKey {
-    fn new(key: &VerifyKey) -> Self {
+    pub(crate) fn new(key: &VerifyKey) -> Self {
         match key {
             VerifyKey::Ed25519(k) => Self::Ed25519(*k.as_bytes()),
             VerifyKey::Ed448(k) => Self::Ed448(*k.as_bytes()),
@@ -91,13 +91,33 @@ impl Drop for InlineSecret {
 /// A key that verifies a command, as the machine asks for it.
 pub(crate) struct StoredKey<'a>(&'a RawKey);
 
-impl StoredKey<'_> {
+impl<'a> StoredKey<'a> {
+    /// A stored key (tests build them from keys of their own).
+    #[cfg(test)]
+    pub(crate) fn new(raw: &'a RawKey) -> Self {
+        Self(raw)
+    }
+
+    /// The raw public bytes.
+    pub fn raw_bytes(&self) -> &'a [u8] {
+        match self.0 {
+            RawKey::Ed25519(b) => b,
+            RawKey::Ed448(b) => b,
+        }
+    }
+
+    /// The parsed key.
+    pub fn parse(&self) -> VerifyKey {
+        self.0.parse()
+    }
+
     /// Whether the signature is of the key's algorithm.
     pub fn matches(&self, sig: &Signature) -> bool {
         self.0.matches(sig)
     }
 
-    /// Parses the key and verifies `sig` over `signed`.
+    /// Parses the key and verifies `sig` over `signed` (uncached).
+    #[cfg(test)]
     pub fn verify(&self, signed: &[u8], sig: &Signature) -> bool {
         self.0.parse().verify(signed, sig)
     }
