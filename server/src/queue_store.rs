@@ -69,7 +69,7 @@ impl RawKey {
 }
 
 /// A DH secret kept inline, wiped when dropped (and, by the store, before its slot is freed).
-#[derive(Clone, PartialEq, Eq)]
+/// No `Clone`, `PartialEq` or `Debug`: it is only ever turned into the key it derives.
 struct InlineSecret([u8; 32]);
 
 impl InlineSecret {
@@ -441,18 +441,6 @@ impl Slab {
 
     fn iter(&self) -> impl Iterator<Item = &QueueSlot> {
         self.chunks.iter().flatten().flatten()
-    }
-
-    fn iter_mut(&mut self) -> impl Iterator<Item = &mut QueueSlot> {
-        self.chunks.iter_mut().flatten().flatten()
-    }
-}
-
-impl Drop for Slab {
-    fn drop(&mut self) {
-        for slot in self.iter_mut() {
-            slot.wipe();
-        }
     }
 }
 
