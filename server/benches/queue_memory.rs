@@ -1,6 +1,7 @@
 //! Server memory per idle queue: restores N secured queues (random ids, a recipient key, a
 //! sender key, a DH secret — what the store log holds) into one server machine and reports the
-//! growth of the process's resident memory per queue. Each configuration runs in its own child
+//! growth of the process's resident memory per queue: with Ed25519 keys, with Ed448 keys, and
+//! with Ed25519 keys plus notifier credentials. Each configuration runs in its own child
 //! process so that freed memory of one cannot hide the growth of the next.
 //!
 //! `cargo bench -p simplex-server --bench queue_memory [-- QUEUES]`
@@ -13,7 +14,7 @@ use simplex_core::crypto::{ed25519, ed448, x25519};
 use simplex_core::encoding::UnixTime;
 use simplex_core::protocol::EntityId;
 use simplex_core::time::Instant;
-use simplex_server::queue::{QueueRec, QueueStatus};
+use simplex_server::queue::{NtfCreds, QueueRec, QueueStatus};
 use simplex_server::{Server, ServerConfig};
 
 const CHILD: &str = "QUEUE_MEMORY_CHILD";
@@ -39,45 +40,81 @@ fn key(ed448_key: bool, rng: &mut ChaCha20Rng) -> VerifyKey {
     }
 }
 
-fn child(queues: usize, ed448_keys: bool) {
+/// What the restored queues carry.
+#[derive(Clone, Copy)]
+struct Variant {
+    ed448_keys: bool,
+    notifier: bool,
+}
+
+impl Variant {
+    const ALL: [(&'static str, Variant); 3] = [
+        (
+            "ed25519",
+            Variant {
+                ed448_keys: false,
+                notifier: false,
+            },
+        ),
+        (
+            "ed448",
+            Variant {
+                ed448_keys: true,
+                notifier: false,
+            },
+        ),
+        (
+            "ed25519_notifier",
+            Variant {
+                ed448_keys: false,
+                notifier: true,
+            },
+        ),
+    ];
+}
+
+fn secret(rng: &mut ChaCha20Rng) -> x25519::SharedSecret {
+    let mut secret = [0u8; 32];
+    rng.fill_bytes(&mut secret);
+    x25519::SharedSecret::from_bytes(&secret)
+}
+
+fn record(v: Variant, rng: &mut ChaCha20Rng) -> QueueRec {
+    QueueRec {
+        recipient_id: id(rng),
+        recipient_key: key(v.ed448_keys, rng),
+        rcv_dh_secret: secret(rng),
+        sender_id: id(rng),
+        sender_key: Some(key(v.ed448_keys, rng)),
+        notifier: v.notifier.then(|| NtfCreds {
+            notifier_id: id(rng),
+            notifier_key: key(v.ed448_keys, rng),
+            ntf_dh_secret: secret(rng),
+        }),
+        status: QueueStatus::Active,
+    }
+}
+
+fn child(queues: usize, name: &str, v: Variant) {
     let mut rng = ChaCha20Rng::seed_from_u64(1);
-    let start = rss();
-    // Keys are made first (they are the slow part) and kept in a list the size of which is
-    // known; the server's growth is measured around the restore alone.
-    let mut records: Vec<QueueRec> = (0..queues)
-        .map(|_| {
-            let mut secret = [0u8; 32];
-            rng.fill_bytes(&mut secret);
-            QueueRec {
-                recipient_id: id(&mut rng),
-                recipient_key: key(ed448_keys, &mut rng),
-                rcv_dh_secret: x25519::SharedSecret::from_bytes(&secret),
-                sender_id: id(&mut rng),
-                sender_key: Some(key(ed448_keys, &mut rng)),
-                notifier: None,
-                status: QueueStatus::Active,
-            }
-        })
-        .collect();
     let mut server = Server::new(
         ServerConfig::default(),
         ChaCha20Rng::seed_from_u64(2),
         Instant::ZERO,
         UnixTime::from_seconds(1_700_000_000),
     );
-    let before = rss();
-    server.restore_queues(records.drain(..)).unwrap();
-    // The records moved into the server; their list (one large allocation, returned to the
-    // OS when freed) goes, so what remains above the start is the server's.
-    drop(records);
+    // Records are made one at a time as the server takes them, so that whatever a record
+    // allocates and the server does not keep is freed and reused by the next one: what the
+    // process grows by is what the server holds.
+    let start = rss();
+    server
+        .restore_queues((0..queues).map(|_| record(v, &mut rng)))
+        .unwrap();
     let after = rss();
     println!(
-        "{} keys, {queues} queues: RSS {:.1} MB at start, {:.1} MB with the records made, \
-         {:.1} MB with them in the server: {:.0} bytes per queue \
-         (size_of QueueRec {} B, VerifyKey {} B)",
-        if ed448_keys { "Ed448" } else { "Ed25519" },
+        "{name}: {queues} queues: RSS {:.1} MB at start, {:.1} MB with them in the server: \
+         {:.0} bytes per queue (size_of QueueRec {} B, VerifyKey {} B)",
         start as f64 / 1e6,
-        before as f64 / 1e6,
         after as f64 / 1e6,
         (after as f64 - start as f64) / queues as f64,
         std::mem::size_of::<QueueRec>(),
@@ -92,13 +129,17 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(100_000);
     if let Ok(which) = std::env::var(CHILD) {
-        return child(queues, which == "ed448");
+        let (name, v) = Variant::ALL
+            .into_iter()
+            .find(|(name, _)| *name == which)
+            .unwrap();
+        return child(queues, name, v);
     }
     let exe = std::env::current_exe().unwrap();
-    for which in ["ed25519", "ed448"] {
+    for (name, _) in Variant::ALL {
         let status = std::process::Command::new(&exe)
             .arg(queues.to_string())
-            .env(CHILD, which)
+            .env(CHILD, name)
             .status()
             .unwrap();
         assert!(status.success());

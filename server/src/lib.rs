@@ -15,6 +15,7 @@
 //! - Persistence: [`store_log`] (queue records, the reference's text format), [`msg_log`]
 //!   (messages saved at a graceful stop), [`durable`] (optional message journal), [`stats`].
 
+mod auth;
 pub mod certs;
 pub mod config;
 mod connections;
@@ -27,6 +28,7 @@ mod machine;
 mod message;
 pub mod msg_log;
 pub mod queue;
+mod queue_store;
 pub mod sharded;
 pub mod stats;
 pub mod store_log;

@@ -5,10 +5,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
 use simplex_core::crypto::cbox::{CbKey, CbNonce};
-use simplex_core::crypto::keys::{Signature, VerifyKey};
+use simplex_core::crypto::keys::VerifyKey;
 use simplex_core::crypto::rng::CryptoRng;
 use simplex_core::crypto::x25519;
-use simplex_core::encoding::string::base64_decode;
 use simplex_core::encoding::{Encode, ShortBytes, UnixTime, Version};
 use simplex_core::protocol::{
     encode_transmission, signed_part, BrokerMsg, Command, CommandError, CorrId, EntityId,
@@ -16,11 +15,12 @@ use simplex_core::protocol::{
 };
 use simplex_core::time::Instant;
 
+use crate::auth::Verifier;
 use crate::config::ServerConfig;
 use crate::durable::JournalRecord;
-use crate::message::MsgQueue;
 use crate::msg_log::{self, SavedMessageLine, StoredMessage};
-use crate::queue::{NtfCreds, Queue, QueueRec, QueueStatus};
+use crate::queue::{NtfCreds, QueueRec, QueueStatus};
+use crate::queue_store::{entity_id, queue_id, QueueStore};
 use crate::stats::ServerStats;
 use crate::store_log::StoreLogRecord;
 
@@ -210,6 +210,10 @@ pub enum ServerError {
     /// should have refused it).
     #[error("client version outside the server's range")]
     UnsupportedVersion,
+    /// A restored queue record has an id of another length than [`ID_LEN`] (the store-log
+    /// reader refuses those lines already).
+    #[error("queue record with an id of another length than 24 bytes")]
+    BadQueueId,
 }
 
 /// What restoring saved messages gave.
@@ -251,41 +255,12 @@ struct Client {
     closing: bool,
 }
 
-struct QueueState {
-    queue: Queue,
-    msgs: MsgQueue,
-    subscriber: Option<ClientId>,
-    notifier_sub: Option<ClientId>,
-}
-
-/// The reference's dummy keys, verified against when the real key is missing so an `AUTH`
-/// failure takes the same time whether or not the queue exists.
-const DUMMY_ED25519: &str = "MCowBQYDK2VwAyEA139Oqs4QgpqbAmB0o7rZf6T19ryl7E65k4AYe0kE3Qs=";
-const DUMMY_ED448: &str =
-    "MEMwBQYDK2VxAzoA6ibQc9XpkSLtwrf7PLvp81qW/etiumckVFImCMRdftcG/XopbOSaq9qyLhrgJWKOLyNrQPNVvpMA";
-
-fn dummy_key(text: &str) -> Option<VerifyKey> {
-    base64_decode(text.as_bytes())
-        .ok()
-        .and_then(|der| VerifyKey::from_der(&der).ok())
-}
-
-fn key_algorithm_matches(key: &VerifyKey, sig: &Signature) -> bool {
-    matches!(
-        (key, sig),
-        (VerifyKey::Ed25519(_), Signature::Ed25519(_)) | (VerifyKey::Ed448(_), Signature::Ed448(_))
-    )
-}
-
 /// The SMP server machine (one shard of it; one shard is a whole server).
 pub struct Server<R: CryptoRng> {
     config: ServerConfig,
     rng: R,
-    dummy_ed25519: Option<VerifyKey>,
-    dummy_ed448: Option<VerifyKey>,
-    queues: BTreeMap<EntityId, QueueState>,
-    senders: BTreeMap<EntityId, EntityId>,
-    notifiers: BTreeMap<EntityId, EntityId>,
+    verifier: Verifier,
+    queues: QueueStore,
     clients: BTreeMap<ClientId, Client>,
     outputs: VecDeque<ServerOutput>,
     drained: bool,
@@ -332,11 +307,8 @@ impl<R: CryptoRng> Server<R> {
         Self {
             config,
             rng,
-            dummy_ed25519: dummy_key(DUMMY_ED25519),
-            dummy_ed448: dummy_key(DUMMY_ED448),
-            queues: BTreeMap::new(),
-            senders: BTreeMap::new(),
-            notifiers: BTreeMap::new(),
+            verifier: Verifier::default(),
+            queues: QueueStore::default(),
             clients: BTreeMap::new(),
             outputs: VecDeque::new(),
             drained: true,
@@ -362,7 +334,7 @@ impl<R: CryptoRng> Server<R> {
 
     /// Number of messages held in all queues.
     pub fn message_count(&self) -> usize {
-        self.queues.values().map(|q| q.msgs.len()).sum()
+        self.queues.iter().map(|q| q.msg_count()).sum()
     }
 
     /// The current stats.
@@ -371,8 +343,8 @@ impl<R: CryptoRng> Server<R> {
     }
 
     /// The live queue records, in recipient-id order (for compacting the store log).
-    pub fn queue_records(&self) -> impl Iterator<Item = &QueueRec> {
-        self.queues.values().map(|q| &q.queue.rec)
+    pub fn queue_records(&self) -> Vec<QueueRec> {
+        self.queues.records()
     }
 
     fn check_restore(&self) -> Result<(), ServerError> {
@@ -383,33 +355,19 @@ impl<R: CryptoRng> Server<R> {
         }
     }
 
-    /// Loads queues read from the store log ([`crate::store_log::read_store_log`]).
+    /// Loads queues read from the store log ([`crate::store_log::read_store_log`]). A record
+    /// with the recipient id of a loaded queue replaces it.
     pub fn restore_queues(
         &mut self,
         queues: impl IntoIterator<Item = QueueRec>,
     ) -> Result<(), ServerError> {
         self.check_restore()?;
         for rec in queues {
-            self.insert_queue(rec);
+            self.queues
+                .insert(&rec)
+                .map_err(|_| ServerError::BadQueueId)?;
         }
         Ok(())
-    }
-
-    fn insert_queue(&mut self, rec: QueueRec) {
-        let rid = rec.recipient_id.clone();
-        self.senders.insert(rec.sender_id.clone(), rid.clone());
-        if let Some(n) = &rec.notifier {
-            self.notifiers.insert(n.notifier_id.clone(), rid.clone());
-        }
-        self.queues.insert(
-            rid,
-            QueueState {
-                queue: Queue::new(rec),
-                msgs: MsgQueue::default(),
-                subscriber: None,
-                notifier_sub: None,
-            },
-        );
     }
 
     /// Loads the saved-messages file (v3 lines and legacy v1 lines). Unlike the reference it
@@ -431,12 +389,12 @@ impl<R: CryptoRng> Server<R> {
                     recipient_id,
                     mut message,
                 }) => {
-                    let Some(q) = self.queues.get(&recipient_id) else {
+                    let Some(q) = self.queues.get(recipient_id.as_bytes()) else {
                         report.unknown_queue += 1;
                         continue;
                     };
                     let nonce = CbNonce::from_slice_padded(message.msg_id.as_bytes());
-                    match q.queue.cb_key.decrypt(&nonce, &message.body) {
+                    match q.cb_key().decrypt(&nonce, &message.body) {
                         Ok(body) if body.len() <= MAX_MESSAGE_LENGTH => {
                             message.body = Bytes::from(body);
                             (recipient_id, message)
@@ -472,11 +430,11 @@ impl<R: CryptoRng> Server<R> {
 
     fn restore_message(&mut self, rid: EntityId, m: StoredMessage, report: &mut RestoreReport) {
         let quota = self.config.msg_queue_quota;
-        match self.queues.get_mut(&rid) {
+        match self.queues.get_mut(rid.as_bytes()) {
             None => report.unknown_queue += 1,
-            Some(q) if q.msgs.is_full(quota) => report.over_quota += 1,
+            Some(q) if q.is_full(quota) => report.over_quota += 1,
             Some(q) => {
-                q.msgs.push(m);
+                q.push(m);
                 report.restored += 1;
             }
         }
@@ -548,17 +506,13 @@ impl<R: CryptoRng> Server<R> {
                     .remove(&client)
                     .ok_or(ServerError::UnknownClient)?;
                 for rid in c.subs.keys() {
-                    if let Some(q) = self.queues.get_mut(rid) {
-                        if q.subscriber == Some(client) {
-                            q.subscriber = None;
-                        }
+                    if let Some(q) = self.queues.get_mut(rid.as_bytes()) {
+                        q.end_subscriber(client);
                     }
                 }
                 for nid in &c.ntf_subs {
-                    if let Some(q) = self.notifiers.get(nid).and_then(|r| self.queues.get_mut(r)) {
-                        if q.notifier_sub == Some(client) {
-                            q.notifier_sub = None;
-                        }
+                    if let Some(q) = self.queues.by_notifier_mut(nid.as_bytes()) {
+                        q.end_notifier_sub(client);
                     }
                 }
             }
@@ -568,11 +522,16 @@ impl<R: CryptoRng> Server<R> {
             }
             ServerInput::Shutdown { .. } => {
                 self.shut_down = true;
-                for (rid, q) in &mut self.queues {
-                    let msgs = std::mem::take(&mut q.msgs);
+                // In recipient-id order, as the saved-messages file always had it.
+                for rid in self.queues.with_messages() {
+                    let Some(q) = self.queues.get_mut(&rid) else {
+                        continue;
+                    };
+                    let msgs = q.take_messages();
+                    let recipient_id = entity_id(&rid);
                     for m in msgs.iter() {
                         self.outputs.push_back(ServerOutput::SaveMessage {
-                            recipient_id: rid.clone(),
+                            recipient_id: recipient_id.clone(),
                             message: m.clone(),
                         });
                     }
@@ -606,9 +565,10 @@ impl<R: CryptoRng> Server<R> {
         if let (Some(at), Some(e)) = (self.next_expiry, self.config.message_expiration) {
             if now >= at {
                 let before = self.wall_clock.seconds - e.ttl_secs;
-                let rids: Vec<EntityId> = self.queues.keys().cloned().collect();
-                for rid in rids {
-                    self.expire_messages(&rid, before);
+                // Queues without messages have nothing to expire; the others in recipient-id
+                // order (the order of the journal records this may write).
+                for rid in self.queues.with_messages() {
+                    self.expire_messages(&entity_id(&rid), before);
                 }
                 self.next_expiry = Some(now + secs(e.check_interval_secs));
             }
@@ -638,10 +598,10 @@ impl<R: CryptoRng> Server<R> {
     }
 
     fn expire_messages(&mut self, rid: &EntityId, before: i64) {
-        let Some(q) = self.queues.get_mut(rid) else {
+        let Some(q) = self.queues.get_mut(rid.as_bytes()) else {
             return;
         };
-        let gone = q.msgs.expire(before);
+        let gone = q.expire(before);
         if self.config.durable_messages {
             for msg_id in gone {
                 self.outputs
@@ -757,70 +717,25 @@ impl<R: CryptoRng> Server<R> {
         }
     }
 
-    fn dummy_verify(&self, signed: &[u8], sig: &Signature) -> bool {
-        let key = match sig {
-            Signature::Ed25519(_) => &self.dummy_ed25519,
-            Signature::Ed448(_) => &self.dummy_ed448,
-        };
-        key.as_ref().is_some_and(|k| k.verify(signed, sig))
-    }
-
-    fn verify_with(&self, sig: Option<&Signature>, signed: &[u8], key: &VerifyKey) -> bool {
-        match sig {
-            None => false,
-            Some(s) if key_algorithm_matches(key, s) => key.verify(signed, s),
-            Some(s) => {
-                // Same work as a real check, then refuse.
-                let _ = self.dummy_verify(signed, s);
-                false
-            }
-        }
-    }
-
-    /// Verifies against `key`, or, when there is no key, requires no signature.
-    fn verify_maybe(
-        &self,
-        sig: Option<&Signature>,
-        signed: &[u8],
-        key: Option<&VerifyKey>,
-    ) -> bool {
-        match key {
-            Some(k) => self.verify_with(sig, signed, k),
-            None => sig.is_none(),
-        }
-    }
-
-    fn no_queue(&self, sig: Option<&Signature>, signed: &[u8]) -> bool {
-        if let Some(s) = sig {
-            let _ = self.dummy_verify(signed, s);
-        }
-        false
-    }
-
-    fn verify(&self, t: &VerifiedTransmission<Command>, cmd: &Command) -> bool {
+    fn verify(&mut self, t: &VerifiedTransmission<Command>, cmd: &Command) -> bool {
         let sig = t.signature.as_ref();
         let signed = &t.signed[..];
         let entity = &t.entity_id;
+        let v = &mut self.verifier;
         match cmd {
-            Command::New { recipient_key, .. } => self.verify_with(sig, signed, recipient_key),
+            Command::New { recipient_key, .. } => v.verify_with(sig, signed, recipient_key),
             Command::Ping => true,
-            Command::Send { .. } => {
-                match self.senders.get(entity).and_then(|r| self.queues.get(r)) {
-                    Some(q) => self.verify_maybe(sig, signed, q.queue.rec.sender_key.as_ref()),
-                    None => self.no_queue(sig, signed),
-                }
-            }
-            Command::NSub => match self.notifiers.get(entity).and_then(|r| self.queues.get(r)) {
-                Some(q) => self.verify_maybe(
-                    sig,
-                    signed,
-                    q.queue.rec.notifier.as_ref().map(|n| &n.notifier_key),
-                ),
-                None => self.no_queue(sig, signed),
+            Command::Send { .. } => match self.queues.by_sender(entity.as_bytes()) {
+                Some(q) => v.verify_maybe(sig, signed, q.sender_key()),
+                None => v.no_queue(sig, signed),
             },
-            _ => match self.queues.get(entity) {
-                Some(q) => self.verify_with(sig, signed, &q.queue.rec.recipient_key),
-                None => self.no_queue(sig, signed),
+            Command::NSub => match self.queues.by_notifier(entity.as_bytes()) {
+                Some(q) => v.verify_maybe(sig, signed, q.notifier_key()),
+                None => v.no_queue(sig, signed),
+            },
+            _ => match self.queues.get(entity.as_bytes()) {
+                Some(q) => v.verify_with(sig, signed, &q.recipient_key()),
+                None => v.no_queue(sig, signed),
             },
         }
     }
@@ -840,7 +755,7 @@ impl<R: CryptoRng> Server<R> {
             } => self.create_queue(client, recipient_key, dh_key, deferred),
             Command::Send { flags, body } => self.send(entity, flags, body, deferred),
             Command::NSub => self.subscribe_notifications(client, entity, deferred),
-            _ if !self.queues.contains_key(entity) => BrokerMsg::Err(ErrorType::Auth),
+            _ if !self.queues.contains(entity.as_bytes()) => BrokerMsg::Err(ErrorType::Auth),
             Command::Sub => self.subscribe(client, entity, deferred),
             Command::Get => self.get_message(client, entity),
             Command::Ack(msg_id) => self.acknowledge(client, entity, &msg_id),
@@ -870,10 +785,11 @@ impl<R: CryptoRng> Server<R> {
         let Ok(rcv_dh_secret) = server_key.diffie_hellman(&dh_key) else {
             return BrokerMsg::Err(ErrorType::Internal);
         };
-        let Some(rid) = self.new_queue_id(|s, id| s.queues.contains_key(id)) else {
+        let Some(rid) = self.new_queue_id(|s, id| s.queues.contains(id.as_bytes())) else {
             return BrokerMsg::Err(ErrorType::Internal);
         };
-        let Some(sid) = self.new_queue_id(|s, id| s.senders.contains_key(id)) else {
+        let Some(sid) = self.new_queue_id(|s, id| s.queues.by_sender(id.as_bytes()).is_some())
+        else {
             return BrokerMsg::Err(ErrorType::Internal);
         };
         let rec = QueueRec {
@@ -885,8 +801,10 @@ impl<R: CryptoRng> Server<R> {
             notifier: None,
             status: QueueStatus::Active,
         };
-        self.persist(StoreLogRecord::CreateQueue(Box::new(rec.clone())));
-        self.insert_queue(rec);
+        if self.queues.insert(&rec).is_err() {
+            return BrokerMsg::Err(ErrorType::Internal);
+        }
+        self.persist(StoreLogRecord::CreateQueue(Box::new(rec)));
         self.stats.q_created += 1;
         // The creating connection is subscribed; an empty queue just starts waiting.
         let _ = self.subscribe(client, &rid, deferred);
@@ -898,13 +816,13 @@ impl<R: CryptoRng> Server<R> {
     }
 
     fn secure(&mut self, rid: &EntityId, key: VerifyKey) -> BrokerMsg {
-        let Some(q) = self.queues.get_mut(rid) else {
+        let Some(q) = self.queues.get_mut(rid.as_bytes()) else {
             return BrokerMsg::Err(ErrorType::Auth);
         };
-        if q.queue.rec.sender_key.is_some() {
+        if q.is_secured() {
             return BrokerMsg::Err(ErrorType::Auth);
         }
-        q.queue.rec.sender_key = Some(key.clone());
+        q.set_sender_key(&key);
         self.stats.q_secured += 1;
         self.persist(StoreLogRecord::SecureQueue {
             recipient_id: rid.clone(),
@@ -923,27 +841,31 @@ impl<R: CryptoRng> Server<R> {
         let Ok(ntf_dh_secret) = server_key.diffie_hellman(&dh_key) else {
             return BrokerMsg::Err(ErrorType::Internal);
         };
-        let Some(nid) = self.new_queue_id(|s, id| s.notifiers.contains_key(id)) else {
+        let Some(nid) = self.new_queue_id(|s, id| s.queues.by_notifier(id.as_bytes()).is_some())
+        else {
             return BrokerMsg::Err(ErrorType::Internal);
         };
-        let Some(q) = self.queues.get_mut(rid) else {
+        let (Some(stored_rid), Some(stored_nid)) =
+            (queue_id(rid.as_bytes()), queue_id(nid.as_bytes()))
+        else {
             return BrokerMsg::Err(ErrorType::Auth);
         };
+        let Some(old) =
+            self.queues
+                .set_notifier(&stored_rid, stored_nid, &notifier_key, &ntf_dh_secret)
+        else {
+            return BrokerMsg::Err(ErrorType::Auth);
+        };
+        if let Some(old) = old {
+            if let Some(c) = old.subscriber.and_then(|c| self.clients.get_mut(&c)) {
+                c.ntf_subs.remove(&entity_id(&old.id));
+            }
+        }
         let creds = NtfCreds {
             notifier_id: nid.clone(),
             notifier_key,
             ntf_dh_secret,
         };
-        let old = q.queue.rec.notifier.replace(creds.clone());
-        q.queue.ntf_cb_key = Some(CbKey::new(&creds.ntf_dh_secret));
-        let old_sub = q.notifier_sub.take();
-        if let Some(old) = old {
-            self.notifiers.remove(&old.notifier_id);
-            if let Some(c) = old_sub.and_then(|c| self.clients.get_mut(&c)) {
-                c.ntf_subs.remove(&old.notifier_id);
-            }
-        }
-        self.notifiers.insert(nid.clone(), rid.clone());
         self.persist(StoreLogRecord::AddNotifier {
             recipient_id: rid.clone(),
             creds,
@@ -958,15 +880,12 @@ impl<R: CryptoRng> Server<R> {
         self.persist(StoreLogRecord::DeleteNotifier {
             recipient_id: rid.clone(),
         });
-        let Some(q) = self.queues.get_mut(rid) else {
+        let Some(old) = self.queues.remove_notifier(rid.as_bytes()) else {
             return BrokerMsg::Err(ErrorType::Auth);
         };
-        q.queue.ntf_cb_key = None;
-        let old_sub = q.notifier_sub.take();
-        if let Some(old) = q.queue.rec.notifier.take() {
-            self.notifiers.remove(&old.notifier_id);
-            if let Some(c) = old_sub.and_then(|c| self.clients.get_mut(&c)) {
-                c.ntf_subs.remove(&old.notifier_id);
+        if let Some(old) = old {
+            if let Some(c) = old.subscriber.and_then(|c| self.clients.get_mut(&c)) {
+                c.ntf_subs.remove(&entity_id(&old.id));
             }
         }
         BrokerMsg::Ok
@@ -978,9 +897,9 @@ impl<R: CryptoRng> Server<R> {
         self.persist(StoreLogRecord::DeleteQueue {
             recipient_id: rid.clone(),
         });
-        match self.queues.get_mut(rid) {
+        match self.queues.get_mut(rid.as_bytes()) {
             Some(q) => {
-                q.queue.rec.status = QueueStatus::Off;
+                q.set_status(QueueStatus::Off);
                 BrokerMsg::Ok
             }
             None => BrokerMsg::Err(ErrorType::Auth),
@@ -992,20 +911,18 @@ impl<R: CryptoRng> Server<R> {
             recipient_id: rid.clone(),
         });
         self.stats.q_deleted += 1;
-        let Some(q) = self.queues.remove(rid) else {
+        let Some(q) = self.queues.remove(rid.as_bytes()) else {
             return BrokerMsg::Err(ErrorType::Auth);
         };
-        if self.config.durable_messages && q.msgs.len() > 0 {
+        if self.config.durable_messages && q.had_messages {
             self.outputs
                 .push_back(ServerOutput::Journal(JournalRecord::DeleteQueue {
                     recipient_id: rid.clone(),
                 }));
         }
-        self.senders.remove(&q.queue.rec.sender_id);
-        if let Some(n) = &q.queue.rec.notifier {
-            self.notifiers.remove(&n.notifier_id);
-            if let Some(c) = q.notifier_sub.and_then(|c| self.clients.get_mut(&c)) {
-                c.ntf_subs.remove(&n.notifier_id);
+        if let Some(n) = &q.notifier {
+            if let Some(c) = n.subscriber.and_then(|c| self.clients.get_mut(&c)) {
+                c.ntf_subs.remove(&entity_id(&n.id));
             }
         }
         if let Some(c) = q.subscriber.and_then(|c| self.clients.get_mut(&c)) {
@@ -1017,7 +934,7 @@ impl<R: CryptoRng> Server<R> {
     /// Delivers `head` to the subscription of `client` on `rid` unless a delivery is pending
     /// already; with nothing to deliver the subscription waits for the next message.
     fn deliver(&mut self, client: ClientId, rid: &EntityId) -> BrokerMsg {
-        let Some(q) = self.queues.get(rid) else {
+        let Some(q) = self.queues.get(rid.as_bytes()) else {
             return BrokerMsg::Err(ErrorType::Auth);
         };
         let Some(c) = self.clients.get_mut(&client) else {
@@ -1030,10 +947,10 @@ impl<R: CryptoRng> Server<R> {
         if sub.waiting {
             return BrokerMsg::Ok;
         }
-        match q.msgs.peek() {
+        match q.peek() {
             Some(m) => {
                 sub.delivered = Some(m.msg_id.clone());
-                encrypt_message(&q.queue.cb_key, version, m)
+                encrypt_message(&q.cb_key(), version, m)
             }
             None => {
                 sub.waiting = true;
@@ -1067,8 +984,8 @@ impl<R: CryptoRng> Server<R> {
                 );
                 let previous = self
                     .queues
-                    .get_mut(rid)
-                    .and_then(|q| q.subscriber.replace(client));
+                    .get_mut(rid.as_bytes())
+                    .and_then(|q| q.replace_subscriber(client));
                 if let Some(old) = previous.filter(|old| *old != client) {
                     if let Some(oc) = self.clients.get_mut(&old) {
                         oc.subs.remove(rid);
@@ -1098,13 +1015,13 @@ impl<R: CryptoRng> Server<R> {
             return BrokerMsg::Err(ErrorType::Cmd(CommandError::Prohibited));
         }
         sub.delivered = None;
-        let Some(q) = self.queues.get(rid) else {
+        let Some(q) = self.queues.get(rid.as_bytes()) else {
             return BrokerMsg::Err(ErrorType::Auth);
         };
-        match q.msgs.peek() {
+        match q.peek() {
             Some(m) => {
                 sub.delivered = Some(m.msg_id.clone());
-                encrypt_message(&q.queue.cb_key, version, m)
+                encrypt_message(&q.cb_key(), version, m)
             }
             None => BrokerMsg::Ok,
         }
@@ -1122,14 +1039,14 @@ impl<R: CryptoRng> Server<R> {
             _ => return BrokerMsg::Err(ErrorType::NoMsg),
         }
         let mode = sub.mode;
-        let Some(q) = self.queues.get_mut(rid) else {
+        let Some(q) = self.queues.get_mut(rid.as_bytes()) else {
             return BrokerMsg::Err(ErrorType::Auth);
         };
-        if let Some(m) = q.msgs.try_del(msg_id) {
+        if let Some(m) = q.try_del(msg_id) {
             if self.config.mutations.ack_drops_next {
-                let next = q.msgs.peek().map(|n| n.msg_id.clone());
+                let next = q.peek().map(|n| n.msg_id.clone());
                 if let Some(next) = next {
-                    q.msgs.try_del(&next);
+                    q.try_del(&next);
                 }
             }
             self.stats.msg_recv += 1;
@@ -1158,13 +1075,10 @@ impl<R: CryptoRng> Server<R> {
         if body.len() > MAX_MESSAGE_LENGTH {
             return BrokerMsg::Err(ErrorType::LargeMsg);
         }
-        let Some(rid) = self.senders.get(sid).cloned() else {
-            return BrokerMsg::Err(ErrorType::Auth);
-        };
-        match self.queues.get(&rid) {
-            Some(q) if q.queue.rec.status == QueueStatus::Active => {}
+        let rid = match self.queues.by_sender(sid.as_bytes()) {
+            Some(q) if q.status() == QueueStatus::Active => entity_id(q.recipient_id()),
             _ => return BrokerMsg::Err(ErrorType::Auth),
-        }
+        };
         let msg_id = self.random_id();
         let Ok(msg_id) = MsgId::from_slice(&msg_id) else {
             return BrokerMsg::Err(ErrorType::Internal);
@@ -1180,18 +1094,17 @@ impl<R: CryptoRng> Server<R> {
             self.expire_messages(&rid, before);
         }
         let quota = self.config.msg_queue_quota;
-        let Some(q) = self.queues.get(&rid) else {
+        let Some(q) = self.queues.get(rid.as_bytes()) else {
             return BrokerMsg::Err(ErrorType::Auth);
         };
-        if q.msgs.is_full(quota) {
+        if q.is_full(quota) {
             return BrokerMsg::Err(ErrorType::Quota);
         }
         if flags.notification {
             if let (Some(n), Some(key), Some(to)) =
-                (&q.queue.rec.notifier, &q.queue.ntf_cb_key, q.notifier_sub)
+                (q.notifier_id(), q.ntf_cb_key(), q.notifier_sub())
             {
-                let nid = n.notifier_id.clone();
-                let key = key.clone();
+                let nid = entity_id(n);
                 if let Some(nmsg) = self.notification(&key, &message) {
                     if let Some(bytes) = self.encode_for(to, &CorrId::empty(), &nid, &nmsg) {
                         deferred.push((to, bytes));
@@ -1206,14 +1119,15 @@ impl<R: CryptoRng> Server<R> {
                     message: message.clone(),
                 }));
         }
-        let Some(q) = self.queues.get_mut(&rid) else {
+        let Some(q) = self.queues.get_mut(rid.as_bytes()) else {
             return BrokerMsg::Err(ErrorType::Auth);
         };
-        q.msgs.push(message);
+        q.push(message);
+        let subscriber = q.subscriber();
         self.stats.msg_sent += 1;
         self.stats.active(&rid);
         // A subscriber waiting for a message gets it now.
-        if let Some(to) = q.subscriber {
+        if let Some(to) = subscriber {
             let waiting = self
                 .clients
                 .get(&to)
@@ -1249,7 +1163,11 @@ impl<R: CryptoRng> Server<R> {
         nid: &EntityId,
         deferred: &mut Vec<(ClientId, Vec<u8>)>,
     ) -> BrokerMsg {
-        let Some(rid) = self.notifiers.get(nid).cloned() else {
+        let Some(rid) = self
+            .queues
+            .by_notifier(nid.as_bytes())
+            .map(|q| *q.recipient_id())
+        else {
             return BrokerMsg::Err(ErrorType::Auth);
         };
         let Some(c) = self.clients.get_mut(&client) else {
@@ -1259,7 +1177,7 @@ impl<R: CryptoRng> Server<R> {
             let previous = self
                 .queues
                 .get_mut(&rid)
-                .and_then(|q| q.notifier_sub.replace(client));
+                .and_then(|q| q.replace_notifier_sub(client));
             if let Some(old) = previous.filter(|old| *old != client) {
                 if let Some(oc) = self.clients.get_mut(&old) {
                     oc.ntf_subs.remove(nid);
@@ -1327,15 +1245,6 @@ pub fn encrypt_message(key: &CbKey, version: Version, m: &StoredMessage) -> Brok
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reference_dummy_keys_decode() {
-        assert!(matches!(
-            dummy_key(DUMMY_ED25519),
-            Some(VerifyKey::Ed25519(_))
-        ));
-        assert!(matches!(dummy_key(DUMMY_ED448), Some(VerifyKey::Ed448(_))));
-    }
 
     #[test]
     fn server_transmissions_have_an_empty_signature() {

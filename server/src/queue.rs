@@ -1,6 +1,5 @@
 //! Queue records: what the server knows about a queue, as the store log keeps it.
 
-use simplex_core::crypto::cbox::CbKey;
 use simplex_core::crypto::keys::VerifyKey;
 use simplex_core::crypto::x25519::SharedSecret;
 use simplex_core::protocol::EntityId;
@@ -58,25 +57,5 @@ impl std::fmt::Debug for QueueRec {
             .field("notifier", &self.notifier.is_some())
             .field("status", &self.status)
             .finish_non_exhaustive()
-    }
-}
-
-/// A live queue inside the machine: the record plus the precomputed box keys.
-#[derive(Clone)]
-pub(crate) struct Queue {
-    pub rec: QueueRec,
-    pub cb_key: CbKey,
-    pub ntf_cb_key: Option<CbKey>,
-}
-
-impl Queue {
-    pub fn new(rec: QueueRec) -> Self {
-        let cb_key = CbKey::new(&rec.rcv_dh_secret);
-        let ntf_cb_key = rec.notifier.as_ref().map(|n| CbKey::new(&n.ntf_dh_secret));
-        Self {
-            rec,
-            cb_key,
-            ntf_cb_key,
-        }
     }
 }

@@ -23,6 +23,7 @@ use simplex_core::encoding::DecodeError;
 use simplex_core::protocol::EntityId;
 
 use crate::queue::{NtfCreds, QueueRec, QueueStatus};
+use crate::ID_LEN;
 
 /// One store-log record. `Debug` names the kind only: ids and keys identify a queue.
 #[derive(Clone, PartialEq, Eq)]
@@ -172,8 +173,14 @@ impl StoreLogRecord {
     }
 }
 
+/// Queue ids are 24 bytes (the only ids a server makes, and the only ones the queue store
+/// keeps): a line with another length is a bad line.
 fn id(s: &mut Scanner<'_>) -> Result<EntityId, DecodeError> {
-    EntityId::new(s.base64url()?).map_err(|_| DecodeError::Invalid("id"))
+    let raw = s.base64url()?;
+    if raw.len() != ID_LEN {
+        return Err(DecodeError::Invalid("id"));
+    }
+    EntityId::new(raw).map_err(|_| DecodeError::Invalid("id"))
 }
 
 fn key(s: &mut Scanner<'_>) -> Result<VerifyKey, DecodeError> {

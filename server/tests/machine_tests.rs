@@ -407,3 +407,25 @@ fn shards_own_their_ids_and_the_router_finds_them() {
         }
     }
 }
+
+#[test]
+fn ids_of_another_length_name_no_queue() {
+    let mut h = Harness::new(ServerConfig::default());
+    let c = h.connect(4);
+    let q = h.create_queue(&c, false);
+    let skey = h.secure(&c, &q, false);
+    // A prefix of a live id and a live id with a byte more: both are unknown ids (ERR AUTH),
+    // while the real ids still work.
+    let mut longer = q.rid.clone();
+    longer.push(0);
+    for rid in [&q.rid[..16], &longer[..]] {
+        let answer = h.ask(&c, Some(&q.rkey), "1", rid, Command::Sub);
+        assert_eq!(answer, BrokerMsg::Err(ErrorType::Auth));
+    }
+    let answer = h.ask(&c, Some(&skey), "2", &q.sid[..23], send_cmd(b"hi"));
+    assert_eq!(answer, BrokerMsg::Err(ErrorType::Auth));
+    assert_eq!(
+        h.ask(&c, Some(&skey), "3", &q.sid, send_cmd(b"hi")),
+        BrokerMsg::Ok
+    );
+}

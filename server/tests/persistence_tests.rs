@@ -107,6 +107,29 @@ fn torn_last_record_is_ignored_and_nothing_before_it_is_lost() {
 }
 
 #[test]
+fn store_log_ids_of_another_length_are_bad_lines() {
+    let cases = cases("store_log.json");
+    let create = String::from_utf8(hex_of(
+        &case(&cases, "storelog_create_queue")["outputs"]["line_hex"],
+    ))
+    .unwrap();
+    let rid = create
+        .split(' ')
+        .nth(1)
+        .and_then(|f| f.strip_prefix("rid="))
+        .unwrap()
+        .to_string();
+    assert_eq!(rid.len(), 32, "24 bytes in base64");
+    // 12 and 27 bytes instead of 24
+    for other in [rid[..16].to_string(), format!("{rid}AAAA")] {
+        let read = read_store_log(create.replace(&rid, &other).as_bytes());
+        assert_eq!((read.queues.len(), read.bad_lines), (0, 1));
+    }
+    let read = read_store_log(format!("{create}DELETE {}\n", &rid[..16]).as_bytes());
+    assert_eq!((read.queues.len(), read.bad_lines), (1, 1));
+}
+
+#[test]
 fn store_log_round_trip_through_a_restart() {
     let mut h = Harness::new(ServerConfig::default());
     let c = h.connect(4);
