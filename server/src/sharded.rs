@@ -16,7 +16,9 @@
 
 use crate::connections::{self, Conn, ConnectionFactory};
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use rand_chacha::ChaCha20Rng;
@@ -47,6 +49,7 @@ pub struct ShardedDriver {
     router: ShardRouter,
     shards: Vec<Sender<ServerInput>>,
     results: Receiver<FromShard>,
+    wake: ShellWake,
     deadlines: Vec<Option<Instant>>,
     threads: Vec<JoinHandle<()>>,
     shut_down: bool,
@@ -65,33 +68,63 @@ impl std::fmt::Debug for ShardedDriver {
     }
 }
 
+/// Wakes the shell at most once per collection: a wake (an eventfd write, then a return from
+/// the shell's poll) costs far more than the message it announces, so a shard wakes only when
+/// no wake is pending since the shell last collected.
+#[derive(Clone)]
+struct ShellWake {
+    pending: Arc<AtomicBool>,
+    wake: Waker,
+}
+
+impl ShellWake {
+    /// After sending results.
+    fn announce(&self) {
+        if !self.pending.swap(true, Ordering::SeqCst) {
+            (self.wake)();
+        }
+    }
+
+    /// Before collecting results: anything sent after this wakes the shell again.
+    fn collecting(&self) {
+        self.pending.store(false, Ordering::SeqCst);
+    }
+}
+
 fn shard_loop(
     index: usize,
     mut server: Server<ChaCha20Rng>,
     inputs: Receiver<ServerInput>,
     results: Sender<FromShard>,
-    wake: Waker,
+    wake: ShellWake,
 ) {
-    while let Ok(input) = inputs.recv() {
-        let stop = matches!(input, ServerInput::Shutdown { .. });
-        if let Err(e) = server.handle_input(input) {
-            tracing::error!(error = %e, shard = index, "shard refused an input");
-        }
-        loop {
-            match server.poll_output() {
-                ServerOutput::Timeout(deadline) => {
-                    let _ = results.send(FromShard::Deadline(index, deadline));
-                    break;
-                }
-                output => {
-                    let _ = results.send(FromShard::Output(Box::new(output)));
+    while let Ok(first) = inputs.recv() {
+        // Everything already queued is handled before the shell hears of it.
+        let mut next = Some(first);
+        let mut stop = false;
+        while let Some(input) = next.take() {
+            stop = matches!(input, ServerInput::Shutdown { .. });
+            if let Err(e) = server.handle_input(input) {
+                tracing::error!(error = %e, shard = index, "shard refused an input");
+            }
+            loop {
+                match server.poll_output() {
+                    ServerOutput::Timeout(deadline) => {
+                        let _ = results.send(FromShard::Deadline(index, deadline));
+                        break;
+                    }
+                    output => {
+                        let _ = results.send(FromShard::Output(Box::new(output)));
+                    }
                 }
             }
+            if stop {
+                let _ = results.send(FromShard::Stopped);
+                break;
+            }
+            next = inputs.try_recv().ok();
         }
-        if stop {
-            let _ = results.send(FromShard::Stopped);
-        }
-        wake();
+        wake.announce();
         if stop {
             return;
         }
@@ -115,6 +148,10 @@ impl ShardedDriver {
             .map(|s| s.config().version_range)
             .unwrap_or(simplex_core::protocol::SMP_VERSION_RANGE);
         let (results_tx, results) = mpsc::channel();
+        let wake = ShellWake {
+            pending: Arc::new(AtomicBool::new(false)),
+            wake,
+        };
         let mut senders = Vec::new();
         let mut threads = Vec::new();
         for (index, server) in shards.into_iter().enumerate() {
@@ -141,6 +178,7 @@ impl ShardedDriver {
             deadlines: vec![None; senders.len()],
             shards: senders,
             results,
+            wake,
             threads,
             shut_down: false,
             stats_lines: Vec::new(),
@@ -337,6 +375,7 @@ impl ShardedDriver {
 
     /// Takes what the shards sent so far.
     fn collect(&mut self, clock: Clock) -> usize {
+        self.wake.collecting();
         let mut stopped = 0;
         while let Ok(message) = self.results.try_recv() {
             stopped += self.apply(clock, message);
