@@ -11,7 +11,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
-use std::net::ToSocketAddrs;
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -22,6 +21,8 @@ use simplex_core::driver::{
     instant_since_origin, unix_time, ListenerId, Service, ShellClock, ShellInput, ShellLimits,
     SocketAction, SocketId, StopFlag,
 };
+
+pub mod dial;
 
 const WAKE: Token = Token(usize::MAX);
 
@@ -35,9 +36,6 @@ const STOP_POLL: Duration = Duration::from_millis(50);
 /// Reads from one socket per turn of the loop at most, so a peer that keeps sending cannot
 /// starve the others; the rest waits for the next turn.
 const READS_PER_TURN: usize = 16;
-/// How long one address may take to accept a dial (the service has its own, shorter, deadline
-/// and abandons the socket past it).
-const DIAL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A finished dial: the socket's id and its stream, or why there is none.
 type Dialled = (SocketId, io::Result<std::net::TcpStream>);
@@ -251,7 +249,7 @@ impl<S: Service> Shell<'_, S> {
         let spawned = std::thread::Builder::new()
             .name("dial".into())
             .spawn(move || {
-                let _ = tx.send((id, dial_blocking(&host, port, keep_alive.as_ref())));
+                let _ = tx.send((id, dial::dial_blocking(&host, port, keep_alive.as_ref())));
                 let _ = waker.wake();
             });
         if spawned.is_err() {
@@ -467,67 +465,5 @@ impl<S: Service> Shell<'_, S> {
         for id in ids {
             self.remove(id);
         }
-    }
-}
-
-/// Resolves `host` and tries its addresses in turn (blocking: called on a dial thread).
-fn dial_blocking(
-    host: &str,
-    port: u16,
-    keep_alive: Option<&KeepAlive>,
-) -> io::Result<std::net::TcpStream> {
-    let mut last = io::Error::new(io::ErrorKind::NotFound, "the name has no address");
-    for addr in (host, port).to_socket_addrs()? {
-        match std::net::TcpStream::connect_timeout(&addr, DIAL_TIMEOUT) {
-            Ok(stream) => {
-                if let Some(k) = keep_alive {
-                    // Best effort: without keep-alive the connection still works.
-                    let _ = set_keep_alive(&stream, k);
-                }
-                return Ok(stream);
-            }
-            Err(e) => last = e,
-        }
-    }
-    Err(last)
-}
-
-/// Sets TCP keep-alive: the idle time everywhere, the probe interval and count where the
-/// platform has them.
-fn set_keep_alive(stream: &std::net::TcpStream, k: &KeepAlive) -> io::Result<()> {
-    let params = socket2::TcpKeepalive::new().with_time(k.idle);
-    #[cfg(any(
-        target_os = "linux",
-        target_os = "android",
-        target_os = "freebsd",
-        target_os = "macos"
-    ))]
-    let params = params.with_interval(k.interval).with_retries(k.count);
-    socket2::SockRef::from(stream).set_tcp_keepalive(&params)
-}
-
-#[cfg(all(test, target_os = "linux"))]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    #[test]
-    fn dialled_sockets_get_the_keep_alive_asked_for() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let k = KeepAlive {
-            idle: Duration::from_secs(31),
-            interval: Duration::from_secs(16),
-            count: 5,
-        };
-        let stream = dial_blocking("127.0.0.1", port, Some(&k)).unwrap();
-        let sock = socket2::SockRef::from(&stream);
-        assert!(sock.keepalive().unwrap());
-        assert_eq!(sock.keepalive_time().unwrap(), k.idle);
-        assert_eq!(sock.keepalive_interval().unwrap(), k.interval);
-        assert_eq!(sock.keepalive_retries().unwrap(), k.count);
-        let plain = dial_blocking("127.0.0.1", port, None).unwrap();
-        assert!(!socket2::SockRef::from(&plain).keepalive().unwrap());
     }
 }
