@@ -4,6 +4,7 @@
 //! `tests/tests/fuzz_corpus.rs` replays each saved corpus through the same functions, so the
 //! stable toolchain in CI checks every input the fuzzers ever kept.
 
+pub mod client_queue;
 pub mod floor;
 pub mod fuzz;
 pub mod harness;

@@ -14,12 +14,12 @@ use rand_chacha::ChaCha20Rng;
 use simplex_agent::client_runtime::{ClientRuntime, Runtime as ClientShell, RuntimeConfig};
 use simplex_core::address::ServerAddress;
 use simplex_core::client::{
-    ManagerConfig, ManagerEvent, QueueSubscription, RecipientKeys, Reply, Request, RetryInterval,
-    SignAlgorithm, SubParty,
+    ManagerConfig, ManagerEvent, RecipientKeys, Reply, Request, RetryInterval, SignAlgorithm,
 };
 use simplex_core::encoding::string::StrDecode;
-use simplex_core::protocol::{EntityId, MsgFlags, MsgId};
+use simplex_core::protocol::{MsgFlags, MsgId};
 use simplex_server::files::{DataFiles, FileOptions};
+use simplex_tests::client_queue::Queue;
 use simplex_tests::harness::{Options, Runtime as ServerShell, TestServer};
 
 const T: Duration = Duration::from_secs(10);
@@ -39,37 +39,10 @@ fn client(shell: ClientShell, seed: u8) -> ClientRuntime {
     ClientRuntime::start(config).unwrap()
 }
 
-struct Queue {
-    keys: RecipientKeys,
-    recipient_id: EntityId,
-    sender_id: EntityId,
-    server_dh: simplex_core::crypto::x25519::PublicKey,
-}
-
 fn create(c: &ClientRuntime, server: &ServerAddress, seed: u64) -> Queue {
     let keys = RecipientKeys::generate(SignAlgorithm::Ed448, &mut ChaCha20Rng::seed_from_u64(seed));
-    match c.request(server, Request::create(&keys), T).unwrap() {
-        Reply::Ids {
-            recipient_id,
-            sender_id,
-            server_dh_key,
-        } => Queue {
-            keys,
-            recipient_id,
-            sender_id,
-            server_dh: server_dh_key,
-        },
-        other => panic!("{other:?}"),
-    }
-}
-
-fn subscription(q: &Queue) -> QueueSubscription {
-    QueueSubscription {
-        party: SubParty::Recipient,
-        queue_id: q.recipient_id.clone(),
-        sign_key: q.keys.sign_key.clone(),
-        body_key: Some(q.keys.body_key(&q.server_dh).unwrap()),
-    }
+    let reply = c.request(server, Request::create(&keys), T).unwrap();
+    Queue::from_ids(keys, reply)
 }
 
 fn send(c: &ClientRuntime, server: &ServerAddress, q: &Queue, body: String) {
@@ -181,7 +154,7 @@ fn restart_mid_stream(client_shell: ClientShell, server_shell: ServerShell) {
     let sender = client(client_shell, 2);
     let q = create(&recipient, &address, 1);
     recipient
-        .subscribe_wait(&address, subscription(&q), T)
+        .subscribe_wait(&address, q.subscription(), T)
         .unwrap();
 
     let mut seen = Seen::default();

@@ -20,11 +20,12 @@ use simplex_core::crypto::x25519;
 use simplex_core::driver::{Service, ShellClock, ShellInput, SocketAction, SocketId};
 use simplex_core::encoding::string::StrDecode;
 use simplex_core::encoding::UnixTime;
-use simplex_core::protocol::{Command, EntityId, ErrorType, MsgFlags, MsgId};
+use simplex_core::protocol::{Command, ErrorType, MsgFlags, MsgId};
 use simplex_core::time::Instant;
 use simplex_server::driver::{Clock, DriverInput, DriverOutput, ServerDriver};
 use simplex_server::trace::TraceHeader;
 use simplex_server::ServerConfig;
+use simplex_tests::client_queue::Queue;
 use simplex_tests::harness::identity;
 
 const WALL_START: i64 = 1_700_000_000;
@@ -311,37 +312,10 @@ impl World {
 }
 
 /// One queue's keys and ids.
-struct Queue {
-    keys: RecipientKeys,
-    recipient_id: EntityId,
-    sender_id: EntityId,
-    server_dh: x25519::PublicKey,
-}
-
 fn create(world: &mut World, seed: u64) -> Queue {
     let keys = RecipientKeys::generate(SignAlgorithm::Ed448, &mut ChaCha20Rng::seed_from_u64(seed));
-    match world.call(Request::create(&keys)).unwrap() {
-        Reply::Ids {
-            recipient_id,
-            sender_id,
-            server_dh_key,
-        } => Queue {
-            keys,
-            recipient_id,
-            sender_id,
-            server_dh: server_dh_key,
-        },
-        other => panic!("{other:?}"),
-    }
-}
-
-fn subscription(q: &Queue) -> QueueSubscription {
-    QueueSubscription {
-        party: SubParty::Recipient,
-        queue_id: q.recipient_id.clone(),
-        sign_key: q.keys.sign_key.clone(),
-        body_key: Some(q.keys.body_key(&q.server_dh).unwrap()),
-    }
+    let reply = world.call(Request::create(&keys)).unwrap();
+    Queue::from_ids(keys, reply)
 }
 
 /// Messages delivered so far: (msg id, body).
@@ -391,7 +365,7 @@ fn queue_life(seed: u64) -> Vec<u8> {
     world
         .client
         .manager()
-        .subscribe(now, &address, subscription(&q));
+        .subscribe(now, &address, q.subscription());
     world.settle();
     assert!(world
         .take_events()
@@ -533,7 +507,7 @@ fn server_crash_mid_stream_loses_nothing() {
         world
             .client
             .manager()
-            .subscribe(now, &address, subscription(&q));
+            .subscribe(now, &address, q.subscription());
         world.settle();
         let mut seen: BTreeMap<MsgId, Bytes> = BTreeMap::new();
         let mut order = Vec::new();

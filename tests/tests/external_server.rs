@@ -21,6 +21,7 @@ use simplex_core::client::{
 use simplex_core::crypto::x25519;
 use simplex_core::encoding::string::StrDecode;
 use simplex_core::protocol::{Command, CommandError, EntityId, ErrorType, MsgFlags};
+use simplex_tests::client_queue::Queue;
 use simplex_tests::harness::{Options, Runtime as ServerShell, TestServer};
 
 const T: Duration = Duration::from_secs(15);
@@ -61,28 +62,10 @@ fn start(shell: ClientShell) -> ClientRuntime {
     ClientRuntime::start(RuntimeConfig::new(shell)).unwrap()
 }
 
-struct Queue {
-    keys: RecipientKeys,
-    recipient_id: EntityId,
-    sender_id: EntityId,
-    server_dh: x25519::PublicKey,
-}
-
 fn create(c: &ClientRuntime, server: &ServerAddress, rng: &mut ChaCha20Rng) -> Queue {
     let keys = RecipientKeys::generate(SignAlgorithm::Ed448, rng);
-    match c.request(server, Request::create(&keys), T).unwrap() {
-        Reply::Ids {
-            recipient_id,
-            sender_id,
-            server_dh_key,
-        } => Queue {
-            keys,
-            recipient_id,
-            sender_id,
-            server_dh: server_dh_key,
-        },
-        other => panic!("{other:?}"),
-    }
+    let reply = c.request(server, Request::create(&keys), T).unwrap();
+    Queue::from_ids(keys, reply)
 }
 
 fn next_message(c: &mut ClientRuntime, queue: &EntityId) -> simplex_core::client::ReceivedMessage {
@@ -139,13 +122,9 @@ fn queue_lifecycle(shell: ClientShell) {
     assert_eq!(reader.request(server, get, T), Ok(Reply::Ok));
     reader.stop().unwrap();
 
-    let sub = QueueSubscription {
-        party: SubParty::Recipient,
-        queue_id: q.recipient_id.clone(),
-        sign_key: q.keys.sign_key.clone(),
-        body_key: Some(q.keys.body_key(&q.server_dh).unwrap()),
-    };
-    recipient.subscribe_wait(server, sub, T).unwrap();
+    recipient
+        .subscribe_wait(server, q.subscription(), T)
+        .unwrap();
     for body in ["hello", "again"] {
         let send = Request::send(
             q.sender_id.clone(),
