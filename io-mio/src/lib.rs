@@ -9,7 +9,7 @@
 //! A slow or stalled peer costs its socket and its buffered bytes, never the loop: reads and
 //! writes never block, and the service's handshake timeout closes peers that never finish.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,6 +23,9 @@ use simplex_core::driver::{
 };
 
 pub mod dial;
+mod unsent;
+
+use unsent::Unsent;
 
 const WAKE: Token = Token(usize::MAX);
 
@@ -42,7 +45,7 @@ type Dialled = (SocketId, io::Result<std::net::TcpStream>);
 
 struct Socket {
     stream: TcpStream,
-    unsent: VecDeque<u8>,
+    unsent: Unsent,
     /// Set when the service closed it: no more reads, close once flushed or at this time.
     closing_by: Option<std::time::Instant>,
     wants_write: bool,
@@ -208,7 +211,7 @@ impl<S: Service> Shell<'_, S> {
             match action {
                 SocketAction::Write(id, bytes) => {
                     if let Some(s) = self.sockets.get_mut(&id) {
-                        s.unsent.extend(bytes);
+                        s.unsent.push(bytes);
                         if s.unsent.len() > self.limits.max_unsent_bytes {
                             dropped.push(id);
                         } else {
@@ -278,7 +281,7 @@ impl<S: Service> Shell<'_, S> {
                     id,
                     Socket {
                         stream,
-                        unsent: VecDeque::new(),
+                        unsent: Unsent::default(),
                         closing_by: None,
                         wants_write: false,
                     },
@@ -314,7 +317,7 @@ impl<S: Service> Shell<'_, S> {
                         id,
                         Socket {
                             stream,
-                            unsent: VecDeque::new(),
+                            unsent: Unsent::default(),
                             closing_by: None,
                             wants_write: false,
                         },
@@ -377,19 +380,12 @@ impl<S: Service> Shell<'_, S> {
         };
         let mut failed = false;
         while !s.unsent.is_empty() {
-            let (front, _) = s.unsent.as_slices();
-            match s.stream.write(front) {
+            match s.stream.write(s.unsent.front()) {
                 Ok(0) => {
                     failed = true;
                     break;
                 }
-                Ok(n) => {
-                    s.unsent.drain(..n);
-                    // An idle connection should not keep the buffer of its last block.
-                    if s.unsent.is_empty() && s.unsent.capacity() > 4096 {
-                        s.unsent = VecDeque::new();
-                    }
-                }
+                Ok(n) => s.unsent.consume(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {

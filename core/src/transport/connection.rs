@@ -426,7 +426,7 @@ impl<M: ProtocolMessage> SmpConnection<M> {
                         self.pump_ws();
                     }
                     None => {
-                        self.inbox.extend_from_slice(&bytes);
+                        self.take_plaintext(bytes);
                         self.take_blocks();
                     }
                 },
@@ -539,6 +539,19 @@ impl<M: ProtocolMessage> SmpConnection<M> {
                     Err(())
                 }
             }
+        }
+    }
+
+    /// Appends decrypted bytes to the inbox; into an empty inbox they move without a copy (a
+    /// block usually arrives as one whole TLS record).
+    fn take_plaintext(&mut self, bytes: Bytes) {
+        if self.inbox.is_empty() {
+            match bytes.try_into_mut() {
+                Ok(owned) => self.inbox = owned,
+                Err(shared) => self.inbox.extend_from_slice(&shared),
+            }
+        } else {
+            self.inbox.extend_from_slice(&bytes);
         }
     }
 
