@@ -22,6 +22,17 @@ use simplex_core::transport::{ClientConnection, CloseReason, Framing, Input, Out
 /// One received transmission.
 pub type Received = VerifiedTransmission<BrokerMsg>;
 
+/// A queue made and secured by [`NetClient::secured_queue`].
+#[derive(Debug)]
+pub struct SecuredQueue {
+    /// The recipient id.
+    pub rid: Vec<u8>,
+    /// The sender id.
+    pub sid: Vec<u8>,
+    /// Opens delivered bodies (the recipient's DH key with the server's).
+    pub body_key: simplex_core::crypto::cbox::CbKey,
+}
+
 fn timed_out(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, what.to_string())
 }
@@ -268,6 +279,44 @@ impl NetClient {
     ) -> io::Result<BrokerMsg> {
         self.send(corr, entity, cmd, key)?;
         self.receive_for(corr, timeout)
+    }
+
+    /// `NEW` with `rkey` and `dh`, then `KEY` with `skey`'s public key: a secured queue. Any
+    /// other answer is an error.
+    pub fn secured_queue(
+        &mut self,
+        rkey: &SignKey,
+        skey: &SignKey,
+        dh: &simplex_core::crypto::x25519::PrivateKey,
+        timeout: Duration,
+    ) -> io::Result<SecuredQueue> {
+        let unexpected =
+            |what: &str, answer: BrokerMsg| io::Error::other(format!("{what} answered {answer:?}"));
+        let new = Command::New {
+            recipient_key: rkey.verify_key(),
+            dh_key: dh.public_key(),
+        };
+        let (rid, sid, server_dh_key) = match self.request("new", &[], &new, Some(rkey), timeout)? {
+            BrokerMsg::Ids {
+                recipient_id,
+                sender_id,
+                server_dh_key,
+            } => (recipient_id, sender_id, server_dh_key),
+            other => return Err(unexpected("NEW", other)),
+        };
+        let body_key = dh
+            .diffie_hellman(&server_dh_key)
+            .map(|secret| simplex_core::crypto::cbox::CbKey::new(&secret))
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let secure = Command::Key(skey.verify_key());
+        match self.request("key", rid.as_bytes(), &secure, Some(rkey), timeout)? {
+            BrokerMsg::Ok => Ok(SecuredQueue {
+                rid: rid.as_bytes().to_vec(),
+                sid: sid.as_bytes().to_vec(),
+                body_key,
+            }),
+            other => Err(unexpected("KEY", other)),
+        }
     }
 
     /// Whether the server closed the connection (waiting at most `timeout` for it).

@@ -68,31 +68,14 @@ fn new_queue(c: &mut NetClient, seed: u8) -> Queue {
     let rkey = ed448(seed);
     let skey = ed25519(seed.wrapping_add(100));
     let dh = x25519::PrivateKey::from_bytes(&[seed; 32]);
-    let new = Command::New {
-        recipient_key: rkey.verify_key(),
-        dh_key: dh.public_key(),
-    };
-    let BrokerMsg::Ids {
-        recipient_id,
-        sender_id,
-        server_dh_key,
-    } = c.request("new", &[], &new, Some(&rkey), T).unwrap()
-    else {
-        panic!("no IDS")
-    };
-    let q = Queue {
-        rid: recipient_id.as_bytes().to_vec(),
-        sid: sender_id.as_bytes().to_vec(),
+    let q = c.secured_queue(&rkey, &skey, &dh, T).unwrap();
+    Queue {
+        rid: q.rid,
+        sid: q.sid,
         rkey,
         skey,
-        body_key: CbKey::new(&dh.diffie_hellman(&server_dh_key).unwrap()),
-    };
-    let key = Command::Key(q.skey.verify_key());
-    assert_eq!(
-        c.request("key", &q.rid, &key, Some(&q.rkey), T).unwrap(),
-        BrokerMsg::Ok
-    );
-    q
+        body_key: q.body_key,
+    }
 }
 
 /// The body of a delivered message.

@@ -90,27 +90,8 @@ fn lifecycle(rt: Runtime, shards: u16) {
     let rkey = key(Algorithm::Ed448, 1);
     let skey = key(Algorithm::Ed25519, 2);
     let dh = x25519::PrivateKey::from_bytes(&[1; 32]);
-    let new = Command::New {
-        recipient_key: rkey.verify_key(),
-        dh_key: dh.public_key(),
-    };
-    let BrokerMsg::Ids {
-        recipient_id,
-        sender_id,
-        server_dh_key,
-    } = recipient.request("new", &[], &new, Some(&rkey), T).unwrap()
-    else {
-        panic!("no IDS")
-    };
-    let body_key = CbKey::new(&dh.diffie_hellman(&server_dh_key).unwrap());
-    let (rid, sid) = (recipient_id.as_bytes(), sender_id.as_bytes());
-    let secure = Command::Key(skey.verify_key());
-    assert_eq!(
-        recipient
-            .request("key", rid, &secure, Some(&rkey), T)
-            .unwrap(),
-        BrokerMsg::Ok
-    );
+    let queue = recipient.secured_queue(&rkey, &skey, &dh, T).unwrap();
+    let (rid, sid, body_key) = (queue.rid.as_slice(), queue.sid.as_slice(), &queue.body_key);
     // A body as large as the server takes fills the WebSocket message's block.
     let big = vec![b'w'; 16088];
     assert_eq!(
@@ -119,7 +100,7 @@ fn lifecycle(rt: Runtime, shards: u16) {
             .unwrap(),
         BrokerMsg::Ok
     );
-    let (got, id) = body(&body_key, &next_msg(&mut recipient));
+    let (got, id) = body(body_key, &next_msg(&mut recipient));
     assert_eq!(got, big);
     assert_eq!(
         recipient
@@ -133,7 +114,7 @@ fn lifecycle(rt: Runtime, shards: u16) {
             .unwrap(),
         BrokerMsg::Ok
     );
-    assert_eq!(body(&body_key, &next_msg(&mut recipient)).0, b"from TLS");
+    assert_eq!(body(body_key, &next_msg(&mut recipient)).0, b"from TLS");
     assert_eq!(
         sender.request("p", &[], &Command::Ping, None, T).unwrap(),
         BrokerMsg::Pong

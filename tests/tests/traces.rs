@@ -161,26 +161,8 @@ fn real_shell_run_replays(rt: simplex_tests::harness::Runtime) {
     let (rkey, skey) = (key(Algorithm::Ed448, 7, 57), key(Algorithm::Ed25519, 8, 32));
     let dh = x25519::PrivateKey::from_bytes(&[9; 32]);
     let mut recipient = server.client(1);
-    let new = Command::New {
-        recipient_key: rkey.verify_key(),
-        dh_key: dh.public_key(),
-    };
-    let BrokerMsg::Ids {
-        recipient_id,
-        sender_id,
-        ..
-    } = recipient.request("n", &[], &new, Some(&rkey), T).unwrap()
-    else {
-        panic!("no IDS")
-    };
-    let (rid, sid) = (recipient_id.as_bytes(), sender_id.as_bytes());
-    let secure = Command::Key(skey.verify_key());
-    assert_eq!(
-        recipient
-            .request("k", rid, &secure, Some(&rkey), T)
-            .unwrap(),
-        BrokerMsg::Ok
-    );
+    let queue = recipient.secured_queue(&rkey, &skey, &dh, T).unwrap();
+    let (rid, sid) = (queue.rid.as_slice(), queue.sid.as_slice());
     let mut sender = server.client(2);
     for body in [&b"one"[..], b"two"] {
         let answer = sender.request("s", sid, &send(body), Some(&skey), T);

@@ -27,7 +27,7 @@ use std::sync::{mpsc, Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use simplex_core::crypto::cbox::{CbKey, CbNonce};
+use simplex_core::crypto::cbox::CbNonce;
 use simplex_core::crypto::hash::KeyHash;
 use simplex_core::crypto::keys::{Algorithm, PrivateKey, SignKey};
 use simplex_core::crypto::x25519;
@@ -191,26 +191,9 @@ fn main() {
             let rkey = key(recipient_alg, p as u64);
             let skey = key(sender_alg, p as u64);
             let dh = x25519::PrivateKey::from_bytes(&[p as u8 ^ 0x5a; 32]);
-            let new = Command::New {
-                recipient_key: rkey.verify_key(),
-                dh_key: dh.public_key(),
-            };
-            let BrokerMsg::Ids {
-                recipient_id,
-                sender_id,
-                server_dh_key,
-            } = c.request("n", &[], &new, Some(&rkey), T).unwrap()
-            else {
-                panic!("no IDS")
-            };
-            let rid = recipient_id.as_bytes().to_vec();
-            let secure = Command::Key(skey.verify_key());
-            assert_eq!(
-                c.request("k", &rid, &secure, Some(&rkey), T).unwrap(),
-                BrokerMsg::Ok
-            );
-            let body_key = CbKey::new(&dh.diffie_hellman(&server_dh_key).unwrap());
-            ids_tx.send((sender_id.as_bytes().to_vec(), skey)).unwrap();
+            let queue = c.secured_queue(&rkey, &skey, &dh, T).unwrap();
+            let (rid, body_key) = (queue.rid, queue.body_key);
+            ids_tx.send((queue.sid, skey)).unwrap();
             barrier.wait();
             let mut latencies = Vec::with_capacity(messages);
             while latencies.len() < messages {
