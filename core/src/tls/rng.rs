@@ -3,7 +3,7 @@
 //! rustls takes its randomness source and key-exchange groups as `&'static` trait objects in the
 //! `CryptoProvider`, so a per-connection RNG cannot live inside them. Instead the session moves
 //! its own RNG into a thread-local slot right before it calls into rustls and takes it back right
-//! after ([`lend`]); the provider's `SecureRandom` and our key-exchange groups draw from that slot.
+//! after (`lend`); the provider's `SecureRandom` and our key-exchange groups draw from that slot.
 //! Outside such a call the slot is empty and drawing fails (never falls back to OS randomness), so
 //! nothing persists between calls: the RNG is per-connection state, not global state.
 

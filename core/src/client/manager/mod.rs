@@ -9,17 +9,12 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use bytes::Bytes;
-
-use super::decrypt::{decrypt_message, DecryptError, ReceivedMessage};
+use super::decrypt::{decrypt_message, ReceivedMessage};
 use super::machine::{
-    ClientConfig, ClientInput, ClientOutput, Reply, Request, RequestError, RequestId, SmpClient,
+    ClientInput, ClientOutput, Reply, Request, RequestError, RequestId, SmpClient,
 };
-use super::network::{KeepAlive, NetworkConfig, SocksProxy};
 use super::retry::{Backoff, ChildRng, RetryInterval};
 use crate::address::{ServerAddress, TransportHost};
-use crate::crypto::cbox::{CbKey, CbNonce};
-use crate::crypto::keys::SignKey;
 use crate::crypto::rng::CryptoRng;
 use crate::protocol::{Command, EntityId, RcvMessage};
 use crate::socks5::{Socks5Client, Socks5Status, Socks5Target};
@@ -27,225 +22,12 @@ use crate::time::Instant;
 use crate::tls::TlsSession;
 use crate::transport::ClientConnection;
 
-/// A TCP stream the manager asked the shell for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId(pub u64);
+mod api;
 
-/// A user request's handle, unique across servers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ManagerRequestId(pub u64);
-
-/// Settings of the manager.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ManagerConfig {
-    /// How to reach servers.
-    pub network: NetworkConfig,
-    /// Per-connection settings (response timeout, ping...).
-    pub client: ClientConfig,
-    /// The reconnect schedule.
-    pub reconnect: RetryInterval,
-}
-
-impl ManagerConfig {
-    /// Settings for a network configuration, with the agent's reconnect schedule.
-    pub fn from_network(network: NetworkConfig) -> Self {
-        Self {
-            client: ClientConfig::from_network(&network),
-            network,
-            reconnect: RetryInterval::AGENT,
-        }
-    }
-}
-
-/// Who a subscription is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum SubParty {
-    /// The queue's recipient (`SUB`): delivered messages.
-    Recipient,
-    /// A notifier (`NSUB`): notifications.
-    Notifier,
-}
-
-/// A subscription to keep alive across reconnections.
-#[derive(Clone)]
-pub struct QueueSubscription {
-    /// Recipient or notifier.
-    pub party: SubParty,
-    /// The recipient id (or notifier id).
-    pub queue_id: EntityId,
-    /// Signs `SUB` / `NSUB`.
-    pub sign_key: SignKey,
-    /// Opens delivered message bodies (recipients).
-    pub body_key: Option<CbKey>,
-}
-
-impl std::fmt::Debug for QueueSubscription {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QueueSubscription")
-            .field("party", &self.party)
-            .field("queue_id", &self.queue_id)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A subscription's key: party and queue id.
-pub type SubKey = (SubParty, EntityId);
-
-/// Why a delivered message could not be handed over as plaintext.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MessageError {
-    /// No subscription with a body key for the queue (the message is given as it came).
-    #[error("no body key for the queue")]
-    NoKey(RcvMessage),
-    /// The body did not open.
-    #[error("{0}")]
-    Decrypt(DecryptError),
-}
-
-/// What happened, for the user.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ManagerEvent {
-    /// A connection to the server is up.
-    Connected {
-        /// The server.
-        server: ServerAddress,
-    },
-    /// The answer to a request.
-    Response {
-        /// Which request.
-        id: ManagerRequestId,
-        /// The server.
-        server: ServerAddress,
-        /// The queue it was about.
-        entity_id: EntityId,
-        /// The answer.
-        result: Result<Reply, RequestError>,
-    },
-    /// A new subscription is active.
-    Subscribed {
-        /// The server.
-        server: ServerAddress,
-        /// Which subscription.
-        sub: SubKey,
-    },
-    /// A subscription failed for good (it is forgotten).
-    SubscriptionFailed {
-        /// The server.
-        server: ServerAddress,
-        /// Which subscription.
-        sub: SubKey,
-        /// Why.
-        error: RequestError,
-    },
-    /// A message arrived for a subscribed queue.
-    Message {
-        /// The server.
-        server: ServerAddress,
-        /// The recipient id.
-        queue_id: EntityId,
-        /// The opened message.
-        message: Result<ReceivedMessage, MessageError>,
-    },
-    /// A notification arrived for a notifier subscription.
-    Notification {
-        /// The server.
-        server: ServerAddress,
-        /// The notifier id.
-        notifier_id: EntityId,
-        /// The nonce of the metadata's encryption.
-        nonce: CbNonce,
-        /// The encrypted metadata (the recipient opens it, see `decrypt_notification`).
-        encrypted_meta: Bytes,
-    },
-    /// Another connection took the subscription over (it is forgotten).
-    End {
-        /// The server.
-        server: ServerAddress,
-        /// Which subscription.
-        sub: SubKey,
-    },
-    /// The connection dropped: these subscriptions are down until reconnected. Once per
-    /// server per disconnection.
-    Down {
-        /// The server.
-        server: ServerAddress,
-        /// Every subscription that was active.
-        subs: Vec<SubKey>,
-    },
-    /// After a reconnection, these subscriptions are active again. Once per server per
-    /// reconnection.
-    Up {
-        /// The server.
-        server: ServerAddress,
-        /// Every subscription resubscribed.
-        subs: Vec<SubKey>,
-    },
-}
-
-/// What the manager asks of the shell, or tells the user.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ManagerOutput {
-    /// Open a TCP stream and report [`ManagerInput::Connected`] or
-    /// [`ManagerInput::ConnectFailed`]. With a proxy, connect to the proxy (the manager speaks
-    /// SOCKS5 itself, naming `host:port`); otherwise to `host:port`.
-    Connect {
-        /// The stream's id in later inputs and outputs.
-        conn: ConnId,
-        /// The server.
-        server: ServerAddress,
-        /// The chosen host.
-        host: TransportHost,
-        /// The server's port.
-        port: u16,
-        /// The SOCKS5 proxy to connect to instead, if any.
-        proxy: Option<SocksProxy>,
-        /// TCP keep-alive to set on the socket.
-        keep_alive: Option<KeepAlive>,
-    },
-    /// Write bytes to a stream.
-    Transmit {
-        /// The stream.
-        conn: ConnId,
-        /// The bytes.
-        bytes: Vec<u8>,
-    },
-    /// Close a stream (and forget it).
-    Disconnect {
-        /// The stream.
-        conn: ConnId,
-    },
-    /// Something for the user.
-    Event(ManagerEvent),
-    /// Nothing more for now; call again at this instant at the latest.
-    Timeout(Option<Instant>),
-}
-
-/// What the shell feeds the manager.
-#[derive(Debug)]
-pub enum ManagerInput<'a> {
-    /// The TCP stream is open.
-    Connected(ConnId),
-    /// The TCP stream could not be opened.
-    ConnectFailed(ConnId),
-    /// Bytes read from a stream.
-    Received(ConnId, &'a [u8]),
-    /// A stream reached end of file or failed.
-    Closed(ConnId),
-    /// Only time passed.
-    Tick,
-}
-
-/// A caller error: the input named a stream the manager does not know (already closed, or
-/// never asked for). Nothing changed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ManagerError {
-    /// Unknown stream.
-    #[error("unknown connection {0:?}")]
-    UnknownConnection(ConnId),
-    /// The stream was already reported connected.
-    #[error("connection {0:?} was already reported open")]
-    AlreadyConnected(ConnId),
-}
+pub use api::{
+    ConnId, ManagerConfig, ManagerError, ManagerEvent, ManagerInput, ManagerOutput,
+    ManagerRequestId, MessageError, QueueSubscription, SubKey, SubParty,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SubStatus {
