@@ -23,10 +23,10 @@ use simplex_core::encoding::UnixTime;
 use simplex_core::protocol::{Command, ErrorType, MsgFlags, MsgId};
 use simplex_core::time::Instant;
 use simplex_server::driver::{Clock, DriverInput, DriverOutput, ServerDriver};
-use simplex_server::trace::TraceHeader;
 use simplex_server::ServerConfig;
 use simplex_tests::client_queue::Queue;
 use simplex_tests::harness::identity;
+use simplex_tests::sim::persisted::Persisted;
 
 const WALL_START: i64 = 1_700_000_000;
 
@@ -34,8 +34,7 @@ const WALL_START: i64 = 1_700_000_000;
 struct MemServer {
     driver: Option<ServerDriver<ChaCha20Rng>>,
     deadline: Option<Instant>,
-    store_log: String,
-    journal: String,
+    persisted: Persisted,
     /// Client sockets the driver knows (same ids on both sides).
     conns: BTreeSet<u64>,
 }
@@ -78,8 +77,7 @@ impl World {
             server: MemServer {
                 driver: None,
                 deadline: None,
-                store_log: String::new(),
-                journal: String::new(),
+                persisted: Persisted::default(),
                 conns: BTreeSet::new(),
             },
             client: ClientService::new(manager),
@@ -109,23 +107,13 @@ impl World {
         let mut tls_seed = [0u8; 32];
         self.rng.fill_bytes(&mut server_seed);
         self.rng.fill_bytes(&mut tls_seed);
-        let clock = self.clock();
-        let header = TraceHeader {
-            server_seed,
-            tls_seed,
-            start: (clock.now, clock.wall_clock),
-            config: ServerConfig {
-                store_log: true,
-                durable_messages: true,
-                ..ServerConfig::default()
-            },
-            handshake_timeout_micros: 30_000_000,
-            key_hash: identity().key_hash(),
-            store_log: self.server.store_log.clone(),
-            journal: self.server.journal.clone(),
-            saved_messages: String::new(),
-            stats_backup: String::new(),
-        };
+        let header = self.server.persisted.restart_header(
+            (server_seed, tls_seed),
+            self.clock(),
+            ServerConfig::default(),
+            Duration::from_secs(30),
+            identity().key_hash(),
+        );
         self.server.driver = Some(header.build_driver(identity()).unwrap());
         self.drain_server();
     }
@@ -143,25 +131,23 @@ impl World {
 
     fn drain_server(&mut self) {
         while let Some(driver) = self.server.driver.as_mut() {
-            match driver.poll_output() {
+            let output = driver.poll_output();
+            if self.server.persisted.keep(&output) {
+                continue;
+            }
+            match output {
                 DriverOutput::Write { conn, bytes } => self.to_client.push_back((conn, bytes)),
                 DriverOutput::CloseSocket { conn } => {
                     self.server.conns.remove(&conn);
                     self.closed_by_server.push(conn);
                 }
-                DriverOutput::Persist(record) => {
-                    self.server.store_log.push_str(&record.to_line());
-                    self.server.store_log.push('\n');
-                }
-                DriverOutput::Journal(record) => {
-                    self.server.journal.push_str(&record.to_line());
-                    self.server.journal.push('\n');
-                }
                 DriverOutput::Timeout(deadline) => {
                     self.server.deadline = deadline;
                     return;
                 }
-                DriverOutput::SaveMessage { .. }
+                DriverOutput::Persist(_)
+                | DriverOutput::Journal(_)
+                | DriverOutput::SaveMessage { .. }
                 | DriverOutput::StatsBackup(_)
                 | DriverOutput::Stats(_) => {}
             }

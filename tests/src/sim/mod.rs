@@ -2,6 +2,7 @@
 //! with a virtual clock that jumps to the next delivery or deadline (see `spec/testing.md`).
 
 pub mod net;
+pub mod persisted;
 pub mod world;
 
 pub use world::{Report, SimConfig, World};

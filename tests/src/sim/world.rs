@@ -29,7 +29,9 @@ use simplex_core::time::Instant;
 use simplex_core::tls::{ServerIdentity, SessionRng, TlsSession};
 use simplex_core::transport::{ClientConnection, Framing, Input, Output};
 use simplex_server::driver::{Clock, DriverInput, DriverOutput, ServerDriver};
-use simplex_server::trace::{TraceHeader, TraceWriter};
+use simplex_server::trace::TraceWriter;
+
+use super::persisted::Persisted;
 use simplex_server::{Mutations, ServerConfig};
 
 use super::net::{Delivery, End, NetConfig, SimNet, StreamId};
@@ -179,8 +181,7 @@ impl Oracle {
 /// The server and what it persisted.
 struct ServerNode {
     driver: Option<ServerDriver<ChaCha20Rng>>,
-    store_log: String,
-    journal: String,
+    persisted: Persisted,
     identity: ServerIdentity,
     mutations: Mutations,
     streams: BTreeSet<StreamId>,
@@ -277,8 +278,7 @@ impl World {
             wall_offset: 0,
             server: ServerNode {
                 driver: None,
-                store_log: String::new(),
-                journal: String::new(),
+                persisted: Persisted::default(),
                 identity: crate::harness::identity(),
                 mutations,
                 streams: BTreeSet::new(),
@@ -307,27 +307,19 @@ impl World {
 
     fn start_server(&mut self) {
         let config = ServerConfig {
-            durable_messages: true,
-            store_log: true,
             mutations: self.server.mutations,
             ..ServerConfig::default()
         };
         let (mut server_seed, mut tls_seed) = ([0u8; 32], [0u8; 32]);
         self.rng.fill_bytes(&mut server_seed);
         self.rng.fill_bytes(&mut tls_seed);
-        let clock = self.clock();
-        let header = TraceHeader {
-            server_seed,
-            tls_seed,
-            start: (clock.now, clock.wall_clock),
+        let header = self.server.persisted.restart_header(
+            (server_seed, tls_seed),
+            self.clock(),
             config,
-            handshake_timeout_micros: HANDSHAKE_TIMEOUT.as_micros() as u64,
-            key_hash: self.server.identity.key_hash(),
-            store_log: self.server.store_log.clone(),
-            journal: self.server.journal.clone(),
-            saved_messages: String::new(),
-            stats_backup: String::new(),
-        };
+            HANDSHAKE_TIMEOUT,
+            self.server.identity.key_hash(),
+        );
         match header.build_driver(self.server.identity.clone()) {
             Ok(driver) => self.server.driver = Some(driver),
             Err(e) => {
@@ -370,6 +362,9 @@ impl World {
             if let Some(trace) = self.server.trace.as_mut() {
                 trace.output(&output);
             }
+            if self.server.persisted.keep(&output) {
+                continue;
+            }
             match output {
                 DriverOutput::Write { conn, bytes } => {
                     self.net.send(self.now, conn, End::Server, &bytes)
@@ -378,19 +373,13 @@ impl World {
                     self.server.streams.remove(&conn);
                     self.net.close(conn, End::Server);
                 }
-                DriverOutput::Persist(record) => {
-                    self.server.store_log.push_str(&record.to_line());
-                    self.server.store_log.push('\n');
-                }
-                DriverOutput::Journal(record) => {
-                    self.server.journal.push_str(&record.to_line());
-                    self.server.journal.push('\n');
-                }
                 DriverOutput::Timeout(deadline) => {
                     self.server.deadline = deadline;
                     return;
                 }
-                DriverOutput::SaveMessage { .. }
+                DriverOutput::Persist(_)
+                | DriverOutput::Journal(_)
+                | DriverOutput::SaveMessage { .. }
                 | DriverOutput::StatsBackup(_)
                 | DriverOutput::Stats(_) => {}
             }
