@@ -174,12 +174,16 @@ impl Host {
             Some(_) => Some(config.files.starting_contents()?),
             None => None,
         };
-        let mut server_seeds = Vec::new();
+        let server_seeds: Vec<[u8; 32]> = (0..shards)
+            .map(|_| {
+                let mut seed = [0u8; 32];
+                rng.fill_bytes(&mut seed);
+                seed
+            })
+            .collect();
         let mut servers: Vec<Server<ChaCha20Rng>> = (0..shards)
-            .map(|index| {
-                let mut shard_seed = [0u8; 32];
-                rng.fill_bytes(&mut shard_seed);
-                server_seeds.push(shard_seed);
+            .zip(&server_seeds)
+            .map(|(index, shard_seed)| {
                 let server_config = ServerConfig {
                     shard: Shard {
                         index,
@@ -189,7 +193,7 @@ impl Host {
                 };
                 Server::new(
                     server_config,
-                    ChaCha20Rng::from_seed(shard_seed),
+                    ChaCha20Rng::from_seed(*shard_seed),
                     clock.now,
                     clock.wall_clock,
                 )
