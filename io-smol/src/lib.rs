@@ -106,7 +106,7 @@ pub fn run_listeners<S: Service>(
         .map(Async::new)
         .collect::<io::Result<Vec<_>>>()?;
     let ex = LocalExecutor::new();
-    future::block_on(ex.run(async {
+    smol::block_on(ex.run(async {
         let (events, rx) = async_channel::bounded(1024);
         let accept: Vec<Task<()>> = listeners
             .into_iter()
