@@ -91,12 +91,66 @@ pub enum SocketAction {
 /// Wakes a shell from another thread: the shell then feeds [`ShellInput::Tick`].
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
 
+/// A loop's place among the workers of one server. A shell can run several services as one
+/// server, one loop per thread (`run_workers` in both shells): the first loop accepts and
+/// deals the sockets out in turn, and each loop owns the sockets dealt to it until they
+/// close. Worker `i` of `n` numbers its sockets `i + n`, `i + 2n`, …, so that any worker can
+/// tell from a socket's id which worker holds it ([`Workers::owner`]). One worker alone
+/// numbers them 1, 2, 3, … as a shell always does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Workers {
+    index: usize,
+    count: usize,
+}
+
+impl Workers {
+    /// The only worker.
+    pub const fn single() -> Self {
+        Self { index: 0, count: 1 }
+    }
+
+    /// Worker `index` of `count` (at least one; an index past the end is the last).
+    pub fn new(index: usize, count: usize) -> Self {
+        let count = count.max(1);
+        Self {
+            index: index.min(count - 1),
+            count,
+        }
+    }
+
+    /// This worker's position, from 0.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// How many workers there are.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The id of the first socket this worker accepts; the next are `count` apart.
+    pub fn first_socket(&self) -> SocketId {
+        (self.index + self.count) as SocketId
+    }
+
+    /// The worker holding accepted socket `id`.
+    pub fn owner(&self, id: SocketId) -> usize {
+        (id % self.count as SocketId) as usize
+    }
+}
+
 /// The interface a shell drives.
 pub trait Service {
     /// Called once by the shell before the first input, with a way to wake it from another
     /// thread (a service that works on other threads calls it when it has output).
     fn set_waker(&mut self, waker: Waker) {
         let _ = waker;
+    }
+
+    /// Called once by the shell before the first input, with this service's place among the
+    /// workers of a server ([`Workers`]; [`Workers::single`] when it runs alone).
+    fn set_workers(&mut self, workers: Workers) {
+        let _ = workers;
     }
 
     /// Feeds one input at `clock`, appends the socket actions it caused to `actions`, and

@@ -3,6 +3,10 @@
 //! service's timer, and stops on a [`StopFlag`]. Every decision is the [`Service`]'s (see
 //! `simplex_core::driver`); this crate only moves bytes.
 //!
+//! [`run_workers`] runs several services as one server, one loop per thread: the first accepts
+//! and deals the sockets out in turn, and each loop then owns its sockets to the end (see
+//! [`simplex_core::driver::Workers`]).
+//!
 //! Dialling resolves a name and may wait on the network, so each dial runs on a short-lived
 //! thread that hands the open stream back to the loop and wakes it.
 //!
@@ -11,7 +15,8 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mio::net::{TcpListener, TcpStream};
@@ -19,7 +24,7 @@ use mio::{Events, Interest, Poll, Token};
 use simplex_core::client::KeepAlive;
 use simplex_core::driver::{
     instant_since_origin, unix_time, ListenerId, Service, ShellClock, ShellInput, ShellLimits,
-    SocketAction, SocketId, StopFlag,
+    SocketAction, SocketId, StopFlag, Workers,
 };
 
 pub mod dial;
@@ -43,6 +48,19 @@ const READS_PER_TURN: usize = 16;
 /// A finished dial: the socket's id and its stream, or why there is none.
 type Dialled = (SocketId, io::Result<std::net::TcpStream>);
 
+/// A socket accepted by the first worker for another one, with the listener it came on.
+type DealtSocket = (TcpStream, ListenerId);
+
+/// What the workers of one server share: where accepted sockets are dealt, and how many
+/// sockets are open in all of them (the bound [`ShellLimits::max_connections`] is the
+/// server's, not one worker's).
+struct Dealer {
+    /// Each worker's inbox of dealt sockets and the waker of its loop.
+    inboxes: Vec<(mpsc::Sender<DealtSocket>, Arc<mio::Waker>)>,
+    /// Open sockets, all workers together.
+    open: AtomicUsize,
+}
+
 struct Socket {
     stream: TcpStream,
     unsent: Unsent,
@@ -56,6 +74,15 @@ struct Shell<'a, S: Service> {
     limits: ShellLimits,
     poll: Poll,
     sockets: HashMap<SocketId, Socket>,
+    /// This loop's place among the workers, and so the ids it gives sockets.
+    workers: Workers,
+    /// The id the next accepted socket gets here.
+    next_id: SocketId,
+    /// The worker the next accepted socket goes to (only the first worker accepts).
+    next_worker: usize,
+    dealer: Arc<Dealer>,
+    /// Sockets dealt to this loop by the first worker.
+    dealt: mpsc::Receiver<DealtSocket>,
     origin: std::time::Instant,
     actions: Vec<SocketAction>,
     deadline: Option<std::time::Instant>,
@@ -100,7 +127,125 @@ pub fn run_listeners<S: Service>(
     stop: &StopFlag,
     limits: ShellLimits,
 ) -> io::Result<()> {
-    let poll = Poll::new()?;
+    let (mut loops, dealer) = prepare_loops(1)?;
+    let (poll, dealt) = loops.pop().ok_or_else(|| io::Error::other("no loop"))?;
+    run_loop(
+        Workers::single(),
+        poll,
+        dealt,
+        dealer,
+        listeners,
+        service,
+        stop,
+        limits,
+    )
+}
+
+/// Runs `services` as one server, each on a loop of its own thread (the first on the calling
+/// thread), until `stop` is set; each then stops gracefully as in [`run`]. The first loop
+/// accepts on `listeners` and deals the sockets out in turn, worker `i` taking ids
+/// [`Workers::first_socket`] onwards in steps of the number of workers, so that
+/// [`Workers::owner`] of an id names the worker holding it. A service learns its place by
+/// [`Service::set_waker`]'s companion [`Service::set_workers`].
+pub fn run_workers<S: Service + Send>(
+    listeners: Vec<std::net::TcpListener>,
+    services: &mut [S],
+    stop: &StopFlag,
+    limits: ShellLimits,
+) -> io::Result<()> {
+    let count = services.len();
+    let (loops, dealer) = prepare_loops(count)?;
+    let mut listeners = Some(listeners);
+    std::thread::scope(|scope| {
+        let mut threads = Vec::new();
+        let mut first = None;
+        for (index, ((poll, dealt), service)) in loops.into_iter().zip(services).enumerate() {
+            let workers = Workers::new(index, count);
+            let dealer = dealer.clone();
+            if index == 0 {
+                first = Some((workers, poll, dealt, dealer, service));
+                continue;
+            }
+            let thread = std::thread::Builder::new()
+                .name(format!("smp-worker-{index}"))
+                .spawn_scoped(scope, move || {
+                    let result = run_loop(
+                        workers,
+                        poll,
+                        dealt,
+                        dealer,
+                        Vec::new(),
+                        service,
+                        stop,
+                        limits,
+                    );
+                    if result.is_err() {
+                        stop.stop(); // one loop failing stops the server
+                    }
+                    result
+                });
+            match thread {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    // The loops already started stop with the others.
+                    stop.stop();
+                    return Err(e);
+                }
+            }
+        }
+        let mut result = Ok(());
+        if let Some((workers, poll, dealt, dealer, service)) = first {
+            let listeners = listeners.take().unwrap_or_default();
+            result = run_loop(
+                workers, poll, dealt, dealer, listeners, service, stop, limits,
+            );
+            if result.is_err() {
+                stop.stop();
+            }
+        }
+        for t in threads {
+            let joined = t
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("a worker loop panicked")));
+            result = result.and(joined);
+        }
+        result
+    })
+}
+
+/// A poll and an inbox of dealt sockets for each of `count` loops, and the dealer that
+/// reaches them all.
+fn prepare_loops(count: usize) -> io::Result<(Vec<LoopParts>, Arc<Dealer>)> {
+    let mut parts = Vec::new();
+    let mut inboxes = Vec::new();
+    for _ in 0..count.max(1) {
+        let poll = Poll::new()?;
+        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKE)?);
+        let (tx, rx) = mpsc::channel();
+        inboxes.push((tx, waker));
+        parts.push((poll, rx));
+    }
+    let dealer = Arc::new(Dealer {
+        inboxes,
+        open: AtomicUsize::new(0),
+    });
+    Ok((parts, dealer))
+}
+
+/// One loop's poll and its inbox of dealt sockets.
+type LoopParts = (Poll, mpsc::Receiver<DealtSocket>);
+
+#[allow(clippy::too_many_arguments)]
+fn run_loop<S: Service>(
+    workers: Workers,
+    poll: Poll,
+    dealt: mpsc::Receiver<DealtSocket>,
+    dealer: Arc<Dealer>,
+    listeners: Vec<std::net::TcpListener>,
+    service: &mut S,
+    stop: &StopFlag,
+    limits: ShellLimits,
+) -> io::Result<()> {
     let mut listeners = listeners
         .into_iter()
         .enumerate()
@@ -112,13 +257,22 @@ pub fn run_listeners<S: Service>(
             Ok(listener)
         })
         .collect::<io::Result<Vec<_>>>()?;
-    let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), WAKE)?);
+    let waker = dealer
+        .inboxes
+        .get(workers.index())
+        .map(|(_, w)| w.clone())
+        .ok_or_else(|| io::Error::other("no waker for this worker"))?;
     let (dialled_tx, dialled_rx) = mpsc::channel();
     let mut shell = Shell {
         service,
         limits,
         poll,
         sockets: HashMap::new(),
+        workers,
+        next_id: workers.first_socket(),
+        next_worker: 0,
+        dealer,
+        dealt,
         origin: std::time::Instant::now(),
         actions: Vec::new(),
         deadline: None,
@@ -129,11 +283,11 @@ pub fn run_listeners<S: Service>(
         dialled_tx,
         waker: waker.clone(),
     };
+    shell.service.set_workers(workers);
     shell
         .service
         .set_waker(std::sync::Arc::new(move || drop(waker.wake())));
     let mut events = Events::with_capacity(1024);
-    let mut next_id: SocketId = 1;
     shell.feed(ShellInput::Tick);
     while !stop.is_stopped() {
         let now = std::time::Instant::now();
@@ -153,7 +307,7 @@ pub fn run_listeners<S: Service>(
             }
             if let Some(i) = (0..listeners.len()).find(|i| event.token() == listener_token(*i)) {
                 if let Some(listener) = listeners.get(i) {
-                    shell.accept_all(listener, i, &mut next_id);
+                    shell.accept_all(listener, i);
                 }
                 continue;
             }
@@ -167,6 +321,9 @@ pub fn run_listeners<S: Service>(
         }
         while let Ok((id, result)) = dialled_rx.try_recv() {
             shell.dialled(id, result);
+        }
+        while let Ok((stream, on)) = shell.dealt.try_recv() {
+            shell.adopt(stream, on);
         }
         for id in std::mem::take(&mut shell.backlog) {
             shell.read(id);
@@ -266,26 +423,14 @@ impl<S: Service> Shell<'_, S> {
         if !self.dialling.remove(&id) {
             return; // the service closed it meanwhile
         }
-        let registered = result.and_then(|stream| {
+        let inserted = result.and_then(|stream| {
             stream.set_nonblocking(true)?;
             let _ = stream.set_nodelay(true);
-            let mut stream = TcpStream::from_std(stream);
-            self.poll
-                .registry()
-                .register(&mut stream, Token(id as usize), Interest::READABLE)?;
-            Ok(stream)
+            self.insert(id, TcpStream::from_std(stream))
         });
-        match registered {
-            Ok(stream) => {
-                self.sockets.insert(
-                    id,
-                    Socket {
-                        stream,
-                        unsent: Unsent::default(),
-                        closing_by: None,
-                        wants_write: false,
-                    },
-                );
+        match inserted {
+            Ok(()) => {
+                self.dealer.open.fetch_add(1, Ordering::Relaxed);
                 self.feed(ShellInput::Connected(id));
                 // Bytes may have arrived before the registration.
                 self.read(id);
@@ -294,35 +439,28 @@ impl<S: Service> Shell<'_, S> {
         }
     }
 
-    fn accept_all(&mut self, listener: &TcpListener, on: ListenerId, next_id: &mut SocketId) {
+    /// Accepts what is pending and deals it out: to this loop or, in turn, to the others.
+    fn accept_all(&mut self, listener: &TcpListener, on: ListenerId) {
         loop {
             match listener.accept() {
-                Ok((mut stream, _peer)) => {
-                    if self.sockets.len() >= self.limits.max_connections {
+                Ok((stream, _peer)) => {
+                    if self.dealer.open.load(Ordering::Relaxed) >= self.limits.max_connections {
                         continue; // dropped: closed at once
                     }
-                    let id = *next_id;
-                    *next_id += 1;
                     let _ = stream.set_nodelay(true);
-                    let token = Token(id as usize);
-                    if self
-                        .poll
-                        .registry()
-                        .register(&mut stream, token, Interest::READABLE)
-                        .is_err()
-                    {
-                        continue;
+                    // Counted open from here, so that the next accept of a burst sees it.
+                    self.dealer.open.fetch_add(1, Ordering::Relaxed);
+                    let to = self.next_worker;
+                    self.next_worker = (to + 1) % self.workers.count();
+                    if to == self.workers.index() {
+                        self.adopt(stream, on);
+                    } else if let Some((inbox, waker)) = self.dealer.inboxes.get(to) {
+                        if inbox.send((stream, on)).is_ok() {
+                            let _ = waker.wake();
+                        } else {
+                            self.dealer.open.fetch_sub(1, Ordering::Relaxed);
+                        }
                     }
-                    self.sockets.insert(
-                        id,
-                        Socket {
-                            stream,
-                            unsent: Unsent::default(),
-                            closing_by: None,
-                            wants_write: false,
-                        },
-                    );
-                    self.feed(ShellInput::Accepted(id, on));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -333,6 +471,34 @@ impl<S: Service> Shell<'_, S> {
                 }
             }
         }
+    }
+
+    /// Takes an accepted socket (already counted open) into this loop under its next id.
+    fn adopt(&mut self, stream: TcpStream, on: ListenerId) {
+        let id = self.next_id;
+        self.next_id += self.workers.count() as SocketId;
+        if self.insert(id, stream).is_ok() {
+            self.feed(ShellInput::Accepted(id, on));
+        } else {
+            self.dealer.open.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Registers a socket (counted open by the caller).
+    fn insert(&mut self, id: SocketId, mut stream: TcpStream) -> io::Result<()> {
+        self.poll
+            .registry()
+            .register(&mut stream, Token(id as usize), Interest::READABLE)?;
+        self.sockets.insert(
+            id,
+            Socket {
+                stream,
+                unsent: Unsent::default(),
+                closing_by: None,
+                wants_write: false,
+            },
+        );
+        Ok(())
     }
 
     fn read(&mut self, id: SocketId) {
@@ -422,6 +588,7 @@ impl<S: Service> Shell<'_, S> {
     fn remove(&mut self, id: SocketId) {
         if let Some(mut s) = self.sockets.remove(&id) {
             let _ = self.poll.registry().deregister(&mut s.stream);
+            self.dealer.open.fetch_sub(1, Ordering::Relaxed);
         }
     }
 

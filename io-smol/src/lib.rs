@@ -3,12 +3,17 @@
 //! task per socket, and one loop that owns the [`Service`] and feeds it what the tasks report.
 //! Every decision is the service's (see `simplex_core::driver`); this crate only moves bytes.
 //!
+//! [`run_workers`] runs several services as one server, one executor and loop per thread: the
+//! first accepts and deals the sockets out in turn, and each loop then owns its sockets to the
+//! end (see [`simplex_core::driver::Workers`]).
+//!
 //! A slow or stalled peer blocks only its own tasks; its unsent bytes are bounded, and the
 //! service's handshake timeout closes peers that never finish.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -17,7 +22,7 @@ use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 use simplex_core::client::KeepAlive;
 use simplex_core::driver::{
     instant_since_origin, unix_time, ListenerId, Service, ShellClock, ShellInput, ShellLimits,
-    SocketAction, SocketId, StopFlag,
+    SocketAction, SocketId, StopFlag, Workers,
 };
 use simplex_io_mio::dial::dial_blocking;
 use smol::{Async, LocalExecutor, Task, Timer};
@@ -33,7 +38,8 @@ enum Event {
     Accepted(Async<TcpStream>, ListenerId),
     /// A dial finished.
     Dialled(SocketId, io::Result<TcpStream>),
-    Data(SocketId, Vec<u8>),
+    /// Bytes read: the first `n` of a buffer from the loop's [`ReadBuffers`].
+    Data(SocketId, Vec<u8>, usize),
     Closed(SocketId),
     /// The service has output from another thread.
     Wake,
@@ -55,12 +61,53 @@ impl Socket {
     }
 }
 
+/// A loop's spare read buffers. A buffer exists only while a read is under way or its bytes
+/// wait for the service (an idle connection holds none), and it comes back here afterwards:
+/// allocating 64 KiB per read cost more than the read (the allocator gave the memory back to
+/// the kernel and took it again, page by page).
+#[derive(Default)]
+struct ReadBuffers(std::cell::RefCell<Vec<Vec<u8>>>);
+
+impl ReadBuffers {
+    /// Kept at most; more are freed.
+    const SPARE: usize = 16;
+
+    fn take(&self) -> Vec<u8> {
+        self.0
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| vec![0; READ_CHUNK])
+    }
+
+    fn give(&self, buf: Vec<u8>) {
+        let mut spare = self.0.borrow_mut();
+        if spare.len() < Self::SPARE && buf.len() == READ_CHUNK {
+            spare.push(buf);
+        }
+    }
+}
+
+/// A loop's event channel: both ends.
+type EventChannel = (Sender<Event>, Receiver<Event>);
+
+/// What the workers of one server share: each one's event channel (where accepted sockets are
+/// dealt), and how many sockets are open in all of them (the bound
+/// [`ShellLimits::max_connections`] is the server's, not one worker's).
+struct Dealer {
+    inboxes: Vec<Sender<Event>>,
+    open: AtomicUsize,
+}
+
 struct Shell<'s, 'e, S: Service> {
     service: &'s mut S,
+    buffers: std::rc::Rc<ReadBuffers>,
     ex: &'s LocalExecutor<'e>,
     limits: ShellLimits,
     events: Sender<Event>,
     sockets: HashMap<SocketId, Socket>,
+    workers: Workers,
+    dealer: Arc<Dealer>,
+    /// The id the next accepted socket gets here.
     next_id: SocketId,
     origin: Instant,
     deadline: Option<Instant>,
@@ -101,25 +148,129 @@ pub fn run_listeners<S: Service>(
     stop: &StopFlag,
     limits: ShellLimits,
 ) -> io::Result<()> {
+    let (mut inboxes, dealer) = prepare_loops(1);
+    let inbox = inboxes.pop().ok_or_else(|| io::Error::other("no loop"))?;
+    run_loop(
+        Workers::single(),
+        inbox,
+        dealer,
+        listeners,
+        service,
+        stop,
+        limits,
+    )
+}
+
+/// Runs `services` as one server, each on an executor and loop of its own thread (the first
+/// on the calling thread), until `stop` is set; each then stops gracefully as in [`run`]. The
+/// first loop accepts on `listeners` and deals the sockets out in turn; worker `i` numbers its
+/// sockets from [`Workers::first_socket`] in steps of the number of workers (as the mio shell
+/// does), and each service hears its place by [`Service::set_workers`].
+pub fn run_workers<S: Service + Send>(
+    listeners: Vec<std::net::TcpListener>,
+    services: &mut [S],
+    stop: &StopFlag,
+    limits: ShellLimits,
+) -> io::Result<()> {
+    let count = services.len();
+    let (inboxes, dealer) = prepare_loops(count);
+    let mut listeners = Some(listeners);
+    std::thread::scope(|scope| {
+        let mut threads = Vec::new();
+        let mut first = None;
+        for (index, (inbox, service)) in inboxes.into_iter().zip(services).enumerate() {
+            let workers = Workers::new(index, count);
+            let dealer = dealer.clone();
+            if index == 0 {
+                first = Some((workers, inbox, dealer, service));
+                continue;
+            }
+            let thread = std::thread::Builder::new()
+                .name(format!("smp-worker-{index}"))
+                .spawn_scoped(scope, move || {
+                    let result =
+                        run_loop(workers, inbox, dealer, Vec::new(), service, stop, limits);
+                    if result.is_err() {
+                        stop.stop(); // one loop failing stops the server
+                    }
+                    result
+                });
+            match thread {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    stop.stop();
+                    return Err(e);
+                }
+            }
+        }
+        let mut result = Ok(());
+        if let Some((workers, inbox, dealer, service)) = first {
+            let listeners = listeners.take().unwrap_or_default();
+            result = run_loop(workers, inbox, dealer, listeners, service, stop, limits);
+            if result.is_err() {
+                stop.stop();
+            }
+        }
+        for t in threads {
+            let joined = t
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("a worker loop panicked")));
+            result = result.and(joined);
+        }
+        result
+    })
+}
+
+/// Each of `count` loops' event channel, and the dealer that reaches them all.
+fn prepare_loops(count: usize) -> (Vec<EventChannel>, Arc<Dealer>) {
+    let channels: Vec<EventChannel> = (0..count.max(1))
+        .map(|_| async_channel::bounded(1024))
+        .collect();
+    let dealer = Arc::new(Dealer {
+        inboxes: channels.iter().map(|(tx, _)| tx.clone()).collect(),
+        open: AtomicUsize::new(0),
+    });
+    (channels, dealer)
+}
+
+fn run_loop<S: Service>(
+    workers: Workers,
+    (events, rx): EventChannel,
+    dealer: Arc<Dealer>,
+    listeners: Vec<std::net::TcpListener>,
+    service: &mut S,
+    stop: &StopFlag,
+    limits: ShellLimits,
+) -> io::Result<()> {
     let listeners = listeners
         .into_iter()
         .map(Async::new)
         .collect::<io::Result<Vec<_>>>()?;
     let ex = LocalExecutor::new();
+    // The loop drives the reactor itself, so readiness does not hop through another thread.
     smol::block_on(ex.run(async {
-        let (events, rx) = async_channel::bounded(1024);
         let accept: Vec<Task<()>> = listeners
             .into_iter()
             .enumerate()
-            .map(|(i, listener)| ex.spawn(accept_loop(listener, i, events.clone())))
+            .map(|(i, listener)| {
+                ex.spawn(accept_loop(
+                    listener,
+                    i,
+                    dealer.clone(),
+                    limits.max_connections,
+                ))
+            })
             .collect();
         let mut shell = Shell {
             service,
+            buffers: std::rc::Rc::default(),
             ex: &ex,
             limits,
             events,
             sockets: HashMap::new(),
-            next_id: 1,
+            workers,
+            dealer,
+            next_id: workers.first_socket(),
             origin: Instant::now(),
             deadline: None,
             actions: Vec::new(),
@@ -127,6 +278,7 @@ pub fn run_listeners<S: Service>(
             dialling: std::collections::HashSet::new(),
         };
         let wake = shell.events.clone();
+        shell.service.set_workers(workers);
         shell.service.set_waker(std::sync::Arc::new(move || {
             // A full channel means the loop is busy and will look again soon anyway.
             let _ = wake.try_send(Event::Wake);
@@ -139,16 +291,29 @@ pub fn run_listeners<S: Service>(
     Ok(())
 }
 
+/// Accepts on one listener and deals the sockets to the workers in turn (counted open from
+/// here, so that a burst of accepts sees the bound).
 async fn accept_loop(
     listener: Async<std::net::TcpListener>,
     on: ListenerId,
-    events: Sender<Event>,
+    dealer: Arc<Dealer>,
+    max_connections: usize,
 ) {
+    let mut next = 0;
     loop {
         match listener.accept().await {
             Ok((stream, _peer)) => {
+                if dealer.open.load(Ordering::Relaxed) >= max_connections {
+                    continue; // dropped: closed at once
+                }
                 let _ = stream.get_ref().set_nodelay(true);
-                if events.send(Event::Accepted(stream, on)).await.is_err() {
+                let Some(inbox) = dealer.inboxes.get(next) else {
+                    return;
+                };
+                next = (next + 1) % dealer.inboxes.len();
+                dealer.open.fetch_add(1, Ordering::Relaxed);
+                if inbox.send(Event::Accepted(stream, on)).await.is_err() {
+                    dealer.open.fetch_sub(1, Ordering::Relaxed);
                     return;
                 }
             }
@@ -161,19 +326,26 @@ async fn accept_loop(
     }
 }
 
-async fn read_loop(id: SocketId, stream: Arc<Async<TcpStream>>, events: Sender<Event>) {
+async fn read_loop(
+    id: SocketId,
+    stream: Arc<Async<TcpStream>>,
+    events: Sender<Event>,
+    buffers: std::rc::Rc<ReadBuffers>,
+) {
     loop {
-        // The buffer exists only once there is something to read: most connections are idle
-        // most of the time, and a buffer held per connection cost each of them 64 KiB.
+        // A buffer is taken only once there is something to read: most connections are idle
+        // most of the time.
         if stream.readable().await.is_err() {
             break;
         }
-        let mut buf = vec![0u8; READ_CHUNK];
+        let mut buf = buffers.take();
         match (&*stream).read(&mut buf).await {
-            Ok(0) | Err(_) => break,
+            Ok(0) | Err(_) => {
+                buffers.give(buf);
+                break;
+            }
             Ok(n) => {
-                buf.truncate(n);
-                if events.send(Event::Data(id, buf)).await.is_err() {
+                if events.send(Event::Data(id, buf, n)).await.is_err() {
                     return;
                 }
             }
@@ -211,33 +383,31 @@ impl<S: Service> Shell<'_, '_, S> {
     }
 
     async fn serve(&mut self, rx: &Receiver<Event>, stop: &StopFlag) {
+        // One timer, set again only when the wake-up must come earlier or has passed: each
+        // setting interrupts async-io's reactor (an eventfd write and an extra return from
+        // epoll), which per event cost more than the event's own reads and writes.
+        let mut wake_at = Instant::now() + STOP_POLL;
+        let mut timer = Timer::at(wake_at);
         while !stop.is_stopped() {
             let now = Instant::now();
             let wake = self
                 .deadline
                 .map_or(now + STOP_POLL, |d| d.min(now + STOP_POLL));
+            if wake < wake_at || wake_at <= now {
+                wake_at = wake;
+                timer.set_at(wake);
+            }
             let event = future::or(async { rx.recv().await.ok() }, async {
-                Timer::at(wake).await;
+                (&mut timer).await;
                 None
             })
             .await;
-            match event {
-                Some(Event::Accepted(stream, on)) => self.accepted(stream, on),
-                Some(Event::Dialled(id, result)) => self.dialled(id, result),
-                Some(Event::Data(id, data))
-                    if self.sockets.get(&id).is_some_and(|s| s.tx.is_some()) =>
-                {
-                    self.feed(ShellInput::Received(id, &data));
+            if let Some(event) = event {
+                self.handle_event(event);
+                // What else is queued is handled before waiting again.
+                while let Ok(event) = rx.try_recv() {
+                    self.handle_event(event);
                 }
-                Some(Event::Data(..)) => {}
-                Some(Event::Wake) => self.feed(ShellInput::Tick),
-                Some(Event::Closed(id)) => {
-                    if let Some(s) = self.sockets.remove(&id) {
-                        s.abort();
-                        self.feed(ShellInput::PeerClosed(id));
-                    }
-                }
-                None => {}
             }
             self.expire_closing();
             if self.deadline.is_some_and(|d| d <= Instant::now()) {
@@ -246,14 +416,39 @@ impl<S: Service> Shell<'_, '_, S> {
         }
     }
 
-    fn accepted(&mut self, stream: Async<TcpStream>, on: ListenerId) {
-        if self.sockets.len() >= self.limits.max_connections {
-            return; // dropped: closed at once
+    fn handle_event(&mut self, event: Event) {
+        match event {
+            Event::Accepted(stream, on) => self.accepted(stream, on),
+            Event::Dialled(id, result) => self.dialled(id, result),
+            Event::Data(id, buf, n) => {
+                if self.sockets.get(&id).is_some_and(|s| s.tx.is_some()) {
+                    self.feed(ShellInput::Received(id, buf.get(..n).unwrap_or_default()));
+                }
+                self.buffers.give(buf);
+            }
+            Event::Wake => self.feed(ShellInput::Tick),
+            Event::Closed(id) => {
+                if let Some(s) = self.forget(id) {
+                    s.abort();
+                    self.feed(ShellInput::PeerClosed(id));
+                }
+            }
         }
+    }
+
+    /// A socket dealt to this loop (already counted open) joins under its next id.
+    fn accepted(&mut self, stream: Async<TcpStream>, on: ListenerId) {
         let id = self.next_id;
-        self.next_id += 1;
+        self.next_id += self.workers.count() as SocketId;
         self.add_socket(id, stream);
         self.feed(ShellInput::Accepted(id, on));
+    }
+
+    /// Forgets a socket, no longer counted open.
+    fn forget(&mut self, id: SocketId) -> Option<Socket> {
+        let s = self.sockets.remove(&id)?;
+        self.dealer.open.fetch_sub(1, Ordering::Relaxed);
+        Some(s)
     }
 
     /// Dials on smol's blocking pool; the loop picks the result up in [`Shell::dialled`].
@@ -282,6 +477,7 @@ impl<S: Service> Shell<'_, '_, S> {
         });
         match stream {
             Ok(stream) => {
+                self.dealer.open.fetch_add(1, Ordering::Relaxed);
                 self.add_socket(id, stream);
                 self.feed(ShellInput::Connected(id));
             }
@@ -294,7 +490,12 @@ impl<S: Service> Shell<'_, '_, S> {
         let stream = Arc::new(stream);
         let (tx, rx) = async_channel::bounded((self.limits.max_unsent_bytes / WRITE_CHUNK).max(1));
         self.ex
-            .spawn(read_loop(id, stream.clone(), self.events.clone()))
+            .spawn(read_loop(
+                id,
+                stream.clone(),
+                self.events.clone(),
+                self.buffers.clone(),
+            ))
             .detach();
         let writer = self
             .ex
@@ -349,7 +550,7 @@ impl<S: Service> Shell<'_, '_, S> {
         }
         self.actions = actions;
         for id in dropped {
-            if let Some(s) = self.sockets.remove(&id) {
+            if let Some(s) = self.forget(id) {
                 s.abort();
                 self.feed(ShellInput::PeerClosed(id));
             }
@@ -371,7 +572,7 @@ impl<S: Service> Shell<'_, '_, S> {
                 None => true,
             };
             if done {
-                if let Some(s) = self.sockets.remove(id) {
+                if let Some(s) = self.forget(*id) {
                     s.abort();
                 }
             }

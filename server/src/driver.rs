@@ -5,6 +5,10 @@
 //! type, so they cannot disagree on behaviour: a shell accepts sockets, feeds their bytes in
 //! and writes out what comes back, and that is all it does.
 //!
+//! On several cores, each worker runs one of these with a [`Post`] to the others
+//! ([`crate::workers`]): its own shard of the queues, the sockets its shell holds, and mail for
+//! the rest. Without a post (one worker, the simulator, replay) it is deterministic.
+//!
 //! Inputs carry both clocks: `now` (monotonic, for timers) and `wall_clock` (Unix time, for
 //! message timestamps and stats). Randomness comes from the injected RNG; each connection's
 //! TLS gets its own generator seeded from it, so a run replays exactly from the root seed.
@@ -16,6 +20,7 @@ use std::time::Duration;
 use simplex_core::crypto::hash::KeyHash;
 use simplex_core::crypto::CryptoRng;
 use simplex_core::encoding::UnixTime;
+use simplex_core::protocol::{Command, VerifiedTransmission};
 use simplex_core::time::Instant;
 use simplex_core::tls::ServerIdentity;
 use simplex_core::transport;
@@ -24,6 +29,7 @@ use simplex_core::transport::Framing;
 use crate::durable::JournalRecord;
 use crate::msg_log::StoredMessage;
 use crate::store_log::StoreLogRecord;
+use crate::workers::{Mail, Post};
 use crate::{ClientId, Server, ServerError, ServerInput, ServerOutput};
 
 /// Identifies an accepted socket (the shell picks the numbers; they must be unique while open).
@@ -142,6 +148,8 @@ pub struct ServerDriver<R: CryptoRng> {
     /// The server machine's deadline, as of its last drain.
     server_deadline: Option<Instant>,
     shut_down: bool,
+    /// The other workers, when this is one of several.
+    post: Option<Post>,
 }
 
 impl<R: CryptoRng> std::fmt::Debug for ServerDriver<R> {
@@ -179,6 +187,35 @@ impl<R: CryptoRng> ServerDriver<R> {
             outputs,
             server_deadline,
             shut_down: false,
+            post: None,
+        }
+    }
+
+    /// One worker of several: `server` is shard `post.index()` of `post.count()`, and
+    /// commands for other shards and answers to clients held elsewhere go by `post`. Call
+    /// [`ServerDriver::send_mail`] at the end of every turn.
+    pub fn with_post(
+        server: Server<R>,
+        identity: ServerIdentity,
+        config: DriverConfig,
+        tls_seed: [u8; 32],
+        post: Post,
+    ) -> Self {
+        let mut driver = Self::new(server, identity, config, tls_seed);
+        driver.post = Some(post);
+        driver
+    }
+
+    /// The post to the other workers, if this is one of several.
+    pub fn post(&self) -> Option<&Post> {
+        self.post.as_ref()
+    }
+
+    /// Sends the mail of this turn to the other workers (see [`crate::workers`]): after the
+    /// outputs are drained and what they acknowledge is on disk.
+    pub fn send_mail(&mut self) {
+        if let Some(post) = &mut self.post {
+            post.send();
         }
     }
 
@@ -207,6 +244,7 @@ impl<R: CryptoRng> ServerDriver<R> {
         if self.shut_down {
             return Err(DriverError::ShutDown);
         }
+        self.read_mail(clock)?;
         match input {
             DriverInput::Accepted { conn, framing } => self.accept(clock, conn, framing)?,
             DriverInput::Received { conn, bytes } => {
@@ -319,9 +357,17 @@ impl<R: CryptoRng> ServerDriver<R> {
                 } => {
                     let client = ClientId(conn);
                     c.client = Some(client);
+                    let session_id = bytes::Bytes::copy_from_slice(&session_id);
+                    if let Some(post) = &mut self.post {
+                        post.post_to_others(|| Mail::ClientConnected {
+                            client,
+                            session_id: session_id.clone(),
+                            version: negotiated.version,
+                        });
+                    }
                     self.server.handle_input(ServerInput::ClientConnected {
                         client,
-                        session_id: bytes::Bytes::copy_from_slice(&session_id),
+                        session_id,
                         version: negotiated.version,
                         now: clock.now,
                     })?;
@@ -339,17 +385,23 @@ impl<R: CryptoRng> ServerDriver<R> {
         }
         let client = self.conns.get(&conn).and_then(|c| c.client);
         if let (Some(client), false) = (client, received.is_empty()) {
-            self.server.handle_input(ServerInput::Transmissions {
-                client,
-                now: clock.now,
-                wall_clock: clock.wall_clock,
-                transmissions: received,
-            })?;
-            self.drain_server(clock)?;
+            let mine = self.keep_own(client, received);
+            if !mine.is_empty() {
+                self.server.handle_input(ServerInput::Transmissions {
+                    client,
+                    now: clock.now,
+                    wall_clock: clock.wall_clock,
+                    transmissions: mine,
+                })?;
+                self.drain_server(clock)?;
+            }
         }
         if closed {
             if let Some(c) = self.conns.remove(&conn) {
                 if let Some(client) = c.client {
+                    if let Some(post) = &mut self.post {
+                        post.post_to_others(|| Mail::ClientClosed { client });
+                    }
                     self.server.handle_input(ServerInput::ClientClosed {
                         client,
                         now: clock.now,
@@ -362,37 +414,166 @@ impl<R: CryptoRng> ServerDriver<R> {
         Ok(())
     }
 
-    /// Moves the server machine's outputs to the connections and the shell.
-    fn drain_server(&mut self, clock: Clock) -> Result<(), DriverError> {
-        let mut touched = Vec::new();
-        loop {
-            match self.server.poll_output() {
-                ServerOutput::Transmit {
+    /// Of a client's transmissions, those for this worker's shard; the rest are posted to the
+    /// shards owning their queues, consecutive ones for the same shard together. (All of
+    /// them when there is no post.)
+    fn keep_own(
+        &mut self,
+        client: ClientId,
+        received: Vec<VerifiedTransmission<Command>>,
+    ) -> Vec<VerifiedTransmission<Command>> {
+        let Some(post) = &mut self.post else {
+            return received;
+        };
+        let me = post.index();
+        if received.iter().all(|t| post.shard_of(client, t) == me) {
+            return received;
+        }
+        let mut mine = Vec::new();
+        let mut batch: Vec<VerifiedTransmission<Command>> = Vec::new();
+        let mut batch_shard = me;
+        for t in received {
+            let shard = post.shard_of(client, &t);
+            if shard == me {
+                mine.push(t);
+                continue;
+            }
+            if shard != batch_shard && !batch.is_empty() {
+                let transmissions = std::mem::take(&mut batch);
+                post.post(
+                    batch_shard,
+                    Mail::Transmissions {
+                        client,
+                        transmissions,
+                    },
+                );
+            }
+            batch_shard = shard;
+            batch.push(t);
+        }
+        if !batch.is_empty() {
+            post.post(
+                batch_shard,
+                Mail::Transmissions {
+                    client,
+                    transmissions: batch,
+                },
+            );
+        }
+        mine
+    }
+
+    /// Applies the mail other workers sent since the last input.
+    fn read_mail(&mut self, clock: Clock) -> Result<(), DriverError> {
+        let Some(post) = &self.post else {
+            return Ok(());
+        };
+        let mail: Vec<Mail> = post.receive().collect();
+        for m in mail {
+            match m {
+                Mail::ClientConnected {
+                    client,
+                    session_id,
+                    version,
+                } => self.server.handle_input(ServerInput::ClientConnected {
+                    client,
+                    session_id,
+                    version,
+                    now: clock.now,
+                })?,
+                Mail::Transmissions {
+                    client,
+                    transmissions,
+                } => self.server.handle_input(ServerInput::Transmissions {
+                    client,
+                    now: clock.now,
+                    wall_clock: clock.wall_clock,
+                    transmissions,
+                })?,
+                Mail::ClientClosed { client } => {
+                    self.server.handle_input(ServerInput::ClientClosed {
+                        client,
+                        now: clock.now,
+                    })?
+                }
+                Mail::Transmit {
                     client,
                     transmissions,
                 } => {
-                    let conn = client.0;
-                    if let Some(c) = self.conns.get_mut(&conn) {
-                        let input = transport::Input::Send(transmissions);
-                        if c.machine.handle_input(clock.now, input).is_err() {
-                            // A client that does not read its socket while the server keeps
-                            // answering is dropped rather than buffered without bound.
-                            let _ = c.machine.handle_input(clock.now, transport::Input::Close);
-                        }
-                        touched.push(conn);
+                    if let Some(conn) = self.hand_to_client(clock, client, Some(transmissions)) {
+                        self.drain_conn(clock, conn)?;
                     }
+                    continue;
                 }
-                ServerOutput::Close { client } => {
-                    if let Some(c) = self.conns.get_mut(&client.0) {
-                        let _ = c.machine.handle_input(clock.now, transport::Input::Close);
-                        touched.push(client.0);
+                Mail::Close { client } => {
+                    if let Some(conn) = self.hand_to_client(clock, client, None) {
+                        self.drain_conn(clock, conn)?;
                     }
+                    continue;
                 }
+            }
+            self.drain_server(clock)?;
+        }
+        Ok(())
+    }
+
+    /// Hands transmissions (or, with `None`, a close) to a client's connection here; the
+    /// connection touched, if it is still open.
+    fn hand_to_client(
+        &mut self,
+        clock: Clock,
+        client: ClientId,
+        transmissions: Option<Vec<Vec<u8>>>,
+    ) -> Option<ConnId> {
+        let c = self.conns.get_mut(&client.0)?;
+        let closed = match transmissions {
+            // A client that does not read its socket while the server keeps answering is
+            // dropped rather than buffered without bound.
+            Some(t) => c
+                .machine
+                .handle_input(clock.now, transport::Input::Send(t))
+                .is_err(),
+            None => true,
+        };
+        if closed {
+            let _ = c.machine.handle_input(clock.now, transport::Input::Close);
+        }
+        Some(client.0)
+    }
+
+    /// Moves the server machine's outputs to the connections, the other workers and the
+    /// shell.
+    fn drain_server(&mut self, clock: Clock) -> Result<(), DriverError> {
+        let mut touched = Vec::new();
+        loop {
+            let output = self.server.poll_output();
+            let (client, transmissions) = match output {
+                ServerOutput::Transmit {
+                    client,
+                    transmissions,
+                } => (client, Some(transmissions)),
+                ServerOutput::Close { client } => (client, None),
                 ServerOutput::Timeout(deadline) => {
                     self.server_deadline = deadline;
                     break;
                 }
-                other => self.outputs.extend(Self::shell_output(other)),
+                other => {
+                    self.outputs.extend(Self::shell_output(other));
+                    continue;
+                }
+            };
+            match &mut self.post {
+                Some(post) if post.holder(client) != post.index() => {
+                    let mail = match transmissions {
+                        Some(transmissions) => Mail::Transmit {
+                            client,
+                            transmissions,
+                        },
+                        None => Mail::Close { client },
+                    };
+                    post.post(post.holder(client), mail);
+                }
+                _ => touched.extend(self.hand_to_client(clock, client, transmissions)),
             }
         }
         for conn in touched {

@@ -1,24 +1,28 @@
 //! The SMP server as a [`Service`] a shell drives: the [`ServerDriver`] with its files and its
 //! log lines. Both shells run this one type, so they behave the same.
 //!
+//! A server on several cores is several hosts, one per worker ([`crate::workers`]), run by a
+//! shell's `run_workers`; they share the data files ([`SharedFiles`]), where the shards'
+//! stats lines and backups are merged into one.
+//!
 //! Logs (tracing, one line per event) carry counts and settings only: never a queue id, a key
 //! or a client address (the host never learns addresses).
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use simplex_core::driver::{Service, ShellClock, ShellInput, SocketAction, Waker};
+use simplex_core::driver::{Service, ShellClock, ShellInput, SocketAction, Waker, Workers};
 use simplex_core::time::Instant;
 use simplex_core::tls::ServerIdentity;
 use simplex_core::transport::Framing;
 
 use crate::driver::{Clock, DriverConfig, DriverError, DriverInput, DriverOutput, ServerDriver};
 use crate::files::{DataFiles, FileError, FileWriter, LoadReport};
-use crate::sharded::ShardedDriver;
 use crate::trace::{ReplayError, TraceHeader, TraceWriter};
+use crate::workers::Post;
 use crate::{Server, ServerConfig, Shard};
 
 /// Everything a host is started with.
@@ -30,9 +34,9 @@ pub struct HostConfig {
     pub driver: DriverConfig,
     /// The data files.
     pub files: DataFiles,
-    /// Queue-space shards, each a server machine on its own thread (1: one machine on the
-    /// shell's thread, deterministic). More than one needs inactive-client expiry off (it is
-    /// not split between shards yet); otherwise 1 is used.
+    /// Queue-space shards, one per worker, each worker a shell loop on its own thread (1: one
+    /// machine on the shell's thread, deterministic). More than one needs inactive-client
+    /// expiry off (it is not split between shards yet); otherwise 1 is used.
     pub shards: u16,
     /// How the sockets of each listener carry blocks, by [`simplex_core::driver::ListenerId`]
     /// (the TLS port and, when enabled, the WebSockets port); a listener not listed is raw TLS.
@@ -48,9 +52,6 @@ pub enum HostError {
     /// A data file could not be read or written.
     #[error(transparent)]
     File(#[from] FileError),
-    /// A shard thread could not be started.
-    #[error("starting a shard thread: {0}")]
-    Thread(io::Error),
     /// No server machine was made (a bug if it ever happens).
     #[error("no server shard")]
     NoShard,
@@ -99,43 +100,86 @@ impl HostTrace {
     }
 }
 
-#[derive(Debug)]
-enum Engine {
-    Single(Box<ServerDriver<ChaCha20Rng>>),
-    Sharded(Box<ShardedDriver>),
+/// The data files, shared by the workers of a server, with what merges their shards' stats.
+struct SharedFiles {
+    writer: FileWriter,
+    workers: usize,
+    /// Each shard's daily stats line of the current period, until all have come.
+    stats_lines: Vec<String>,
+    /// Each shard's stats backup at shutdown, until all have come.
+    stats_backups: Vec<String>,
+    /// Workers that handled `Shutdown`.
+    stopped: usize,
+    errors: u64,
 }
 
-impl Engine {
-    fn handle_input(&mut self, clock: Clock, input: DriverInput<'_>) -> Result<(), DriverError> {
-        match self {
-            Engine::Single(d) => d.handle_input(clock, input),
-            Engine::Sharded(d) => d.handle_input(clock, input),
+impl SharedFiles {
+    fn write(&mut self, output: DriverOutput) {
+        // One line and one backup for the server: the shards' are merged once all came (they
+        // share the schedule, and their sets of active queues are disjoint).
+        let output = match output {
+            DriverOutput::Stats(line) if self.workers > 1 => {
+                self.stats_lines.push(line);
+                if self.stats_lines.len() < self.workers {
+                    return;
+                }
+                DriverOutput::Stats(crate::stats::merge_lines(&std::mem::take(
+                    &mut self.stats_lines,
+                )))
+            }
+            DriverOutput::StatsBackup(backup) if self.workers > 1 => {
+                self.stats_backups.push(backup);
+                if self.stats_backups.len() < self.workers {
+                    return;
+                }
+                DriverOutput::StatsBackup(crate::stats::merge_backups(&std::mem::take(
+                    &mut self.stats_backups,
+                )))
+            }
+            other => other,
+        };
+        if matches!(output, DriverOutput::Stats(_)) {
+            tracing::info!("stats line written");
+        }
+        if let Err(e) = self.writer.write(&output) {
+            self.error(&e);
         }
     }
 
-    fn poll_output(&mut self) -> DriverOutput {
-        match self {
-            Engine::Single(d) => d.poll_output(),
-            Engine::Sharded(d) => d.poll_output(),
+    fn sync_journal(&mut self) {
+        if let Err(e) = self.writer.sync_journal() {
+            self.error(&e);
         }
     }
 
-    fn connection_count(&self) -> usize {
-        match self {
-            Engine::Single(d) => d.connection_count(),
-            Engine::Sharded(d) => d.connection_count(),
+    /// A worker stopped; the last one syncs the files.
+    fn worker_stopped(&mut self) {
+        self.stopped += 1;
+        if self.stopped < self.workers {
+            return;
+        }
+        if let Err(e) = self.writer.finish() {
+            tracing::error!(error = %e, "syncing data files at stop failed");
+        }
+        tracing::info!("server stopped, state saved");
+    }
+
+    fn error(&mut self, e: &io::Error) {
+        // Counted, and logged the first time and then every thousandth time.
+        self.errors += 1;
+        if self.errors % 1000 == 1 {
+            tracing::error!(error = %e, count = self.errors, "writing a data file failed");
         }
     }
 }
 
-/// The running server behind a shell. See the module docs.
+/// One worker of the running server behind a shell (the only one on one core). See the
+/// module docs.
 pub struct Host {
-    driver: Engine,
+    driver: Box<ServerDriver<ChaCha20Rng>>,
     listeners: Vec<Framing>,
-    waker: Arc<OnceLock<Waker>>,
-    files: FileWriter,
+    files: Arc<Mutex<SharedFiles>>,
     stopped: bool,
-    file_errors: u64,
     trace: Option<HostTrace>,
 }
 
@@ -149,14 +193,16 @@ impl std::fmt::Debug for Host {
 }
 
 impl Host {
-    /// Builds the server, reads its files and opens them for appending. `seed` is the root of
-    /// all its randomness (from the OS in production, fixed in tests).
+    /// Builds the server, reads its files and opens them for appending: one host per worker
+    /// (`config.shards` of them, or one), for a shell's `run_workers` (host `i` is worker
+    /// `i`). `seed` is the root of all its randomness (from the OS in production, fixed in
+    /// tests).
     pub fn start(
         config: HostConfig,
         identity: ServerIdentity,
         clock: ShellClock,
         seed: [u8; 32],
-    ) -> Result<(Self, LoadReport), HostError> {
+    ) -> Result<(Vec<Self>, LoadReport), HostError> {
         let mut rng = ChaCha20Rng::from_seed(seed);
         let mut tls_seed = [0u8; 32];
         rng.fill_bytes(&mut tls_seed);
@@ -200,7 +246,14 @@ impl Host {
             })
             .collect();
         let (report, router) = config.files.load_sharded(&mut servers)?;
-        let files = FileWriter::open(config.files.clone())?;
+        let files = Arc::new(Mutex::new(SharedFiles {
+            writer: FileWriter::open(config.files.clone())?,
+            workers: usize::from(shards),
+            stats_lines: Vec::new(),
+            stats_backups: Vec::new(),
+            stopped: 0,
+            errors: 0,
+        }));
         tracing::info!(
             queues = report.queues,
             bad_store_log_lines = report.bad_store_log_lines,
@@ -213,9 +266,14 @@ impl Host {
             stats_restored = report.stats_restored,
             "state restored"
         );
-        let waker: Arc<OnceLock<Waker>> = Arc::new(OnceLock::new());
-        let mut trace = None;
-        let driver = if let (Some(path), Some(starting)) = (&config.trace, starting) {
+        let host = |driver: ServerDriver<ChaCha20Rng>| Self {
+            driver: Box::new(driver),
+            listeners: config.listeners.clone(),
+            files: files.clone(),
+            stopped: false,
+            trace: None,
+        };
+        let hosts = if let (Some(path), Some(starting)) = (&config.trace, starting) {
             // The driver is rebuilt from the trace's own header, exactly as a replay will.
             let server = servers.pop().ok_or(HostError::NoShard)?;
             let header = TraceHeader {
@@ -234,48 +292,42 @@ impl Host {
                 stats_backup: starting.stats_backup,
             };
             drop(server);
-            let driver = header.build_driver(identity)?;
-            trace = Some(HostTrace::create(path, &header)?);
+            let mut traced = host(header.build_driver(identity)?);
+            let trace = HostTrace::create(path, &header)?;
             tracing::info!("recording a trace");
-            Engine::Single(Box::new(driver))
-        } else if shards == 1 {
-            let server = servers.pop().ok_or(HostError::NoShard)?;
-            Engine::Single(Box::new(ServerDriver::new(
-                server,
-                identity,
-                config.driver,
-                tls_seed,
-            )))
-        } else {
-            let slot = waker.clone();
-            let wake: Waker = Arc::new(move || {
-                if let Some(w) = slot.get() {
-                    w();
-                }
-            });
-            Engine::Sharded(Box::new(
-                ShardedDriver::new(servers, router, identity, config.driver, tls_seed, wake)
-                    .map_err(HostError::Thread)?,
-            ))
-        };
-        tracing::info!(shards, "server started");
-        let mut host = Self {
-            driver,
-            listeners: config.listeners,
-            waker,
-            files,
-            stopped: false,
-            file_errors: 0,
-            trace: None,
-        };
-        if trace.is_some() {
             // What the restored server says before its first input is not part of a trace
             // (a replay drains it the same way); no socket exists yet, so it is only files.
-            let mut none = Vec::new();
-            host.drain(&mut none);
-            host.trace = trace;
-        }
-        Ok((host, report))
+            traced.drain(&mut Vec::new());
+            traced.trace = Some(trace);
+            vec![traced]
+        } else if shards == 1 {
+            let server = servers.pop().ok_or(HostError::NoShard)?;
+            vec![host(ServerDriver::new(
+                server,
+                identity,
+                config.driver.clone(),
+                tls_seed,
+            ))]
+        } else {
+            let mut tls_rng = ChaCha20Rng::from_seed(tls_seed);
+            servers
+                .into_iter()
+                .zip(Post::set(usize::from(shards), router))
+                .map(|(server, post)| {
+                    let mut worker_tls_seed = [0u8; 32];
+                    tls_rng.fill_bytes(&mut worker_tls_seed);
+                    host(ServerDriver::with_post(
+                        server,
+                        identity.clone(),
+                        config.driver.clone(),
+                        worker_tls_seed,
+                        post,
+                    ))
+                })
+                .collect()
+        };
+        tracing::info!(shards, "server started");
+        Ok((hosts, report))
     }
 
     /// Open connections.
@@ -289,7 +341,7 @@ impl Host {
     }
 
     fn drain(&mut self, actions: &mut Vec<SocketAction>) -> Option<Instant> {
-        loop {
+        let deadline = loop {
             let output = self.driver.poll_output();
             if let Some(trace) = &mut self.trace {
                 trace.writer.output(&output);
@@ -299,21 +351,20 @@ impl Host {
                     actions.push(SocketAction::Write(conn, bytes))
                 }
                 DriverOutput::CloseSocket { conn } => actions.push(SocketAction::Close(conn)),
-                DriverOutput::Timeout(deadline) => {
-                    // Before any answer leaves: what it acknowledges is on disk.
-                    if let Err(e) = self.files.sync_journal() {
-                        self.file_error(&e);
-                    }
-                    return deadline;
-                }
-                other => {
-                    if matches!(other, DriverOutput::Stats(_)) {
-                        tracing::info!("stats line written");
-                    }
-                    self.file(&other)
-                }
+                DriverOutput::Timeout(deadline) => break deadline,
+                other => self.files().write(other),
             }
-        }
+        };
+        // Before any answer leaves, here or by another worker: what it acknowledges is on
+        // disk.
+        self.files().sync_journal();
+        self.driver.send_mail();
+        deadline
+    }
+
+    fn files(&self) -> std::sync::MutexGuard<'_, SharedFiles> {
+        // A worker that panicked holding the lock left the files as they were; go on.
+        self.files.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Streams the trace after an input; synced to disk at a stop. A trace that cannot be
@@ -334,25 +385,28 @@ impl Host {
             self.trace = None;
         }
     }
-
-    fn file(&mut self, output: &DriverOutput) {
-        if let Err(e) = self.files.write(output) {
-            self.file_error(&e);
-        }
-    }
-
-    fn file_error(&mut self, e: &io::Error) {
-        // Counted, and logged the first time and then every thousandth time.
-        self.file_errors += 1;
-        if self.file_errors % 1000 == 1 {
-            tracing::error!(error = %e, count = self.file_errors, "writing a data file failed");
-        }
-    }
 }
 
 impl Service for Host {
     fn set_waker(&mut self, waker: Waker) {
-        let _ = self.waker.set(waker);
+        if let Some(post) = self.driver.post() {
+            post.set_waker(waker);
+        }
+    }
+
+    fn set_workers(&mut self, workers: Workers) {
+        let expected = self
+            .driver
+            .post()
+            .map_or(Workers::single(), |p| Workers::new(p.index(), p.count()));
+        if workers != expected {
+            // Clients would be routed to the wrong worker: a caller bug, loud at once.
+            tracing::error!(
+                shell = ?workers,
+                host = ?expected,
+                "the shell runs this host at another place among the workers"
+            );
+        }
     }
 
     fn handle(
@@ -415,10 +469,7 @@ impl Service for Host {
         }
         if shutdown {
             self.stopped = true;
-            if let Err(e) = self.files.finish() {
-                tracing::error!(error = %e, "syncing data files at stop failed");
-            }
-            tracing::info!("server stopped, state saved");
+            self.files().worker_stopped();
         }
         deadline
     }

@@ -9,9 +9,10 @@
 //!   [`ServerOutput::Timeout`]. Randomness is injected; both clocks are inputs.
 //! - Protocol failures are protocol answers (`ERR ...`); [`ServerError`] is for caller bugs.
 //! - Multi-core: a `Server` owns one shard of the queue space ([`Shard`]); a server with N
-//!   shards runs N machines, each on its own thread, and routes each transmission by its
-//!   entity id ([`ShardRouter`]). Signature checks and crypto_box run inside the shard that
-//!   owns the queue, so no lock is shared by all queues.
+//!   shards runs N workers ([`workers`]), each a shell loop on its own thread with its own
+//!   sockets and one shard, and routes each transmission by its entity id ([`ShardRouter`]).
+//!   Signature checks and crypto_box run inside the shard that owns the queue, so no lock is
+//!   shared by all queues, and a command crosses threads only when its queue lives elsewhere.
 //! - Persistence: [`store_log`] (queue records, the reference's text format), [`msg_log`]
 //!   (messages saved at a graceful stop), [`durable`] (optional message journal), [`stats`].
 
@@ -29,11 +30,11 @@ mod message;
 pub mod msg_log;
 pub mod queue;
 mod queue_store;
-pub mod sharded;
 pub mod stats;
 pub mod store_log;
 pub mod testkit;
 pub mod trace;
+pub mod workers;
 
 use std::collections::BTreeMap;
 

@@ -232,3 +232,65 @@ fn end_of_line(s: &mut Scanner<'_>) -> Result<(), DecodeError> {
     s.eat(b'\r');
     s.expect(b'\n', "end of line")
 }
+
+/// The shards' daily lines as one: the first one's date, each count summed (a field empty in
+/// every line — week and month on most days — stays empty).
+pub fn merge_lines(lines: &[String]) -> String {
+    let mut fields: Vec<String> = Vec::new();
+    let mut sums: Vec<Option<u64>> = Vec::new();
+    for (n, line) in lines.iter().enumerate() {
+        for (i, field) in line.split(',').enumerate() {
+            if i == 0 {
+                if n == 0 {
+                    fields.push(field.to_string());
+                }
+                continue;
+            }
+            if sums.len() < i {
+                sums.resize(i, None);
+            }
+            if let (Ok(v), Some(slot)) = (field.parse::<u64>(), sums.get_mut(i - 1)) {
+                *slot = Some(slot.unwrap_or(0) + v);
+            }
+        }
+    }
+    fields.extend(
+        sums.iter()
+            .map(|s| s.map(|v| v.to_string()).unwrap_or_default()),
+    );
+    fields.join(",")
+}
+
+/// The shards' stats backups as one ([`ServerStats::merge`]); one that does
+/// not parse is left out.
+pub fn merge_backups(backups: &[String]) -> String {
+    let mut merged: Option<ServerStats> = None;
+    for b in backups {
+        if let Ok(s) = ServerStats::from_backup(b.as_bytes()) {
+            match &mut merged {
+                Some(m) => m.merge(&s),
+                None => merged = Some(s),
+            }
+        }
+    }
+    merged.map(|m| m.to_backup()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daily_lines_add_up() {
+        let lines = [
+            "2026-11-25,1,2,0,10,9,3,,".to_string(),
+            "2026-11-25,4,0,1,5,5,2,,".to_string(),
+        ];
+        assert_eq!(merge_lines(&lines), "2026-11-25,5,2,1,15,14,5,,");
+        let monday = [
+            "d,0,0,0,0,0,1,4,".to_string(),
+            "d,0,0,0,0,0,0,2,".to_string(),
+        ];
+        assert_eq!(merge_lines(&monday), "d,0,0,0,0,0,1,6,");
+    }
+}

@@ -160,25 +160,22 @@ impl TestServer {
                 now: Instant::ZERO,
                 wall_clock: unix_time(SystemTime::now().duration_since(UNIX_EPOCH).unwrap()),
             };
-            let (mut host, _) = Host::start(config, identity(), clock, [7; 32]).unwrap();
+            let (mut hosts, _) = Host::start(config, identity(), clock, [7; 32]).unwrap();
             ready_tx.send(()).unwrap();
             match runtime {
-                Runtime::Mio => simplex_io_mio::run_listeners(
+                Runtime::Mio => {
+                    simplex_io_mio::run_workers(listeners, &mut hosts, &thread_stop, options.limits)
+                }
+                Runtime::Smol => simplex_io_smol::run_workers(
                     listeners,
-                    &mut host,
-                    &thread_stop,
-                    options.limits,
-                ),
-                Runtime::Smol => simplex_io_smol::run_listeners(
-                    listeners,
-                    &mut host,
+                    &mut hosts,
                     &thread_stop,
                     options.limits,
                 ),
             }
             .unwrap();
-            assert!(host.is_stopped());
-            host.connection_count()
+            assert!(hosts.iter().all(Host::is_stopped));
+            hosts.iter().map(Host::connection_count).sum()
         });
         ready_rx.recv_timeout(T).unwrap();
         TestServer {

@@ -160,7 +160,9 @@ fn lifecycle(rt: Setup) {
     assert_eq!(sender.close_reason(), Some(&CloseReason::Closed));
 }
 
-/// Queues spread over the shards; one connection talks to all of them, in v4 batches too.
+/// Queues spread over the shards (a queue lives with the worker of the connection that made
+/// it, and connections are dealt to the workers in turn); one connection talks to all of
+/// them, in v4 batches too.
 fn many_queues(rt: Setup) {
     let server = start(rt, Options::default());
     if rt.shards > 1 {
@@ -171,16 +173,27 @@ fn many_queues(rt: Setup) {
                 .unwrap()
                 .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
                 .collect();
-            if names.iter().any(|n| n.trim() == "smp-shard-1") {
+            if names.iter().any(|n| n.trim() == "smp-worker-1") {
                 break;
             }
             assert!(std::time::Instant::now() < until, "{names:?}");
             std::thread::sleep(Duration::from_millis(10));
         }
     }
-    let mut recipient = server.client(71);
+    let mut recipients = [server.client(71), server.client(73)];
     let mut sender = server.client(72);
-    let queues: Vec<Queue> = (0..8).map(|i| new_queue(&mut recipient, 80 + i)).collect();
+    let queues: Vec<Queue> = (0..8)
+        .map(|i| new_queue(&mut recipients[i % 2], 80 + i as u8))
+        .collect();
+    let shards: std::collections::BTreeSet<u16> = queues
+        .iter()
+        .map(|q| simplex_server::Shard::of(&q.rid, rt.shards))
+        .collect();
+    assert_eq!(
+        shards.len(),
+        usize::from(rt.shards),
+        "queues on every shard"
+    );
     // One block carrying a SEND to every queue.
     let batch: Vec<Vec<u8>> = queues
         .iter()
@@ -206,8 +219,8 @@ fn many_queues(rt: Setup) {
         );
     }
     let mut got = Vec::new();
-    for _ in 0..8 {
-        let t = recipient.receive(T).unwrap();
+    for i in 0..8 {
+        let t = recipients[i % 2].receive(T).unwrap();
         let q = queues
             .iter()
             .find(|q| q.rid == t.entity_id.as_bytes())

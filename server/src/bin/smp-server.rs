@@ -432,7 +432,7 @@ fn start(
         now: Instant::ZERO,
         wall_clock: wall_clock(),
     };
-    let (mut host, _report) = Host::start(config, identity, clock, seed)?;
+    let (mut hosts, _report) = Host::start(config, identity, clock, seed)?;
     let stop = StopFlag::new();
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.as_atomic().clone())
@@ -443,8 +443,8 @@ fn start(
         ..ShellLimits::default()
     };
     match runtime {
-        Runtime::Mio => simplex_io_mio::run_listeners(listeners, &mut host, &stop, limits)?,
-        Runtime::Smol => simplex_io_smol::run_listeners(listeners, &mut host, &stop, limits)?,
+        Runtime::Mio => simplex_io_mio::run_workers(listeners, &mut hosts, &stop, limits)?,
+        Runtime::Smol => simplex_io_smol::run_workers(listeners, &mut hosts, &stop, limits)?,
     }
     println!("Server stopped.");
     Ok(())
