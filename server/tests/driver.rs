@@ -1,6 +1,7 @@
 //! The server driver (server machine + one SMP connection machine per socket) against real
 //! client connection machines, in memory: TLS with the reference's Ed448 test identity, the
-//! SMP hello, and commands through to delivered messages.
+//! SMP hello, and commands through to delivered messages; and several drivers as the workers
+//! of one server, their mail carried between them here.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -21,7 +22,8 @@ use simplex_core::transport::{ClientConnection, Framing, Input, Output};
 use simplex_server::driver::{
     Clock, ConnId, DriverConfig, DriverInput, DriverOutput, ServerDriver,
 };
-use simplex_server::{Server, ServerConfig};
+use simplex_server::workers::Post;
+use simplex_server::{Server, ServerConfig, Shard, ShardRouter};
 use std::time::Duration;
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -50,7 +52,8 @@ fn clock(micros: u64) -> Clock {
 }
 
 struct World {
-    driver: ServerDriver<ChaCha20Rng>,
+    /// One driver, or the workers of one server (client `conn` is held by `conn % n`).
+    drivers: Vec<ServerDriver<ChaCha20Rng>>,
     clients: Vec<(ConnId, ClientConnection)>,
     received: Vec<Vec<BrokerMsg>>,
     persisted: usize,
@@ -60,20 +63,39 @@ struct World {
 
 impl World {
     fn new(seed: u64) -> Self {
-        let server = Server::new(
-            ServerConfig::default(),
-            ChaCha20Rng::seed_from_u64(seed),
-            Instant::ZERO,
-            UnixTime::from_seconds(WALL),
-        );
-        let driver = ServerDriver::new(
-            server,
-            identity(),
-            DriverConfig::default(),
-            [seed as u8; 32],
-        );
+        Self::workers(seed, 1)
+    }
+
+    /// `n` drivers as the workers of one server (one: a lone driver with no post).
+    fn workers(seed: u64, n: u16) -> Self {
+        let mut posts = Post::set(usize::from(n), ShardRouter::new(n)).into_iter();
+        let drivers = (0..n)
+            .map(|index| {
+                let config = ServerConfig {
+                    shard: Shard { index, count: n },
+                    ..ServerConfig::default()
+                };
+                let server = Server::new(
+                    config,
+                    ChaCha20Rng::seed_from_u64(seed + u64::from(index)),
+                    Instant::ZERO,
+                    UnixTime::from_seconds(WALL),
+                );
+                let tls_seed = [seed as u8 + index as u8; 32];
+                match (n, posts.next()) {
+                    (2.., Some(post)) => ServerDriver::with_post(
+                        server,
+                        identity(),
+                        DriverConfig::default(),
+                        tls_seed,
+                        post,
+                    ),
+                    _ => ServerDriver::new(server, identity(), DriverConfig::default(), tls_seed),
+                }
+            })
+            .collect();
         World {
-            driver,
+            drivers,
             clients: vec![],
             received: vec![],
             persisted: 0,
@@ -82,12 +104,25 @@ impl World {
         }
     }
 
+    /// The only driver (or the first worker).
+    fn driver(&mut self) -> &mut ServerDriver<ChaCha20Rng> {
+        &mut self.drivers[0]
+    }
+
+    /// The driver holding socket `conn`.
+    fn holder(&mut self, conn: ConnId) -> &mut ServerDriver<ChaCha20Rng> {
+        let n = self.drivers.len() as ConnId;
+        &mut self.drivers[(conn % n) as usize]
+    }
+
     fn connect(&mut self, seed: u64) -> usize {
-        let conn = self.clients.len() as ConnId + 1;
+        // Sockets as the shells number them: 1, 2, 3… alone; worker `conn % n` of n.
+        let n = self.drivers.len() as ConnId;
+        let conn = self.clients.len() as ConnId + if n == 1 { 1 } else { n };
         let rng: simplex_core::tls::SessionRng = Box::new(ChaCha20Rng::seed_from_u64(seed));
         let tls = TlsSession::client(
             "localhost",
-            self.driver.key_hash(),
+            self.drivers[0].key_hash(),
             rng,
             Instant::ZERO,
             Duration::from_secs(30),
@@ -95,14 +130,15 @@ impl World {
         .unwrap();
         let client = ClientConnection::client(
             tls,
-            self.driver.key_hash(),
+            self.drivers[0].key_hash(),
             SMP_VERSION_RANGE,
             Instant::ZERO,
             Duration::from_secs(30),
         );
-        self.driver
+        let now = clock(self.micros);
+        self.holder(conn)
             .handle_input(
-                clock(self.micros),
+                now,
                 DriverInput::Accepted {
                     conn,
                     framing: Framing::Raw,
@@ -116,18 +152,21 @@ impl World {
         self.clients.len() - 1
     }
 
-    /// Moves bytes both ways until quiet.
+    /// Moves bytes both ways, and mail between workers, until quiet.
     fn pump(&mut self) {
-        loop {
+        // Mail posted in one round is read in the next: quiet means two rounds with nothing.
+        let mut quiet_rounds = 0;
+        while quiet_rounds < 2 {
             let mut moved = false;
             for i in 0..self.clients.len() {
                 loop {
                     match self.clients[i].1.poll_output() {
                         Output::Transmit(bytes) => {
                             let conn = self.clients[i].0;
-                            self.driver
+                            let now = clock(self.micros);
+                            self.holder(conn)
                                 .handle_input(
-                                    clock(self.micros),
+                                    now,
                                     DriverInput::Received {
                                         conn,
                                         bytes: &bytes,
@@ -142,32 +181,39 @@ impl World {
                     }
                 }
             }
-            loop {
-                match self.driver.poll_output() {
-                    DriverOutput::Write { conn, bytes } => {
-                        let (_, client) =
-                            self.clients.iter_mut().find(|(c, _)| *c == conn).unwrap();
-                        let mut rest = &bytes[..];
-                        while !rest.is_empty() {
-                            let n = client
-                                .handle_input(
-                                    Instant::from_micros(self.micros),
-                                    Input::Received(rest),
-                                )
-                                .unwrap();
-                            rest = &rest[n..];
-                        }
-                        moved = true;
-                    }
-                    DriverOutput::Persist(_) => self.persisted += 1,
-                    DriverOutput::CloseSocket { conn } => self.closed.push(conn),
-                    DriverOutput::Timeout(_) => break,
-                    _ => {}
+            for d in 0..self.drivers.len() {
+                if self.drivers.len() > 1 {
+                    // What a shell does when another worker wakes it: the mail is read.
+                    self.drivers[d]
+                        .handle_input(clock(self.micros), DriverInput::Tick)
+                        .unwrap();
                 }
+                loop {
+                    match self.drivers[d].poll_output() {
+                        DriverOutput::Write { conn, bytes } => {
+                            let (_, client) =
+                                self.clients.iter_mut().find(|(c, _)| *c == conn).unwrap();
+                            let mut rest = &bytes[..];
+                            while !rest.is_empty() {
+                                let n = client
+                                    .handle_input(
+                                        Instant::from_micros(self.micros),
+                                        Input::Received(rest),
+                                    )
+                                    .unwrap();
+                                rest = &rest[n..];
+                            }
+                            moved = true;
+                        }
+                        DriverOutput::Persist(_) => self.persisted += 1,
+                        DriverOutput::CloseSocket { conn } => self.closed.push(conn),
+                        DriverOutput::Timeout(_) => break,
+                        _ => {}
+                    }
+                }
+                self.drivers[d].send_mail();
             }
-            if !moved {
-                break;
-            }
+            quiet_rounds = if moved { 0 } else { quiet_rounds + 1 };
         }
     }
 
@@ -281,20 +327,20 @@ fn queue_lifecycle_through_tls() {
 fn closing_a_client_frees_its_connection() {
     let mut w = World::new(2);
     let a = w.connect(20);
-    assert_eq!(w.driver.connection_count(), 1);
+    assert_eq!(w.driver().connection_count(), 1);
     let conn = w.clients[a].0;
-    w.driver
+    w.driver()
         .handle_input(clock(0), DriverInput::PeerClosed { conn })
         .unwrap();
     w.pump();
-    assert_eq!(w.driver.connection_count(), 0);
+    assert_eq!(w.driver().connection_count(), 0);
     assert_eq!(w.closed, vec![conn]);
 }
 
 #[test]
 fn a_stalled_handshake_is_closed_at_its_deadline() {
     let mut w = World::new(3);
-    w.driver
+    w.driver()
         .handle_input(
             clock(0),
             DriverInput::Accepted {
@@ -304,7 +350,7 @@ fn a_stalled_handshake_is_closed_at_its_deadline() {
         )
         .unwrap();
     let deadline = loop {
-        if let DriverOutput::Timeout(t) = w.driver.poll_output() {
+        if let DriverOutput::Timeout(t) = w.driver().poll_output() {
             break t.unwrap();
         }
     };
@@ -312,7 +358,7 @@ fn a_stalled_handshake_is_closed_at_its_deadline() {
         deadline,
         Instant::ZERO + DriverConfig::default().handshake_timeout
     );
-    w.driver
+    w.driver()
         .handle_input(
             Clock {
                 now: deadline,
@@ -323,14 +369,14 @@ fn a_stalled_handshake_is_closed_at_its_deadline() {
         .unwrap();
     let mut closed = false;
     loop {
-        match w.driver.poll_output() {
+        match w.driver().poll_output() {
             DriverOutput::CloseSocket { conn: 9 } => closed = true,
             DriverOutput::Timeout(_) => break,
             _ => {}
         }
     }
     assert!(closed);
-    assert_eq!(w.driver.connection_count(), 0);
+    assert_eq!(w.driver().connection_count(), 0);
 }
 
 #[test]
@@ -365,12 +411,12 @@ fn shutdown_saves_undelivered_messages_and_closes_everyone() {
             None,
         );
     }
-    w.driver
+    w.driver()
         .handle_input(clock(1_000_000), DriverInput::Shutdown)
         .unwrap();
     let (mut saved, mut closed) = (0, 0);
     loop {
-        match w.driver.poll_output() {
+        match w.driver().poll_output() {
             DriverOutput::SaveMessage { .. } => saved += 1,
             DriverOutput::CloseSocket { .. } => closed += 1,
             DriverOutput::Timeout(_) => break,
@@ -381,7 +427,113 @@ fn shutdown_saves_undelivered_messages_and_closes_everyone() {
     assert_eq!(saved, 3);
     assert_eq!(closed, 2);
     assert!(w
-        .driver
+        .driver()
         .handle_input(clock(2_000_000), DriverInput::Tick)
         .is_err());
+}
+
+/// Two workers: the recipient's connection is held by worker 1, so its queue lives in shard 1;
+/// the sender's connection is held by worker 0. `SEND` travels to shard 1 as mail and its `OK`
+/// comes back as mail, the `MSG` is delivered on worker 1, and a queue made from worker 0 lives
+/// in shard 0 — and the same sender reaches both in one v4 batch.
+#[test]
+fn workers_carry_commands_to_the_shard_owning_the_queue() {
+    let mut w = World::workers(6, 2);
+    let sender = w.connect(40); // socket 2: worker 0
+    let recipient = w.connect(41); // socket 3: worker 1
+    let other = w.connect(42); // socket 4: worker 0
+    assert_eq!(w.drivers[0].connection_count(), 2);
+    assert_eq!(w.drivers[1].connection_count(), 1);
+    let mut queues = Vec::new();
+    for (who, seed) in [(recipient, 7u8), (other, 8)] {
+        let rkey = ed25519(seed);
+        let dh = x25519::PrivateKey::from_bytes(&[seed; 32]);
+        w.send(
+            who,
+            "n",
+            &[],
+            Command::New {
+                recipient_key: rkey.verify_key(),
+                dh_key: dh.public_key(),
+            },
+            Some(&rkey),
+        );
+        let Some(BrokerMsg::Ids {
+            recipient_id,
+            sender_id,
+            ..
+        }) = w.received[who].last().cloned()
+        else {
+            panic!("{:?}", w.received[who])
+        };
+        queues.push((who, rkey, recipient_id, sender_id));
+    }
+    // Each queue lives where its maker's connection is, its ids hashing there.
+    assert_eq!(w.drivers[1].server().queue_count(), 1);
+    assert_eq!(w.drivers[0].server().queue_count(), 1);
+    assert_eq!(Shard::of(queues[0].2.as_bytes(), 2), 1);
+    assert_eq!(Shard::of(queues[0].3.as_bytes(), 2), 1);
+    assert_eq!(Shard::of(queues[1].3.as_bytes(), 2), 0);
+
+    // One block from the sender: a SEND to each queue (one crosses to worker 1, one does not).
+    let client = &mut w.clients[sender].1;
+    let batch: Vec<Vec<u8>> = queues
+        .iter()
+        .enumerate()
+        .map(|(i, (_, _, _, sid))| {
+            let cmd = Command::Send {
+                flags: MsgFlags::default(),
+                body: Bytes::from(format!("to {i}")),
+            };
+            let signed = signed_part(
+                client.session_id().unwrap(),
+                &CorrId::from_slice(format!("s{i}").as_bytes()).unwrap(),
+                sid,
+                &cmd.to_bytes(client.version().unwrap()),
+            )
+            .unwrap();
+            encode_transmission(None, &signed)
+        })
+        .collect();
+    client
+        .handle_input(Instant::from_micros(w.micros), Input::Send(batch))
+        .unwrap();
+    w.pump();
+    assert_eq!(w.received[sender], vec![BrokerMsg::Ok, BrokerMsg::Ok]);
+    for (who, rkey, rid, _) in &queues {
+        let Some(BrokerMsg::Msg(msg)) = w.received[*who].last().cloned() else {
+            panic!("no MSG for client {who}: {:?}", w.received[*who])
+        };
+        w.send(
+            *who,
+            "a",
+            rid.as_bytes(),
+            Command::Ack(msg.msg_id.clone()),
+            Some(rkey),
+        );
+        assert_eq!(w.received[*who].last(), Some(&BrokerMsg::Ok));
+    }
+    assert_eq!(w.drivers[0].server().message_count(), 0);
+    assert_eq!(w.drivers[1].server().message_count(), 0);
+
+    // The recipient goes: both shards hear of it, and its queue keeps a message for later.
+    let conn = w.clients[recipient].0;
+    let now = clock(w.micros);
+    w.holder(conn)
+        .handle_input(now, DriverInput::PeerClosed { conn })
+        .unwrap();
+    w.pump();
+    let sid = queues[0].3.clone();
+    w.send(
+        sender,
+        "later",
+        sid.as_bytes(),
+        Command::Send {
+            flags: MsgFlags::default(),
+            body: Bytes::from_static(b"kept"),
+        },
+        None,
+    );
+    assert_eq!(w.received[sender].last(), Some(&BrokerMsg::Ok));
+    assert_eq!(w.drivers[1].server().message_count(), 1);
 }
