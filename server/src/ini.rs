@@ -148,8 +148,9 @@ pub struct Settings {
     pub message_expiration: Option<ExpirationConfig>,
     /// `[MESSAGES] durable`: journal every message and sync before answering (ours; off).
     pub durable: bool,
-    /// `[TRANSPORT] shards`: server machines on their own threads (ours; default `None`: one
-    /// per core; more than one needs `[INACTIVE_CLIENTS] disconnect` off, else one is used).
+    /// `[TRANSPORT] shards`: workers, each a loop on its own thread with its own sockets and
+    /// shard of the queues (ours; default `None`: one per core; more than one needs
+    /// `[INACTIVE_CLIENTS] disconnect` off, else one is used).
     pub shards: Option<u16>,
 }
 
@@ -265,8 +266,9 @@ pub fn initial_file(store_log: bool, port: u16, host: &str) -> String {
          bind: 0.0.0.0\n\
          handshake_timeout: 120\n\
          max_connections: 16384\n\
-         # Ours: server machines on their own threads (default: one per core). More than\n\
-         # one needs [INACTIVE_CLIENTS] disconnect off, else one is used.\n\
+         # Ours: workers, each a thread with its own sockets and share of the queues\n\
+         # (default: one per core). More than one needs [INACTIVE_CLIENTS] disconnect\n\
+         # off, else one is used.\n\
          # shards: 2\n\
          \n\
          [INACTIVE_CLIENTS]\n\

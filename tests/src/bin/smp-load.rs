@@ -329,7 +329,7 @@ fn main() {
             );
             println!(
                 "relay speed against the floor, per core used: {:.0}% counting all server CPU, \
-                 {:.0}% counting its user-space CPU (the kernel's share: loopback TCP, and thread wake-ups with shards)",
+                 {:.0}% counting its user-space CPU (the kernel's share: loopback TCP, and thread wake-ups with several workers)",
                 floor.per_message_us() / per_msg * 100.0,
                 floor.per_message_us() / user_per_msg * 100.0,
             );
