@@ -28,6 +28,7 @@ use simplex_core::driver::{
 };
 
 pub mod dial;
+pub mod threads;
 mod unsent;
 
 use unsent::Unsent;
@@ -153,64 +154,30 @@ pub fn run_workers<S: Service + Send>(
     stop: &StopFlag,
     limits: ShellLimits,
 ) -> io::Result<()> {
-    let count = services.len();
-    let (loops, dealer) = prepare_loops(count)?;
+    let (loops, dealer) = prepare_loops(services.len())?;
+    // The first loop accepts; the others hear of their sockets from it.
     let mut listeners = Some(listeners);
-    std::thread::scope(|scope| {
-        let mut threads = Vec::new();
-        let mut first = None;
-        for (index, ((poll, dealt), service)) in loops.into_iter().zip(services).enumerate() {
-            let workers = Workers::new(index, count);
-            let dealer = dealer.clone();
-            if index == 0 {
-                first = Some((workers, poll, dealt, dealer, service));
-                continue;
-            }
-            let thread = std::thread::Builder::new()
-                .name(format!("smp-worker-{index}"))
-                .spawn_scoped(scope, move || {
-                    let result = run_loop(
-                        workers,
-                        poll,
-                        dealt,
-                        dealer,
-                        Vec::new(),
-                        service,
-                        stop,
-                        limits,
-                    );
-                    if result.is_err() {
-                        stop.stop(); // one loop failing stops the server
-                    }
-                    result
-                });
-            match thread {
-                Ok(t) => threads.push(t),
-                Err(e) => {
-                    // The loops already started stop with the others.
-                    stop.stop();
-                    return Err(e);
-                }
-            }
-        }
-        let mut result = Ok(());
-        if let Some((workers, poll, dealt, dealer, service)) = first {
-            let listeners = listeners.take().unwrap_or_default();
-            result = run_loop(
-                workers, poll, dealt, dealer, listeners, service, stop, limits,
-            );
-            if result.is_err() {
-                stop.stop();
-            }
-        }
-        for t in threads {
-            let joined = t
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("a worker loop panicked")));
-            result = result.and(joined);
-        }
-        result
-    })
+    let parts: Vec<_> = loops
+        .into_iter()
+        .map(|(poll, dealt)| (poll, dealt, listeners.take().unwrap_or_default()))
+        .collect();
+    threads::run_each(
+        services,
+        parts,
+        stop,
+        |workers, (poll, dealt, listeners), service| {
+            run_loop(
+                workers,
+                poll,
+                dealt,
+                dealer.clone(),
+                listeners,
+                service,
+                stop,
+                limits,
+            )
+        },
+    )
 }
 
 /// A poll and an inbox of dealt sockets for each of `count` loops, and the dealer that

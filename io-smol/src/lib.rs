@@ -172,53 +172,29 @@ pub fn run_workers<S: Service + Send>(
     stop: &StopFlag,
     limits: ShellLimits,
 ) -> io::Result<()> {
-    let count = services.len();
-    let (inboxes, dealer) = prepare_loops(count);
+    let (inboxes, dealer) = prepare_loops(services.len());
+    // The first loop accepts; the others hear of their sockets from it.
     let mut listeners = Some(listeners);
-    std::thread::scope(|scope| {
-        let mut threads = Vec::new();
-        let mut first = None;
-        for (index, (inbox, service)) in inboxes.into_iter().zip(services).enumerate() {
-            let workers = Workers::new(index, count);
-            let dealer = dealer.clone();
-            if index == 0 {
-                first = Some((workers, inbox, dealer, service));
-                continue;
-            }
-            let thread = std::thread::Builder::new()
-                .name(format!("smp-worker-{index}"))
-                .spawn_scoped(scope, move || {
-                    let result =
-                        run_loop(workers, inbox, dealer, Vec::new(), service, stop, limits);
-                    if result.is_err() {
-                        stop.stop(); // one loop failing stops the server
-                    }
-                    result
-                });
-            match thread {
-                Ok(t) => threads.push(t),
-                Err(e) => {
-                    stop.stop();
-                    return Err(e);
-                }
-            }
-        }
-        let mut result = Ok(());
-        if let Some((workers, inbox, dealer, service)) = first {
-            let listeners = listeners.take().unwrap_or_default();
-            result = run_loop(workers, inbox, dealer, listeners, service, stop, limits);
-            if result.is_err() {
-                stop.stop();
-            }
-        }
-        for t in threads {
-            let joined = t
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("a worker loop panicked")));
-            result = result.and(joined);
-        }
-        result
-    })
+    let parts: Vec<_> = inboxes
+        .into_iter()
+        .map(|inbox| (inbox, listeners.take().unwrap_or_default()))
+        .collect();
+    simplex_io_mio::threads::run_each(
+        services,
+        parts,
+        stop,
+        |workers, (inbox, listeners), service| {
+            run_loop(
+                workers,
+                inbox,
+                dealer.clone(),
+                listeners,
+                service,
+                stop,
+                limits,
+            )
+        },
+    )
 }
 
 /// Each of `count` loops' event channel, and the dealer that reaches them all.
