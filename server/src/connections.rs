@@ -1,4 +1,4 @@
-//! What both server drivers (single and sharded) keep per socket: the SMP connection machine,
+//! What the server driver keeps per socket (alone or as one of several workers): the SMP connection machine,
 //! the client id once its hello is done, and its deadline; and how a new one is opened (its
 //! TLS randomness drawn from the driver's seeded generator).
 
