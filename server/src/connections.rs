@@ -1,6 +1,6 @@
-//! What the server driver keeps per socket (alone or as one of several workers): the SMP connection machine,
-//! the client id once its hello is done, and its deadline; and how a new one is opened (its
-//! TLS randomness drawn from the driver's seeded generator).
+//! What the server driver (alone or as one of several workers) keeps per socket: the SMP
+//! connection machine, the client id once its hello is done, and its deadline; and how a new
+//! one is opened (its TLS randomness drawn from the driver's seeded generator).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
