@@ -13,8 +13,8 @@
 //! message timestamps and stats). Randomness comes from the injected RNG; each connection's
 //! TLS gets its own generator seeded from it, so a run replays exactly from the root seed.
 
-use crate::connections::{self, Conn, ConnectionFactory};
-use std::collections::{BTreeMap, VecDeque};
+use crate::connections::{ConnectionFactory, Conns};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use simplex_core::crypto::hash::KeyHash;
@@ -143,7 +143,7 @@ impl Default for DriverConfig {
 pub struct ServerDriver<R: CryptoRng> {
     server: Server<R>,
     factory: ConnectionFactory,
-    conns: BTreeMap<ConnId, Conn>,
+    conns: Conns,
     outputs: VecDeque<DriverOutput>,
     /// The server machine's deadline, as of its last drain.
     server_deadline: Option<Instant>,
@@ -183,7 +183,7 @@ impl<R: CryptoRng> ServerDriver<R> {
         Self {
             server,
             factory,
-            conns: BTreeMap::new(),
+            conns: Conns::default(),
             outputs,
             server_deadline,
             shut_down: false,
@@ -251,7 +251,7 @@ impl<R: CryptoRng> ServerDriver<R> {
                 let mut rest = bytes;
                 // The machine takes fewer bytes only while its outputs wait: drain, then go on.
                 while !rest.is_empty() {
-                    let Some(c) = self.conns.get_mut(&conn) else {
+                    let Some(c) = self.conns.get_mut(conn) else {
                         break;
                     };
                     let n = c
@@ -266,12 +266,12 @@ impl<R: CryptoRng> ServerDriver<R> {
                         break;
                     }
                 }
-                if !self.conns.contains_key(&conn) && rest.len() == bytes.len() {
+                if !self.conns.contains(conn) && rest.len() == bytes.len() {
                     return Err(DriverError::UnknownConn);
                 }
             }
             DriverInput::PeerClosed { conn } => {
-                let c = self.conns.get_mut(&conn).ok_or(DriverError::UnknownConn)?;
+                let c = self.conns.get_mut(conn).ok_or(DriverError::UnknownConn)?;
                 let _ = c
                     .machine
                     .handle_input(clock.now, transport::Input::PeerClosed);
@@ -283,17 +283,17 @@ impl<R: CryptoRng> ServerDriver<R> {
                     wall_clock: clock.wall_clock,
                 })?;
                 self.drain_server(clock)?;
-                for conn in connections::due(&self.conns, clock.now) {
-                    if let Some(c) = self.conns.get_mut(&conn) {
+                for conn in self.conns.due(clock.now) {
+                    if let Some(c) = self.conns.get_mut(conn) {
                         let _ = c.machine.handle_input(clock.now, transport::Input::Tick);
                         self.drain_conn(clock, conn)?;
                     }
                 }
             }
             DriverInput::Shutdown => {
-                let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+                let ids = self.conns.ids();
                 for conn in ids {
-                    if let Some(c) = self.conns.get_mut(&conn) {
+                    if let Some(c) = self.conns.get_mut(conn) {
                         let _ = c.machine.handle_input(clock.now, transport::Input::Close);
                         self.drain_conn(clock, conn)?;
                     }
@@ -316,14 +316,15 @@ impl<R: CryptoRng> ServerDriver<R> {
     }
 
     fn next_timeout(&self) -> Option<Instant> {
-        connections::earliest(&self.conns)
+        self.conns
+            .earliest()
             .into_iter()
             .chain(self.server_deadline)
             .min()
     }
 
     fn accept(&mut self, clock: Clock, conn: ConnId, framing: Framing) -> Result<(), DriverError> {
-        if self.conns.contains_key(&conn) {
+        if self.conns.contains(conn) {
             return Err(DriverError::DuplicateConn);
         }
         match self.factory.open(clock.now, framing) {
@@ -344,7 +345,7 @@ impl<R: CryptoRng> ServerDriver<R> {
         let mut received = Vec::new();
         let mut closed = false;
         loop {
-            let Some(c) = self.conns.get_mut(&conn) else {
+            let Some(c) = self.conns.get_mut(conn) else {
                 return Ok(());
             };
             match c.machine.poll_output() {
@@ -378,12 +379,12 @@ impl<R: CryptoRng> ServerDriver<R> {
                 transport::Output::TooLarge(_) => {}
                 transport::Output::Closed(_) => closed = true,
                 transport::Output::Timeout(deadline) => {
-                    c.deadline = deadline;
+                    self.conns.set_deadline(conn, deadline);
                     break;
                 }
             }
         }
-        let client = self.conns.get(&conn).and_then(|c| c.client);
+        let client = self.conns.get(conn).and_then(|c| c.client);
         if let (Some(client), false) = (client, received.is_empty()) {
             let mine = self.keep_own(client, received);
             if !mine.is_empty() {
@@ -397,7 +398,7 @@ impl<R: CryptoRng> ServerDriver<R> {
             }
         }
         if closed {
-            if let Some(c) = self.conns.remove(&conn) {
+            if let Some(c) = self.conns.remove(conn) {
                 if let Some(client) = c.client {
                     if let Some(post) = &mut self.post {
                         post.post_to_others(|| Mail::ClientClosed { client });
@@ -525,7 +526,7 @@ impl<R: CryptoRng> ServerDriver<R> {
         client: ClientId,
         transmissions: Option<Vec<Vec<u8>>>,
     ) -> Option<ConnId> {
-        let c = self.conns.get_mut(&client.0)?;
+        let c = self.conns.get_mut(client.0)?;
         let closed = match transmissions {
             // A client that does not read its socket while the server keeps answering is
             // dropped rather than buffered without bound.
