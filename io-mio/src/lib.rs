@@ -68,6 +68,9 @@ struct Socket {
     /// Set when the service closed it: no more reads, close once flushed or at this time.
     closing_by: Option<std::time::Instant>,
     wants_write: bool,
+    /// The peer's end of stream (or an error) was signalled: read on until the socket says so
+    /// itself, since no further edge will come.
+    read_closed: bool,
 }
 
 struct Shell<'a, S: Service> {
@@ -282,6 +285,11 @@ fn run_loop<S: Service>(
             if event.is_writable() {
                 shell.flush(id);
             }
+            if event.is_read_closed() || event.is_error() {
+                if let Some(s) = shell.sockets.get_mut(&id) {
+                    s.read_closed = true;
+                }
+            }
             if event.is_readable() || event.is_read_closed() || event.is_error() {
                 shell.read(id);
             }
@@ -463,6 +471,7 @@ impl<S: Service> Shell<'_, S> {
                 unsent: Unsent::default(),
                 closing_by: None,
                 wants_write: false,
+                read_closed: false,
             },
         );
         Ok(())
@@ -483,8 +492,16 @@ impl<S: Service> Shell<'_, S> {
                 }
                 Ok(n) => {
                     let bytes = std::mem::take(&mut self.read_buf);
+                    let drained = n < bytes.len() && !s.read_closed;
                     self.feed(ShellInput::Received(id, bytes.get(..n).unwrap_or_default()));
                     self.read_buf = bytes;
+                    // A short read emptied the kernel's buffer: anything arriving later is a
+                    // new edge, so the read that would only say `WouldBlock` is skipped (one
+                    // syscall fewer per block received). Not after the peer's end of stream,
+                    // which brings no further edge.
+                    if drained {
+                        return;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -11,7 +11,7 @@
 //! service's handshake timeout closes peers that never finish.
 
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -49,6 +49,8 @@ struct Socket {
     stream: Arc<Async<TcpStream>>,
     /// `None` once the service closed the socket (the writer then finishes and shuts it).
     tx: Option<Sender<Vec<u8>>>,
+    /// Set while the writer task holds bytes it has not written yet.
+    writing: std::rc::Rc<std::cell::Cell<bool>>,
     writer: Task<()>,
     closing_by: Option<Instant>,
 }
@@ -330,14 +332,22 @@ async fn read_loop(
     let _ = events.send(Event::Closed(id)).await;
 }
 
+/// Writes what the socket's queue holds, waiting for the socket when the kernel's buffer is
+/// full (only then does anything reach it: see [`Shell::write`]).
 async fn write_loop(
     stream: Arc<Async<TcpStream>>,
     rx: Receiver<Vec<u8>>,
+    writing: std::rc::Rc<std::cell::Cell<bool>>,
     events: Sender<Event>,
     id: SocketId,
 ) {
     while let Ok(bytes) = rx.recv().await {
-        if (&*stream).write_all(&bytes).await.is_err() {
+        // Set in the same poll that took the bytes, so the loop never sees the queue empty
+        // and the writer idle while bytes are still unwritten.
+        writing.set(true);
+        let written = (&*stream).write_all(&bytes).await;
+        writing.set(false);
+        if written.is_err() {
             let _ = events.send(Event::Closed(id)).await;
             break;
         }
@@ -473,14 +483,20 @@ impl<S: Service> Shell<'_, '_, S> {
                 self.buffers.clone(),
             ))
             .detach();
-        let writer = self
-            .ex
-            .spawn(write_loop(stream.clone(), rx, self.events.clone(), id));
+        let writing = std::rc::Rc::default();
+        let writer = self.ex.spawn(write_loop(
+            stream.clone(),
+            rx,
+            std::rc::Rc::clone(&writing),
+            self.events.clone(),
+            id,
+        ));
         self.sockets.insert(
             id,
             Socket {
                 stream,
                 tx: Some(tx),
+                writing,
                 writer,
                 closing_by: None,
             },
@@ -497,14 +513,8 @@ impl<S: Service> Shell<'_, '_, S> {
         for action in actions.drain(..) {
             match action {
                 SocketAction::Write(id, bytes) => {
-                    let Some(tx) = self.sockets.get(&id).and_then(|s| s.tx.as_ref()) else {
-                        continue;
-                    };
-                    match tx.try_send(bytes) {
-                        Ok(()) => {}
-                        // The peer does not read: drop it rather than buffer without bound.
-                        Err(TrySendError::Full(_)) => dropped.push(id),
-                        Err(TrySendError::Closed(_)) => {}
+                    if !self.write(id, bytes) {
+                        dropped.push(id);
                     }
                 }
                 SocketAction::Connect {
@@ -530,6 +540,33 @@ impl<S: Service> Shell<'_, '_, S> {
                 s.abort();
                 self.feed(ShellInput::PeerClosed(id));
             }
+        }
+    }
+
+    /// Writes to a socket: straight away when nothing is queued before these bytes (most
+    /// writes: the kernel takes a block at once), otherwise, or for what the kernel does not
+    /// take, through the socket's writer task. False when the queue is full: the peer does not
+    /// read, and is dropped rather than buffered without bound.
+    fn write(&mut self, id: SocketId, mut bytes: Vec<u8>) -> bool {
+        let Some(s) = self.sockets.get(&id) else {
+            return true;
+        };
+        let Some(tx) = s.tx.as_ref() else {
+            return true;
+        };
+        if tx.is_empty() && !s.writing.get() {
+            match s.stream.get_ref().write(&bytes) {
+                Ok(n) if n == bytes.len() => return true,
+                Ok(n) => {
+                    bytes.drain(..n);
+                }
+                // Left to the writer, which waits for room or meets the error itself.
+                Err(_) => {}
+            }
+        }
+        match tx.try_send(bytes) {
+            Ok(()) | Err(TrySendError::Closed(_)) => true,
+            Err(TrySendError::Full(_)) => false,
         }
     }
 
