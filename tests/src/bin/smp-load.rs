@@ -22,7 +22,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::ToSocketAddrs;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -42,6 +41,38 @@ static ORIGIN: OnceLock<Instant> = OnceLock::new();
 
 fn micros() -> u64 {
     ORIGIN.get_or_init(Instant::now).elapsed().as_micros() as u64
+}
+
+/// How many messages a recipient has received, for its sender to wait on: a sender that
+/// polled with short sleeps woke tens of thousands of times a second while its message was in
+/// flight, and the load generator's own CPU and scheduling then disturbed the server it
+/// measures on a small machine.
+#[derive(Default)]
+struct Received {
+    count: std::sync::Mutex<usize>,
+    changed: std::sync::Condvar,
+}
+
+impl Received {
+    fn set(&self, n: usize) {
+        if let Ok(mut count) = self.count.lock() {
+            *count = n;
+        }
+        self.changed.notify_one();
+    }
+
+    /// Returns once at least `n` messages were received.
+    fn wait_for(&self, n: usize) {
+        let Ok(mut count) = self.count.lock() else {
+            return;
+        };
+        while *count < n {
+            match self.changed.wait(count) {
+                Ok(c) => count = c,
+                Err(_) => return,
+            }
+        }
+    }
 }
 
 struct Args {
@@ -176,7 +207,7 @@ fn main() {
     let mut threads = Vec::new();
     for p in 0..args.pairs {
         let (ids_tx, ids_rx) = mpsc::channel();
-        let received = Arc::new(AtomicUsize::new(0));
+        let received = Arc::new(Received::default());
         let received_by_sender = received.clone();
         let window = args.window.max(1);
         let lat_tx = lat_tx.clone();
@@ -216,7 +247,7 @@ fn main() {
                 r.expect_byte(b' ', "space").unwrap();
                 let sent = u64::from_be_bytes(r.peek_rest()[..8].try_into().unwrap());
                 latencies.push(now.saturating_sub(sent));
-                received.store(latencies.len(), Ordering::Release);
+                received.set(latencies.len());
                 let ack = Command::Ack(m.msg_id.clone());
                 c.send("a", &rid, &ack, Some(&rkey)).unwrap();
             }
@@ -232,9 +263,7 @@ fn main() {
             barrier.wait();
             let mut body = vec![b'x'; body_len];
             for i in 0..messages {
-                while i >= received_by_sender.load(Ordering::Acquire) + window {
-                    std::thread::sleep(Duration::from_micros(50));
-                }
+                received_by_sender.wait_for((i + 1).saturating_sub(window));
                 body[..8].copy_from_slice(&micros().to_be_bytes());
                 let send = Command::Send {
                     flags: MsgFlags::default(),
