@@ -46,6 +46,10 @@ pub struct NetClient {
     closed: bool,
     close_reason: Option<CloseReason>,
     buf: Vec<u8>,
+    /// The socket's read timeout as last set (setting it again is a syscall per read).
+    read_timeout: Option<Duration>,
+    /// Set by [`NetClient::set_nonblocking`]: reads come from [`NetClient::pump`].
+    nonblocking: bool,
 }
 
 impl std::fmt::Debug for NetClient {
@@ -105,6 +109,8 @@ impl NetClient {
             closed: false,
             close_reason: None,
             buf: vec![0; 64 * 1024],
+            read_timeout: None,
+            nonblocking: false,
         };
         let until = std::time::Instant::now() + timeout;
         client.flush()?;
@@ -125,7 +131,7 @@ impl NetClient {
     fn flush(&mut self) -> io::Result<()> {
         loop {
             match self.conn.poll_output() {
-                Output::Transmit(bytes) => self.sock.write_all(&bytes)?,
+                Output::Transmit(bytes) => self.write_fully(&bytes)?,
                 Output::Received(t) => self.inbox.push_back(t),
                 Output::Closed(reason) => {
                     self.closed = true;
@@ -137,10 +143,100 @@ impl NetClient {
         }
     }
 
+    /// Writes all of `bytes`; a non-blocking socket whose buffer is full is made blocking for
+    /// the rest (rare: a block fits in the kernel's buffer but for a peer that stopped reading).
+    fn write_fully(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if !self.nonblocking {
+            return self.sock.write_all(bytes);
+        }
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            match self.sock.write(rest) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => rest = rest.get(n..).unwrap_or_default(),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.sock.set_nonblocking(false)?;
+                    let written = self.sock.write_all(rest);
+                    self.sock.set_nonblocking(true)?;
+                    return written;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the socket non-blocking, for a caller that polls many connections and calls
+    /// [`NetClient::pump`] when one is readable (edge-triggered readiness suffices).
+    pub fn set_nonblocking(&mut self) -> io::Result<()> {
+        self.sock.set_nonblocking(true)?;
+        self.nonblocking = true;
+        Ok(())
+    }
+
+    /// Reads what the socket holds without waiting and feeds it; the transmissions wait in
+    /// [`NetClient::next_received`]. Stops at a short read: the socket is then drained.
+    pub fn pump(&mut self) -> io::Result<()> {
+        loop {
+            let n = match self.sock.read(&mut self.buf) {
+                Ok(0) => {
+                    let now = self.now();
+                    let _ = self.conn.handle_input(now, Input::PeerClosed);
+                    self.closed = true;
+                    return self.flush();
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.closed = true;
+                    return Err(e);
+                }
+            };
+            let bytes = self.buf.get(..n).unwrap_or_default().to_vec();
+            self.feed(&bytes)?;
+            if n < self.buf.len() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The next transmission [`NetClient::pump`] received, if any.
+    pub fn next_received(&mut self) -> Option<Received> {
+        self.inbox.pop_front()
+    }
+
+    /// The socket, for registering with a poller.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.sock)
+    }
+
+    /// Feeds received bytes to the connection machine.
+    fn feed(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let now = self.now();
+            let taken = self
+                .conn
+                .handle_input(now, Input::Received(rest))
+                .map_err(|e| io::Error::other(e.to_string()))?;
+            rest = rest.get(taken..).unwrap_or_default();
+            self.flush()?;
+            if taken == 0 && self.closed {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Reads once (waiting at most `wait`) and feeds what came.
     fn read_some(&mut self, wait: Duration) -> io::Result<()> {
-        self.sock
-            .set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
+        let timeout = Some(wait.max(Duration::from_millis(1)));
+        if self.read_timeout != timeout {
+            self.sock.set_read_timeout(timeout)?;
+            self.read_timeout = timeout;
+        }
         let n = match self.sock.read(&mut self.buf) {
             Ok(0) => {
                 let now = self.now();
@@ -167,20 +263,7 @@ impl NetClient {
             }
         };
         let bytes = self.buf.get(..n).unwrap_or_default().to_vec();
-        let mut rest = &bytes[..];
-        while !rest.is_empty() {
-            let now = self.now();
-            let taken = self
-                .conn
-                .handle_input(now, Input::Received(rest))
-                .map_err(|e| io::Error::other(e.to_string()))?;
-            rest = rest.get(taken..).unwrap_or_default();
-            self.flush()?;
-            if taken == 0 && self.closed {
-                break;
-            }
-        }
-        Ok(())
+        self.feed(&bytes)
     }
 
     /// The encoded transmission of `cmd`, signed with `key` if given.

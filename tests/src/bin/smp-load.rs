@@ -1,6 +1,9 @@
 //! `smp-load`: a load generator for an SMP server. It runs N senders and N recipients (one
-//! queue per pair, each on its own TLS connection and thread) against a server address, and
-//! reports messages per second, p50/p99 SEND→MSG latency and, given the server's pid, its RSS.
+//! queue per pair, each on its own TLS connection) against a server address, and reports
+//! messages per second, p50/p99 SEND→MSG latency and, given the server's pid, its RSS and CPU.
+//! The pairs are shared out among `--threads` threads (default: one per core), each polling
+//! its connections, so that the load generator costs the server it measures no more wake-ups
+//! than it must.
 //!
 //!     smp-load --server smp://FINGERPRINT@127.0.0.1:5223 --pairs 20 --messages 500 --pid PID
 //!
@@ -43,38 +46,6 @@ fn micros() -> u64 {
     ORIGIN.get_or_init(Instant::now).elapsed().as_micros() as u64
 }
 
-/// How many messages a recipient has received, for its sender to wait on: a sender that
-/// polled with short sleeps woke tens of thousands of times a second while its message was in
-/// flight, and the load generator's own CPU and scheduling then disturbed the server it
-/// measures on a small machine.
-#[derive(Default)]
-struct Received {
-    count: std::sync::Mutex<usize>,
-    changed: std::sync::Condvar,
-}
-
-impl Received {
-    fn set(&self, n: usize) {
-        if let Ok(mut count) = self.count.lock() {
-            *count = n;
-        }
-        self.changed.notify_one();
-    }
-
-    /// Returns once at least `n` messages were received.
-    fn wait_for(&self, n: usize) {
-        let Ok(mut count) = self.count.lock() else {
-            return;
-        };
-        while *count < n {
-            match self.changed.wait(count) {
-                Ok(c) => count = c,
-                Err(_) => return,
-            }
-        }
-    }
-}
-
 struct Args {
     server: String,
     pairs: usize,
@@ -87,6 +58,7 @@ struct Args {
     idle: usize,
     hold: u64,
     framing: Framing,
+    threads: usize,
 }
 
 fn parse_args() -> Args {
@@ -102,6 +74,7 @@ fn parse_args() -> Args {
         idle: 0,
         hold: 10,
         framing: Framing::Raw,
+        threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -130,6 +103,7 @@ fn parse_args() -> Args {
             "--idle" => args.idle = value().parse().unwrap_or_else(|_| usage("--idle N")),
             "--hold" => args.hold = value().parse().unwrap_or_else(|_| usage("--hold SECS")),
             "--websockets" => args.framing = Framing::WebSocket,
+            "--threads" => args.threads = value().parse().unwrap_or_else(|_| usage("--threads N")),
             "--help" | "-h" => usage(""),
             other => usage(&format!("unknown argument {other}")),
         }
@@ -147,7 +121,7 @@ fn usage(problem: &str) -> ! {
     }
     eprintln!(
         "usage: smp-load --server smp://FINGERPRINT@HOST:PORT [--pairs N] [--messages M] \
-         [--body BYTES] [--window W] [--keys mixed|ed25519|ed448] [--floor] [--pid SERVER_PID] [--websockets]\n\
+         [--body BYTES] [--window W] [--keys mixed|ed25519|ed448] [--floor] [--pid SERVER_PID] [--websockets] [--threads N]\n\
          \x20      smp-load --server ... --idle N [--hold SECS] [--pid SERVER_PID]\n\
          --window: messages a sender may have sent and its recipient not yet received \
          (default 1: each SEND waits for the previous MSG, so latency has no queueing in it)"
@@ -180,6 +154,209 @@ fn key(alg: Algorithm, seed: u64) -> SignKey {
     SignKey::try_from(PrivateKey::from_raw(alg, &raw).unwrap()).unwrap()
 }
 
+/// What every pair of a run does.
+#[derive(Clone, Copy)]
+struct Run {
+    messages: usize,
+    window: usize,
+    body: usize,
+}
+
+/// One sender and one recipient of one queue, driven by a thread that polls many pairs: a
+/// thread per connection blocked in `read` made the server pay for waking one of twenty threads
+/// on every block it sent, and their scheduling disturbed the server on a small machine.
+struct Pair {
+    index: usize,
+    run: Run,
+    recipient: NetClient,
+    rid: Vec<u8>,
+    rkey: SignKey,
+    body_key: simplex_core::crypto::cbox::CbKey,
+    sender: NetClient,
+    sid: Vec<u8>,
+    skey: SignKey,
+    /// Messages the server accepted (answered `OK`).
+    sent: usize,
+    /// A `SEND` is waiting for its answer.
+    awaiting_answer: bool,
+    /// After `ERR QUOTA` (the recipient is behind), the next try waits until then.
+    retry_at: Option<Instant>,
+    latencies: Vec<u64>,
+    body: Vec<u8>,
+}
+
+impl Pair {
+    /// Connects both clients, makes and secures the queue.
+    fn connect(
+        p: usize,
+        addr: std::net::SocketAddr,
+        key_hash: KeyHash,
+        (recipient_alg, sender_alg): (Algorithm, Algorithm),
+        framing: Framing,
+        run: Run,
+    ) -> Pair {
+        let mut recipient =
+            NetClient::connect_framed(addr, key_hash, 2 * p as u64, T, framing).unwrap();
+        let sender =
+            NetClient::connect_framed(addr, key_hash, 2 * p as u64 + 1, T, framing).unwrap();
+        let rkey = key(recipient_alg, p as u64);
+        let skey = key(sender_alg, p as u64);
+        let dh = x25519::PrivateKey::from_bytes(&[p as u8 ^ 0x5a; 32]);
+        let queue = recipient.secured_queue(&rkey, &skey, &dh, T).unwrap();
+        Pair {
+            index: p,
+            run,
+            recipient,
+            rid: queue.rid,
+            rkey,
+            body_key: queue.body_key,
+            sender,
+            sid: queue.sid,
+            skey,
+            sent: 0,
+            awaiting_answer: false,
+            retry_at: None,
+            latencies: Vec::with_capacity(run.messages),
+            body: vec![b'x'; run.body],
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.latencies.len() >= self.run.messages
+    }
+
+    /// Sends the next message if the window and the last answer allow.
+    fn try_send(&mut self, now: Instant) {
+        let window_open = self.sent < self.latencies.len() + self.run.window;
+        let retry_due = self.retry_at.is_none_or(|t| t <= now);
+        if self.awaiting_answer || !window_open || !retry_due || self.sent >= self.run.messages {
+            return;
+        }
+        self.retry_at = None;
+        self.body[..8].copy_from_slice(&micros().to_be_bytes());
+        let send = Command::Send {
+            flags: MsgFlags::default(),
+            body: Bytes::copy_from_slice(&self.body),
+        };
+        let corr = format!("{}", self.sent % 1000);
+        self.sender
+            .send(&corr, &self.sid, &send, Some(&self.skey))
+            .unwrap();
+        self.awaiting_answer = true;
+    }
+
+    /// Handles what the sender's connection received.
+    fn on_sender(&mut self, now: Instant) {
+        self.sender.pump().unwrap();
+        while let Some(t) = self.sender.next_received() {
+            match t.message {
+                Ok(BrokerMsg::Ok) => {
+                    self.awaiting_answer = false;
+                    self.sent += 1;
+                }
+                // A full queue (the recipient is behind) is retried, as a client does.
+                Ok(BrokerMsg::Err(simplex_core::protocol::ErrorType::Quota)) => {
+                    self.awaiting_answer = false;
+                    self.retry_at = Some(now + Duration::from_millis(2));
+                }
+                other => panic!("pair {}: SEND answered {other:?}", self.index),
+            }
+        }
+        self.try_send(now);
+    }
+
+    /// Handles what the recipient's connection received: each message is opened, timed and
+    /// acknowledged (the `OK`s to `ACK` are not waited for).
+    fn on_recipient(&mut self, now: Instant) {
+        self.recipient.pump().unwrap();
+        while let Some(t) = self.recipient.next_received() {
+            let Ok(BrokerMsg::Msg(m)) = t.message else {
+                continue;
+            };
+            let arrived = micros();
+            let padded = self
+                .body_key
+                .decrypt(
+                    &CbNonce::from_slice_padded(m.msg_id.as_bytes()),
+                    &m.encrypted_body,
+                )
+                .unwrap();
+            let mut r = Reader::from_slice(&padded);
+            let _ = UnixTime::decode(&mut r).unwrap();
+            let _ = MsgFlags::decode(&mut r).unwrap();
+            r.expect_byte(b' ', "space").unwrap();
+            let sent = u64::from_be_bytes(r.peek_rest()[..8].try_into().unwrap());
+            self.latencies.push(arrived.saturating_sub(sent));
+            let ack = Command::Ack(m.msg_id.clone());
+            self.recipient
+                .send("a", &self.rid, &ack, Some(&self.rkey))
+                .unwrap();
+        }
+        self.try_send(now);
+    }
+}
+
+/// Runs `pairs` to the end on this thread: every connection registered (edge-triggered) with
+/// one poller, each readable one pumped. Panics if nothing arrives for [`T`].
+fn drive(pairs: &mut [Pair]) {
+    let mut poll = mio::Poll::new().unwrap();
+    for (i, pair) in pairs.iter_mut().enumerate() {
+        pair.recipient.set_nonblocking().unwrap();
+        pair.sender.set_nonblocking().unwrap();
+        for (side, fd) in [(0, pair.recipient.raw_fd()), (1, pair.sender.raw_fd())] {
+            poll.registry()
+                .register(
+                    &mut mio::unix::SourceFd(&fd),
+                    mio::Token(2 * i + side),
+                    mio::Interest::READABLE,
+                )
+                .unwrap();
+        }
+    }
+    let now = Instant::now();
+    for pair in pairs.iter_mut() {
+        // Bytes may have come before the registration.
+        pair.on_recipient(now);
+        pair.on_sender(now);
+    }
+    let mut events = mio::Events::with_capacity(64);
+    let mut last_progress = Instant::now();
+    while !pairs.iter().all(Pair::done) {
+        let now = Instant::now();
+        let next_retry = pairs.iter().filter_map(|p| p.retry_at).min();
+        let wait = next_retry.map_or(Duration::from_millis(100), |t| {
+            t.saturating_duration_since(now)
+                .min(Duration::from_millis(100))
+        });
+        poll.poll(&mut events, Some(wait)).unwrap();
+        let now = Instant::now();
+        for event in events.iter() {
+            let Some(pair) = pairs.get_mut(event.token().0 / 2) else {
+                continue;
+            };
+            if event.token().0 % 2 == 0 {
+                pair.on_recipient(now);
+            } else {
+                pair.on_sender(now);
+            }
+        }
+        if !events.is_empty() {
+            last_progress = now;
+        }
+        for pair in pairs.iter_mut().filter(|p| p.retry_at.is_some()) {
+            pair.try_send(now);
+        }
+        if now.duration_since(last_progress) > T {
+            let stuck: Vec<_> = pairs
+                .iter()
+                .filter(|p| !p.done())
+                .map(|p| (p.index, p.sent, p.latencies.len()))
+                .collect();
+            panic!("no progress for {T:?}: (pair, sent, received) {stuck:?}");
+        }
+    }
+}
+
 fn main() {
     let args = parse_args();
     let rest = args
@@ -203,83 +380,28 @@ fn main() {
     let mut cpu_before = None;
 
     let (lat_tx, lat_rx) = mpsc::channel::<Vec<u64>>();
-    let start_line = Arc::new(Barrier::new(2 * args.pairs + 1));
+    let threads_used = args.threads.clamp(1, args.pairs.max(1));
+    let start_line = Arc::new(Barrier::new(threads_used + 1));
     let mut threads = Vec::new();
-    for p in 0..args.pairs {
-        let (ids_tx, ids_rx) = mpsc::channel();
-        let received = Arc::new(Received::default());
-        let received_by_sender = received.clone();
-        let window = args.window.max(1);
+    for t in 0..threads_used {
         let lat_tx = lat_tx.clone();
         let barrier = start_line.clone();
-        let messages = args.messages;
-        let (recipient_alg, sender_alg) = args.keys;
-        let framing = args.framing;
-        // Recipient: creates the queue, then receives, decrypts, times and acknowledges.
+        let run = Run {
+            messages: args.messages,
+            window: args.window.max(1),
+            body: args.body,
+        };
+        let (keys, framing) = (args.keys, args.framing);
+        let mine: Vec<usize> = (t..args.pairs).step_by(threads_used).collect();
         threads.push(std::thread::spawn(move || {
-            let mut c =
-                NetClient::connect_framed(addr, key_hash, 2 * p as u64, T, framing).unwrap();
-            let rkey = key(recipient_alg, p as u64);
-            let skey = key(sender_alg, p as u64);
-            let dh = x25519::PrivateKey::from_bytes(&[p as u8 ^ 0x5a; 32]);
-            let queue = c.secured_queue(&rkey, &skey, &dh, T).unwrap();
-            let (rid, body_key) = (queue.rid, queue.body_key);
-            ids_tx.send((queue.sid, skey)).unwrap();
+            let mut pairs: Vec<Pair> = mine
+                .into_iter()
+                .map(|p| Pair::connect(p, addr, key_hash, keys, framing, run))
+                .collect();
             barrier.wait();
-            let mut latencies = Vec::with_capacity(messages);
-            while latencies.len() < messages {
-                let t = c.receive(T).unwrap_or_else(|e| {
-                    panic!("recipient {p}: {e} after {} messages", latencies.len())
-                });
-                let Ok(BrokerMsg::Msg(m)) = t.message else {
-                    continue;
-                };
-                let now = micros();
-                let padded = body_key
-                    .decrypt(
-                        &CbNonce::from_slice_padded(m.msg_id.as_bytes()),
-                        &m.encrypted_body,
-                    )
-                    .unwrap();
-                let mut r = Reader::from_slice(&padded);
-                let _ = UnixTime::decode(&mut r).unwrap();
-                let _ = MsgFlags::decode(&mut r).unwrap();
-                r.expect_byte(b' ', "space").unwrap();
-                let sent = u64::from_be_bytes(r.peek_rest()[..8].try_into().unwrap());
-                latencies.push(now.saturating_sub(sent));
-                received.set(latencies.len());
-                let ack = Command::Ack(m.msg_id.clone());
-                c.send("a", &rid, &ack, Some(&rkey)).unwrap();
-            }
-            lat_tx.send(latencies).unwrap();
-        }));
-        let barrier = start_line.clone();
-        let body_len = args.body;
-        // Sender: sends its messages, each answered OK before the next (QUOTA: retried).
-        threads.push(std::thread::spawn(move || {
-            let mut c =
-                NetClient::connect_framed(addr, key_hash, 2 * p as u64 + 1, T, framing).unwrap();
-            let (sid, skey) = ids_rx.recv_timeout(T).unwrap();
-            barrier.wait();
-            let mut body = vec![b'x'; body_len];
-            for i in 0..messages {
-                received_by_sender.wait_for((i + 1).saturating_sub(window));
-                body[..8].copy_from_slice(&micros().to_be_bytes());
-                let send = Command::Send {
-                    flags: MsgFlags::default(),
-                    body: Bytes::copy_from_slice(&body),
-                };
-                let corr = format!("{}", i % 1000);
-                // A full queue (the recipient is behind) is retried, as a client does.
-                loop {
-                    match c.request(&corr, &sid, &send, Some(&skey), T).unwrap() {
-                        BrokerMsg::Ok => break,
-                        BrokerMsg::Err(simplex_core::protocol::ErrorType::Quota) => {
-                            std::thread::sleep(Duration::from_millis(2))
-                        }
-                        other => panic!("SEND answered {other:?}"),
-                    }
-                }
+            drive(&mut pairs);
+            for pair in pairs {
+                lat_tx.send(pair.latencies).unwrap();
             }
         }));
     }
