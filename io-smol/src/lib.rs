@@ -1,6 +1,7 @@
 //! The smol shell: an executor with one accept task (when given a listener), a dial task per
-//! outgoing socket (resolving and connecting on smol's blocking pool), a reader and a writer
-//! task per socket, and one loop that owns the [`Service`] and feeds it what the tasks report.
+//! outgoing socket (resolving and connecting on smol's blocking pool), a reader task per socket
+//! (and a writer task for a socket whose kernel buffer once filled up: other writes go straight
+//! to the socket), and one loop that owns the [`Service`] and feeds it what the tasks report.
 //! Every decision is the service's (see `simplex_core::driver`); this crate only moves bytes.
 //!
 //! [`run_workers`] runs several services as one server, one executor and loop per thread: the
@@ -47,12 +48,22 @@ enum Event {
 
 struct Socket {
     stream: Arc<Async<TcpStream>>,
-    /// `None` once the service closed the socket (the writer then finishes and shuts it).
-    tx: Option<Sender<Vec<u8>>>,
-    /// Set while the writer task holds bytes it has not written yet.
-    writing: std::rc::Rc<std::cell::Cell<bool>>,
-    writer: Task<()>,
+    /// False once the service closed the socket (a writer then finishes and shuts it).
+    open: bool,
+    /// Started the first time the kernel does not take a whole write, and kept from then on:
+    /// most sockets never need one, and an idle socket then holds no task and no queue.
+    writer: Option<Writer>,
     closing_by: Option<Instant>,
+}
+
+/// A socket's writer task and the queue it writes from.
+struct Writer {
+    /// Dropped when the service closes the socket: the task writes what is queued, then
+    /// shuts the socket.
+    tx: Option<Sender<Vec<u8>>>,
+    /// Set while the task holds bytes it has not written yet.
+    writing: std::rc::Rc<std::cell::Cell<bool>>,
+    task: Task<()>,
 }
 
 impl Socket {
@@ -60,6 +71,18 @@ impl Socket {
     fn abort(self) {
         let _ = self.stream.get_ref().shutdown(Shutdown::Both);
         drop(self.writer);
+    }
+
+    /// Whether a write may go straight to the socket: nothing is queued before it.
+    fn nothing_queued(&self) -> bool {
+        self.writer
+            .as_ref()
+            .is_none_or(|w| w.tx.as_ref().is_none_or(|tx| tx.is_empty()) && !w.writing.get())
+    }
+
+    /// Whether what the service wrote has all left (or can no longer leave).
+    fn flushed(&self) -> bool {
+        self.writer.as_ref().is_none_or(|w| w.task.is_finished())
     }
 }
 
@@ -407,7 +430,7 @@ impl<S: Service> Shell<'_, '_, S> {
             Event::Accepted(stream, on) => self.accepted(stream, on),
             Event::Dialled(id, result) => self.dialled(id, result),
             Event::Data(id, buf, n) => {
-                if self.sockets.get(&id).is_some_and(|s| s.tx.is_some()) {
+                if self.sockets.get(&id).is_some_and(|s| s.open) {
                     self.feed(ShellInput::Received(id, buf.get(..n).unwrap_or_default()));
                 }
                 self.buffers.give(buf);
@@ -471,10 +494,9 @@ impl<S: Service> Shell<'_, '_, S> {
         }
     }
 
-    /// Starts the reader and writer tasks of a new socket.
+    /// Starts the reader task of a new socket (its writer waits until it is needed).
     fn add_socket(&mut self, id: SocketId, stream: Async<TcpStream>) {
         let stream = Arc::new(stream);
-        let (tx, rx) = async_channel::bounded((self.limits.max_unsent_bytes / WRITE_CHUNK).max(1));
         self.ex
             .spawn(read_loop(
                 id,
@@ -483,21 +505,12 @@ impl<S: Service> Shell<'_, '_, S> {
                 self.buffers.clone(),
             ))
             .detach();
-        let writing = std::rc::Rc::default();
-        let writer = self.ex.spawn(write_loop(
-            stream.clone(),
-            rx,
-            std::rc::Rc::clone(&writing),
-            self.events.clone(),
-            id,
-        ));
         self.sockets.insert(
             id,
             Socket {
                 stream,
-                tx: Some(tx),
-                writing,
-                writer,
+                open: true,
+                writer: None,
                 closing_by: None,
             },
         );
@@ -526,8 +539,11 @@ impl<S: Service> Shell<'_, '_, S> {
                 SocketAction::Close(id) => {
                     self.dialling.remove(&id);
                     if let Some(s) = self.sockets.get_mut(&id) {
-                        // The writer sends what is queued, then shuts the socket.
-                        s.tx = None;
+                        // A writer sends what is queued, then shuts the socket.
+                        s.open = false;
+                        if let Some(w) = &mut s.writer {
+                            w.tx = None;
+                        }
                         s.closing_by = Some(Instant::now() + self.limits.close_grace);
                         self.closing.push(id);
                     }
@@ -548,13 +564,15 @@ impl<S: Service> Shell<'_, '_, S> {
     /// take, through the socket's writer task. False when the queue is full: the peer does not
     /// read, and is dropped rather than buffered without bound.
     fn write(&mut self, id: SocketId, mut bytes: Vec<u8>) -> bool {
-        let Some(s) = self.sockets.get(&id) else {
+        let unsent_bound = (self.limits.max_unsent_bytes / WRITE_CHUNK).max(1);
+        let (ex, events) = (self.ex, &self.events);
+        let Some(s) = self.sockets.get_mut(&id) else {
             return true;
         };
-        let Some(tx) = s.tx.as_ref() else {
+        if !s.open {
             return true;
-        };
-        if tx.is_empty() && !s.writing.get() {
+        }
+        if s.nothing_queued() {
             match s.stream.get_ref().write(&bytes) {
                 Ok(n) if n == bytes.len() => return true,
                 Ok(n) => {
@@ -564,9 +582,25 @@ impl<S: Service> Shell<'_, '_, S> {
                 Err(_) => {}
             }
         }
-        match tx.try_send(bytes) {
-            Ok(()) | Err(TrySendError::Closed(_)) => true,
-            Err(TrySendError::Full(_)) => false,
+        let writer = s.writer.get_or_insert_with(|| {
+            let (tx, rx) = async_channel::bounded(unsent_bound);
+            let writing = std::rc::Rc::default();
+            let task = ex.spawn(write_loop(
+                s.stream.clone(),
+                rx,
+                std::rc::Rc::clone(&writing),
+                events.clone(),
+                id,
+            ));
+            Writer {
+                tx: Some(tx),
+                writing,
+                task,
+            }
+        });
+        match writer.tx.as_ref().map(|tx| tx.try_send(bytes)) {
+            None | Some(Ok(())) | Some(Err(TrySendError::Closed(_))) => true,
+            Some(Err(TrySendError::Full(_))) => false,
         }
     }
 
@@ -579,9 +613,7 @@ impl<S: Service> Shell<'_, '_, S> {
         let mut closing = std::mem::take(&mut self.closing);
         closing.retain(|id| {
             let done = match self.sockets.get(id) {
-                Some(s) => s
-                    .closing_by
-                    .is_none_or(|t| t <= now || s.writer.is_finished()),
+                Some(s) => s.closing_by.is_none_or(|t| t <= now || s.flushed()),
                 None => true,
             };
             if done {
@@ -601,7 +633,10 @@ impl<S: Service> Shell<'_, '_, S> {
             if s.closing_by.is_none() {
                 self.closing.push(*id);
             }
-            s.tx = None;
+            s.open = false;
+            if let Some(w) = &mut s.writer {
+                w.tx = None;
+            }
             s.closing_by = Some(s.closing_by.map_or(until, |t| t.min(until)));
         }
         while !self.sockets.is_empty() {
