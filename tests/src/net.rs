@@ -33,6 +33,25 @@ pub struct SecuredQueue {
     pub body_key: simplex_core::crypto::cbox::CbKey,
 }
 
+/// Opens a delivered message (`MSG`, v3 and later): the sender's body, after the timestamp and
+/// flags boxed with it.
+pub fn open_message(
+    key: &simplex_core::crypto::cbox::CbKey,
+    m: &simplex_core::protocol::RcvMessage,
+) -> io::Result<Vec<u8>> {
+    use simplex_core::encoding::{Decode, Reader, UnixTime};
+    let bad = |what: &str| io::Error::other(format!("delivered message: {what}"));
+    let nonce = simplex_core::crypto::cbox::CbNonce::from_slice_padded(m.msg_id.as_bytes());
+    let padded = key
+        .decrypt(&nonce, &m.encrypted_body)
+        .map_err(|_| bad("does not open"))?;
+    let mut r = Reader::from_slice(&padded);
+    UnixTime::decode(&mut r).map_err(|_| bad("timestamp"))?;
+    simplex_core::protocol::MsgFlags::decode(&mut r).map_err(|_| bad("flags"))?;
+    r.expect_byte(b' ', "space").map_err(|_| bad("space"))?;
+    Ok(r.peek_rest().to_vec())
+}
+
 fn timed_out(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, what.to_string())
 }
@@ -180,12 +199,7 @@ impl NetClient {
     pub fn pump(&mut self) -> io::Result<()> {
         loop {
             let n = match self.sock.read(&mut self.buf) {
-                Ok(0) => {
-                    let now = self.now();
-                    let _ = self.conn.handle_input(now, Input::PeerClosed);
-                    self.closed = true;
-                    return self.flush();
-                }
+                Ok(0) => return self.peer_closed(),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -210,6 +224,14 @@ impl NetClient {
     /// The socket, for registering with a poller.
     pub fn raw_fd(&self) -> std::os::fd::RawFd {
         std::os::fd::AsRawFd::as_raw_fd(&self.sock)
+    }
+
+    /// The server ended the stream: the machine hears it, and what it says last is flushed.
+    fn peer_closed(&mut self) -> io::Result<()> {
+        let now = self.now();
+        let _ = self.conn.handle_input(now, Input::PeerClosed);
+        self.closed = true;
+        self.flush()
     }
 
     /// Feeds received bytes to the connection machine.
@@ -238,12 +260,7 @@ impl NetClient {
             self.read_timeout = timeout;
         }
         let n = match self.sock.read(&mut self.buf) {
-            Ok(0) => {
-                let now = self.now();
-                let _ = self.conn.handle_input(now, Input::PeerClosed);
-                self.closed = true;
-                return self.flush();
-            }
+            Ok(0) => return self.peer_closed(),
             Ok(n) => n,
             Err(e)
                 if matches!(

@@ -9,11 +9,10 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use bytes::Bytes;
-use simplex_core::crypto::cbox::{CbKey, CbNonce};
+use simplex_core::crypto::cbox::CbKey;
 use simplex_core::crypto::keys::{Algorithm, PrivateKey, SignKey};
 use simplex_core::crypto::x25519;
 use simplex_core::driver::ShellLimits;
-use simplex_core::encoding::{Decode, Reader, UnixTime};
 use simplex_core::protocol::{BrokerMsg, Command, ErrorType, MsgFlags};
 use simplex_core::transport::CloseReason;
 use simplex_server::files::{DataFiles, FileOptions};
@@ -83,18 +82,10 @@ fn open(q: &Queue, msg: &BrokerMsg) -> (Vec<u8>, simplex_core::protocol::MsgId) 
     let BrokerMsg::Msg(m) = msg else {
         panic!("not a MSG: {msg:?}")
     };
-    let padded = q
-        .body_key
-        .decrypt(
-            &CbNonce::from_slice_padded(m.msg_id.as_bytes()),
-            &m.encrypted_body,
-        )
-        .unwrap();
-    let mut r = Reader::from_slice(&padded);
-    let _ts = UnixTime::decode(&mut r).unwrap();
-    let _flags = MsgFlags::decode(&mut r).unwrap();
-    r.expect_byte(b' ', "space").unwrap();
-    (r.peek_rest().to_vec(), m.msg_id.clone())
+    (
+        simplex_tests::net::open_message(&q.body_key, m).unwrap(),
+        m.msg_id.clone(),
+    )
 }
 
 fn next_msg(c: &mut NetClient) -> BrokerMsg {

@@ -12,11 +12,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rand_chacha::rand_core::SeedableRng;
-use simplex_core::crypto::cbox::{CbKey, CbNonce};
+use simplex_core::crypto::cbox::CbKey;
 use simplex_core::crypto::hash::KeyHash;
 use simplex_core::crypto::keys::{Algorithm, PrivateKey, SignKey};
 use simplex_core::crypto::x25519;
-use simplex_core::encoding::{Decode, Reader, UnixTime};
 use simplex_core::protocol::{BrokerMsg, Command, MsgFlags};
 use simplex_core::time::Instant;
 use simplex_core::tls::{TlsEvent, TlsSession};
@@ -68,17 +67,10 @@ fn body(key: &CbKey, msg: &BrokerMsg) -> (Vec<u8>, simplex_core::protocol::MsgId
     let BrokerMsg::Msg(m) = msg else {
         panic!("not a MSG: {msg:?}")
     };
-    let padded = key
-        .decrypt(
-            &CbNonce::from_slice_padded(m.msg_id.as_bytes()),
-            &m.encrypted_body,
-        )
-        .unwrap();
-    let mut r = Reader::from_slice(&padded);
-    let _ = UnixTime::decode(&mut r).unwrap();
-    let _ = MsgFlags::decode(&mut r).unwrap();
-    r.expect_byte(b' ', "space").unwrap();
-    (r.peek_rest().to_vec(), m.msg_id.clone())
+    (
+        simplex_tests::net::open_message(key, m).unwrap(),
+        m.msg_id.clone(),
+    )
 }
 
 /// Create a queue, send and receive over WebSockets; a plain TLS sender reaches the same queue.

@@ -29,14 +29,12 @@ use std::sync::{mpsc, Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use simplex_core::crypto::cbox::CbNonce;
 use simplex_core::crypto::hash::KeyHash;
 use simplex_core::crypto::keys::{Algorithm, PrivateKey, SignKey};
 use simplex_core::crypto::x25519;
-use simplex_core::encoding::{Decode, Reader, UnixTime};
 use simplex_core::protocol::{BrokerMsg, Command, MsgFlags};
 use simplex_core::transport::Framing;
-use simplex_tests::net::NetClient;
+use simplex_tests::net::{open_message, NetClient};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -274,18 +272,8 @@ impl Pair {
                 continue;
             };
             let arrived = micros();
-            let padded = self
-                .body_key
-                .decrypt(
-                    &CbNonce::from_slice_padded(m.msg_id.as_bytes()),
-                    &m.encrypted_body,
-                )
-                .unwrap();
-            let mut r = Reader::from_slice(&padded);
-            let _ = UnixTime::decode(&mut r).unwrap();
-            let _ = MsgFlags::decode(&mut r).unwrap();
-            r.expect_byte(b' ', "space").unwrap();
-            let sent = u64::from_be_bytes(r.peek_rest()[..8].try_into().unwrap());
+            let body = open_message(&self.body_key, &m).unwrap();
+            let sent = u64::from_be_bytes(body[..8].try_into().unwrap());
             self.latencies.push(arrived.saturating_sub(sent));
             let ack = Command::Ack(m.msg_id.clone());
             self.recipient
