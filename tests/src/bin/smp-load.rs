@@ -316,7 +316,10 @@ fn drive(pairs: &mut [Pair]) {
             t.saturating_duration_since(now)
                 .min(Duration::from_millis(100))
         });
-        poll.poll(&mut events, Some(wait)).unwrap();
+        match poll.poll(&mut events, Some(wait)) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            result => result.unwrap(),
+        }
         let now = Instant::now();
         for event in events.iter() {
             let Some(pair) = pairs.get_mut(event.token().0 / 2) else {
