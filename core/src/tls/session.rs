@@ -235,10 +235,27 @@ impl TlsSession {
                 Err(e) => self.fail_rustls(e),
             }
         }
+        self.release_input_buffer();
         if self.phase == Phase::Closed {
             data.len()
         } else {
             data.len() - rest.len()
+        }
+    }
+
+    /// Lets rustls shrink its record buffer now rather than at the next input. It shrinks the
+    /// buffer (to 4 KiB) only when a read starts with no record pending, so after a 16 KiB
+    /// record an idle connection would hold 32 KiB until its peer spoke again. A read from a
+    /// source with nothing yet (`WouldBlock`) is that start, and reads nothing.
+    fn release_input_buffer(&mut self) {
+        struct NothingYet;
+        impl std::io::Read for NothingYet {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::ErrorKind::WouldBlock.into())
+            }
+        }
+        if self.phase != Phase::Closed {
+            let _ = self.conn.read_tls(&mut NothingYet);
         }
     }
 

@@ -355,6 +355,11 @@ impl<M: ProtocolMessage> SmpConnection<M> {
         if let Some(output) = self.outputs.pop_front() {
             return output;
         }
+        // Drained: an output queue keeps its room (~2 KB after a few outputs) on an idle
+        // connection otherwise.
+        if self.outputs.capacity() > 0 {
+            self.outputs = VecDeque::new();
+        }
         if self.phase == Phase::Closing {
             self.phase = Phase::Closed;
             return Output::Closed(self.close_reason.take().unwrap_or(CloseReason::Closed));
@@ -565,8 +570,9 @@ impl<M: ProtocolMessage> SmpConnection<M> {
             }
         }
         // An emptied inbox still holds the allocation its last block came in (16 KiB or
-        // more); most connections sit idle most of the time, so it is given back.
-        if self.inbox.is_empty() && self.inbox.capacity() > 0 {
+        // more) even with no capacity left: the block was split off it, and the two share the
+        // buffer. Most connections sit idle most of the time, so it is let go.
+        if self.inbox.is_empty() {
             self.inbox = BytesMut::new();
         }
     }
