@@ -27,11 +27,9 @@ use simplex_core::driver::{
     SocketAction, SocketId, StopFlag, Workers,
 };
 
-pub mod dial;
-pub mod threads;
-mod unsent;
-
-use unsent::Unsent;
+use simplex_io_common::dial::dial_blocking;
+use simplex_io_common::threads;
+use simplex_io_common::unsent::Unsent;
 
 const WAKE: Token = Token(usize::MAX);
 
@@ -384,7 +382,7 @@ impl<S: Service> Shell<'_, S> {
         let spawned = std::thread::Builder::new()
             .name("dial".into())
             .spawn(move || {
-                let _ = tx.send((id, dial::dial_blocking(&host, port, keep_alive.as_ref())));
+                let _ = tx.send((id, dial_blocking(&host, port, keep_alive.as_ref())));
                 let _ = waker.wake();
             });
         if spawned.is_err() {

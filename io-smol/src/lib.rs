@@ -25,7 +25,7 @@ use simplex_core::driver::{
     instant_since_origin, unix_time, ListenerId, Service, ShellClock, ShellInput, ShellLimits,
     SocketAction, SocketId, StopFlag, Workers,
 };
-use simplex_io_mio::dial::dial_blocking;
+use simplex_io_common::dial::dial_blocking;
 use smol::{Async, LocalExecutor, Task, Timer};
 
 /// The longest the loop sleeps without looking at the stop flag.
@@ -204,7 +204,7 @@ pub fn run_workers<S: Service + Send>(
         .into_iter()
         .map(|inbox| (inbox, listeners.take().unwrap_or_default()))
         .collect();
-    simplex_io_mio::threads::run_each(
+    simplex_io_common::threads::run_each(
         services,
         parts,
         stop,

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 /// A socket's pending output.
 #[derive(Debug, Default)]
-pub(crate) struct Unsent {
+pub struct Unsent {
     chunks: VecDeque<Vec<u8>>,
     /// Bytes of the front chunk already sent.
     sent_of_front: usize,
@@ -15,7 +15,7 @@ pub(crate) struct Unsent {
 
 impl Unsent {
     /// Queues `bytes` after everything already pending.
-    pub(crate) fn push(&mut self, bytes: Vec<u8>) {
+    pub fn push(&mut self, bytes: Vec<u8>) {
         if !bytes.is_empty() {
             self.len += bytes.len();
             self.chunks.push_back(bytes);
@@ -23,16 +23,17 @@ impl Unsent {
     }
 
     /// Bytes pending.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.len
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    /// Whether nothing is pending.
+    pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// The next bytes to write (empty when nothing is pending).
-    pub(crate) fn front(&self) -> &[u8] {
+    pub fn front(&self) -> &[u8] {
         self.chunks
             .front()
             .and_then(|c| c.get(self.sent_of_front..))
@@ -40,7 +41,7 @@ impl Unsent {
     }
 
     /// Marks `n` bytes of [`Self::front`] as sent.
-    pub(crate) fn consume(&mut self, n: usize) {
+    pub fn consume(&mut self, n: usize) {
         self.len = self.len.saturating_sub(n);
         self.sent_of_front += n;
         if self
