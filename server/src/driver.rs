@@ -19,9 +19,8 @@ use std::time::Duration;
 
 use simplex_core::crypto::hash::KeyHash;
 use simplex_core::crypto::CryptoRng;
-use simplex_core::encoding::UnixTime;
 use simplex_core::protocol::{Command, VerifiedTransmission};
-use simplex_core::time::Instant;
+use simplex_core::time::{Clock, Instant};
 use simplex_core::tls::ServerIdentity;
 use simplex_core::transport;
 use simplex_core::transport::Framing;
@@ -34,15 +33,6 @@ use crate::{ClientId, Server, ServerError, ServerInput, ServerOutput};
 
 /// Identifies an accepted socket (the shell picks the numbers; they must be unique while open).
 pub type ConnId = u64;
-
-/// The two clocks every input carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Clock {
-    /// Monotonic time.
-    pub now: Instant,
-    /// Wall-clock time.
-    pub wall_clock: UnixTime,
-}
 
 /// What the shell feeds the driver.
 #[derive(Debug)]

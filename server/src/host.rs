@@ -8,18 +8,19 @@
 //! Logs (tracing, one line per event) carry counts and settings only: never a queue id, a key
 //! or a client address (the host never learns addresses).
 
+use simplex_core::time::Clock;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use simplex_core::driver::{Service, ShellClock, ShellInput, SocketAction, Waker, Workers};
+use simplex_core::driver::{Service, ShellInput, SocketAction, Waker, Workers};
 use simplex_core::time::Instant;
 use simplex_core::tls::ServerIdentity;
 use simplex_core::transport::Framing;
 
-use crate::driver::{Clock, DriverConfig, DriverError, DriverInput, DriverOutput, ServerDriver};
+use crate::driver::{DriverConfig, DriverError, DriverInput, DriverOutput, ServerDriver};
 use crate::files::{DataFiles, FileError, FileWriter, LoadReport};
 use crate::trace::{ReplayError, TraceHeader, TraceWriter};
 use crate::workers::Post;
@@ -200,7 +201,7 @@ impl Host {
     pub fn start(
         config: HostConfig,
         identity: ServerIdentity,
-        clock: ShellClock,
+        clock: Clock,
         seed: [u8; 32],
     ) -> Result<(Vec<Self>, LoadReport), HostError> {
         let mut rng = ChaCha20Rng::from_seed(seed);
@@ -411,17 +412,13 @@ impl Service for Host {
 
     fn handle(
         &mut self,
-        clock: ShellClock,
+        clock: Clock,
         input: ShellInput<'_>,
         actions: &mut Vec<SocketAction>,
     ) -> Option<Instant> {
         if self.stopped {
             return None;
         }
-        let clock = Clock {
-            now: clock.now,
-            wall_clock: clock.wall_clock,
-        };
         let input = match input {
             ShellInput::Accepted(conn, listener) => DriverInput::Accepted {
                 conn,

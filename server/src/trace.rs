@@ -25,11 +25,12 @@ use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
 use simplex_core::crypto::hash::KeyHash;
 use simplex_core::encoding::{Decode, DecodeError, Encode, Reader, UnixTime, VersionRange};
+use simplex_core::time::Clock;
 use simplex_core::time::Instant;
 use simplex_core::tls::ServerIdentity;
 use simplex_core::transport::Framing;
 
-use crate::driver::{Clock, ConnId, DriverConfig, DriverInput, DriverOutput, ServerDriver};
+use crate::driver::{ConnId, DriverConfig, DriverInput, DriverOutput, ServerDriver};
 use crate::{durable, msg_log, store_log, ExpirationConfig, Server, ServerConfig, StatsConfig};
 
 const MAGIC: &[u8] = b"SMPTRACE";

@@ -10,12 +10,11 @@ use simplex_core::encoding::UnixTime;
 use simplex_core::protocol::{
     encode_transmission, signed_part, BrokerMsg, Command, CorrId, EntityId, SMP_VERSION_RANGE,
 };
+use simplex_core::time::Clock;
 use simplex_core::time::Instant;
 use simplex_core::tls::{ServerIdentity, TlsSession};
 use simplex_core::transport::{ClientConnection, Framing, Input, Output};
-use simplex_server::driver::{
-    Clock, ConnId, DriverConfig, DriverInput, DriverOutput, ServerDriver,
-};
+use simplex_server::driver::{ConnId, DriverConfig, DriverInput, DriverOutput, ServerDriver};
 use simplex_server::workers::Post;
 use simplex_server::{Server, ServerConfig, Shard, ShardRouter};
 use std::time::Duration;
