@@ -77,15 +77,17 @@ pub enum TracedInput {
 }
 
 impl TracedInput {
-    /// Copies a driver input.
-    pub fn of(input: &DriverInput<'_>) -> Self {
-        match input {
+    /// Copies a driver input; `None` for mail, which only a sharded driver takes and a
+    /// trace (of one lone driver) never holds.
+    pub fn of(input: &DriverInput<'_>) -> Option<Self> {
+        Some(match input {
             DriverInput::Accepted { conn, framing } => Self::Accepted(*conn, *framing),
             DriverInput::Received { conn, bytes } => Self::Received(*conn, bytes.to_vec()),
             DriverInput::PeerClosed { conn } => Self::PeerClosed(*conn),
             DriverInput::Tick => Self::Tick,
             DriverInput::Shutdown => Self::Shutdown,
-        }
+            DriverInput::Mail(_) => return None,
+        })
     }
 
     /// The driver input it records.
@@ -337,6 +339,14 @@ impl OutputDigest {
                 bytes.push(b'S');
                 put_blob(&mut bytes, line.as_bytes());
             }
+            // Only a sharded driver mails, and only a lone driver is traced to a file; the
+            // simulator digests the mail of its shards all the same, so its letters are
+            // folded in by their (deterministic) debug form.
+            DriverOutput::Mail { to, letter } => {
+                bytes.push(b'L');
+                put_u64(&mut bytes, u64::from(*to));
+                put_blob(&mut bytes, format!("{letter:?}").as_bytes());
+            }
             DriverOutput::Timeout(t) => {
                 bytes.push(b'T');
                 t.map(|t| t.as_micros() as i64).encode(&mut bytes);
@@ -383,11 +393,14 @@ impl TraceWriter {
 
     /// Records an input.
     pub fn input(&mut self, clock: Clock, input: &DriverInput<'_>) {
+        let Some(input) = TracedInput::of(input) else {
+            return;
+        };
         self.flush_digest();
         self.bytes.push(b'I');
         put_u64(&mut self.bytes, clock.now.as_micros());
         put_time(&mut self.bytes, clock.wall_clock);
-        match TracedInput::of(input) {
+        match input {
             TracedInput::Accepted(conn, framing) => {
                 self.bytes.push(match framing {
                     Framing::Raw => b'a',

@@ -383,6 +383,8 @@ impl World {
                 | DriverOutput::SaveMessage { .. }
                 | DriverOutput::StatsBackup(_)
                 | DriverOutput::Stats(_) => {}
+                // A lone driver has no other shard to mail.
+                DriverOutput::Mail { .. } => {}
             }
         }
     }
