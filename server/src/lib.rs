@@ -24,7 +24,9 @@ pub mod config;
 mod connections;
 pub mod driver;
 pub mod durable;
+#[cfg(feature = "host")]
 pub mod files;
+#[cfg(feature = "host")]
 pub mod host;
 pub mod ini;
 mod machine;
@@ -37,6 +39,7 @@ pub mod stats;
 pub mod store_log;
 pub mod testkit;
 pub mod trace;
+#[cfg(feature = "host")]
 pub mod workers;
 
 use std::collections::BTreeMap;
