@@ -7,6 +7,7 @@
 //! manager reports (messages, notifications, subscriptions down and up) on one event channel.
 //! No protocol decision is made here: this is plumbing between threads.
 
+use simplex_core::time::Clock;
 use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -20,9 +21,7 @@ use simplex_core::client::{
     ClientService, ConnectionManager, ManagerConfig, ManagerEvent, ManagerRequestId,
     QueueSubscription, Reply, Request, RequestError, SubKey,
 };
-use simplex_core::driver::{
-    Service, ShellClock, ShellInput, ShellLimits, SocketAction, StopFlag, Waker,
-};
+use simplex_core::driver::{Service, ShellInput, ShellLimits, SocketAction, StopFlag, Waker};
 
 /// Which shell drives the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +91,7 @@ struct ChannelService {
 }
 
 impl ChannelService {
-    fn take_jobs(&mut self, clock: ShellClock) {
+    fn take_jobs(&mut self, clock: Clock) {
         while let Ok(job) = self.jobs.try_recv() {
             let manager = self.inner.manager();
             match job {
@@ -142,7 +141,7 @@ impl Service for ChannelService {
 
     fn handle(
         &mut self,
-        clock: ShellClock,
+        clock: Clock,
         input: ShellInput<'_>,
         actions: &mut Vec<SocketAction>,
     ) -> Option<simplex_core::time::Instant> {

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::encoding::UnixTime;
-use crate::time::Instant;
+use crate::time::{Clock, Instant};
 
 /// Identifies a socket; a shell never reuses one while the service may know it. A shell
 /// numbers accepted sockets from 1 upwards; a service that dials out
@@ -30,15 +30,6 @@ pub type ListenerId = usize;
 
 /// The first id a service may give an outgoing socket ([`SocketAction::Connect`]).
 pub const FIRST_OUTGOING_SOCKET: SocketId = 1 << 48;
-
-/// The two clocks, read by the shell when it feeds an input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ShellClock {
-    /// Monotonic time from an origin the shell picked.
-    pub now: Instant,
-    /// Wall-clock (Unix) time.
-    pub wall_clock: UnixTime,
-}
 
 /// What happened to the shell's sockets (or only to time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,7 +148,7 @@ pub trait Service {
     /// returns the next deadline (`None`: only input wakes the service).
     fn handle(
         &mut self,
-        clock: ShellClock,
+        clock: Clock,
         input: ShellInput<'_>,
         actions: &mut Vec<SocketAction>,
     ) -> Option<Instant>;

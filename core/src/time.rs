@@ -1,9 +1,22 @@
-//! Monotonic time as an input.
+//! Time as an input.
 //!
-//! Machines never read a clock: every input carries `now`, an [`Instant`] counted in microseconds
-//! from an arbitrary origin that tests start at zero. Shells map their own monotonic clock onto it.
+//! Machines never read a clock: every input comes with a [`Clock`], read by the shell (or set by
+//! a test or the simulator): `now`, an [`Instant`] counted in microseconds from an arbitrary
+//! origin that tests start at zero, and the wall clock. Shells map their own clocks onto it.
 
 use core::time::Duration;
+
+use crate::encoding::UnixTime;
+
+/// The two clocks, read once per input by whoever drives a machine. One type for every machine,
+/// driver and shell, so that time reaches them all the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Clock {
+    /// Monotonic time (timers, deadlines), from an origin the shell picked.
+    pub now: Instant,
+    /// Wall-clock (Unix) time (message timestamps, stats, certificate validity).
+    pub wall_clock: UnixTime,
+}
 
 /// A point on a monotonic clock, in microseconds from an arbitrary origin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]

@@ -14,14 +14,13 @@ use simplex_core::client::{
     ManagerEvent, NetworkConfig, RecipientKeys, Reply, Request, RequestError, SignAlgorithm,
     SocksProxy,
 };
-use simplex_core::driver::{
-    Service, ShellClock, ShellInput, SocketAction, SocketId, FIRST_OUTGOING_SOCKET,
-};
+use simplex_core::driver::{Service, ShellInput, SocketAction, SocketId, FIRST_OUTGOING_SOCKET};
 use simplex_core::encoding::UnixTime;
+use simplex_core::time::Clock;
 use simplex_core::time::Instant;
 
-fn clock() -> ShellClock {
-    ShellClock {
+fn clock() -> Clock {
+    Clock {
         now: Instant::ZERO,
         wall_clock: UnixTime::from_seconds(1_700_000_000),
     }

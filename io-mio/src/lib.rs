@@ -13,6 +13,7 @@
 //! A slow or stalled peer costs its socket and its buffered bytes, never the loop: reads and
 //! writes never block, and the service's handshake timeout closes peers that never finish.
 
+use simplex_core::time::Clock;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,8 +24,8 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use simplex_core::client::KeepAlive;
 use simplex_core::driver::{
-    instant_since_origin, unix_time, ListenerId, Service, ShellClock, ShellInput, ShellLimits,
-    SocketAction, SocketId, StopFlag, Workers,
+    instant_since_origin, unix_time, ListenerId, Service, ShellInput, ShellLimits, SocketAction,
+    SocketId, StopFlag, Workers,
 };
 
 use simplex_io_common::dial::dial_blocking;
@@ -316,8 +317,8 @@ fn run_loop<S: Service>(
 }
 
 impl<S: Service> Shell<'_, S> {
-    fn clock(&self) -> ShellClock {
-        ShellClock {
+    fn clock(&self) -> Clock {
+        Clock {
             now: instant_since_origin(self.origin.elapsed()),
             wall_clock: unix_time(
                 SystemTime::now()

@@ -11,6 +11,7 @@
 //! A slow or stalled peer blocks only its own tasks; its unsent bytes are bounded, and the
 //! service's handshake timeout closes peers that never finish.
 
+use simplex_core::time::Clock;
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpStream};
@@ -22,8 +23,8 @@ use async_channel::{Receiver, Sender, TrySendError};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
 use simplex_core::client::KeepAlive;
 use simplex_core::driver::{
-    instant_since_origin, unix_time, ListenerId, Service, ShellClock, ShellInput, ShellLimits,
-    SocketAction, SocketId, StopFlag, Workers,
+    instant_since_origin, unix_time, ListenerId, Service, ShellInput, ShellLimits, SocketAction,
+    SocketId, StopFlag, Workers,
 };
 use simplex_io_common::dial::dial_blocking;
 use smol::{Async, LocalExecutor, Task, Timer};
@@ -380,8 +381,8 @@ async fn write_loop(
 }
 
 impl<S: Service> Shell<'_, '_, S> {
-    fn clock(&self) -> ShellClock {
-        ShellClock {
+    fn clock(&self) -> Clock {
+        Clock {
             now: instant_since_origin(self.origin.elapsed()),
             wall_clock: unix_time(
                 SystemTime::now()

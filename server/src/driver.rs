@@ -5,44 +5,39 @@
 //! type, so they cannot disagree on behaviour: a shell accepts sockets, feeds their bytes in
 //! and writes out what comes back, and that is all it does.
 //!
-//! On several cores, each worker runs one of these with a [`Post`] to the others
-//! ([`crate::workers`]): its own shard of the queues, the sockets its shell holds, and mail for
-//! the rest. Without a post (one worker, the simulator, replay) it is deterministic.
+//! On several cores, each worker runs one of these as one shard of the server
+//! ([`ServerDriver::sharded`]): its own shard of the queues, the sockets its shell holds, and
+//! [`crate::mail`] for the rest, which it hands out as [`DriverOutput::Mail`] and takes in as
+//! [`DriverInput::Mail`]. It never touches a channel or a thread itself, so a server of N
+//! shards is as deterministic as the order its mail is delivered in (the simulator picks that
+//! order from a seed; production threads let the scheduler pick).
 //!
-//! Inputs carry both clocks: `now` (monotonic, for timers) and `wall_clock` (Unix time, for
-//! message timestamps and stats). Randomness comes from the injected RNG; each connection's
-//! TLS gets its own generator seeded from it, so a run replays exactly from the root seed.
+//! Every input comes with a [`Clock`]: `now` (monotonic, for timers) and `wall_clock` (Unix
+//! time, for message timestamps and stats). Randomness comes from the injected RNG; each
+//! connection's TLS gets its own generator seeded from it, so a run replays exactly from the
+//! root seed.
 
 use crate::connections::{ConnectionFactory, Conns};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use simplex_core::crypto::hash::KeyHash;
 use simplex_core::crypto::CryptoRng;
-use simplex_core::encoding::UnixTime;
 use simplex_core::protocol::{Command, VerifiedTransmission};
-use simplex_core::time::Instant;
+use simplex_core::time::{Clock, Instant};
 use simplex_core::tls::ServerIdentity;
 use simplex_core::transport;
 use simplex_core::transport::Framing;
 
 use crate::durable::JournalRecord;
+use crate::mail::{holder, ClientNumbers, Letter};
 use crate::msg_log::StoredMessage;
 use crate::store_log::StoreLogRecord;
-use crate::workers::{Mail, Post};
-use crate::{ClientId, Server, ServerError, ServerInput, ServerOutput};
+use crate::{ClientId, Server, ServerError, ServerInput, ServerOutput, ShardRouter};
 
 /// Identifies an accepted socket (the shell picks the numbers; they must be unique while open).
 pub type ConnId = u64;
-
-/// The two clocks every input carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Clock {
-    /// Monotonic time.
-    pub now: Instant,
-    /// Wall-clock time.
-    pub wall_clock: UnixTime,
-}
 
 /// What the shell feeds the driver.
 #[derive(Debug)]
@@ -68,6 +63,9 @@ pub enum DriverInput<'a> {
     },
     /// Only time passed (a timeout the driver asked for, or any later time).
     Tick,
+    /// Letters other shards sent ([`DriverOutput::Mail`]), those from each shard in the order
+    /// it sent them.
+    Mail(Vec<Letter>),
     /// A graceful stop: every connection is closed (TLS close_notify), undelivered messages
     /// and the stats backup come out, and no more input is accepted.
     Shutdown,
@@ -103,6 +101,15 @@ pub enum DriverOutput {
     StatsBackup(String),
     /// A stats line for the stats log.
     Stats(String),
+    /// Deliver this letter to shard `to` (as [`DriverInput::Mail`] there), after the
+    /// journal records output before it are on disk (a shard must not answer `OK` for a
+    /// message the journal does not hold yet), and in order after earlier letters to `to`.
+    Mail {
+        /// The receiving shard's index.
+        to: u16,
+        /// The letter.
+        letter: Letter,
+    },
     /// Nothing more until this instant (`None`: until the next input).
     Timeout(Option<Instant>),
 }
@@ -148,8 +155,15 @@ pub struct ServerDriver<R: CryptoRng> {
     /// The server machine's deadline, as of its last drain.
     server_deadline: Option<Instant>,
     shut_down: bool,
-    /// The other workers, when this is one of several.
-    post: Option<Post>,
+    /// Routes transmissions to shards, when this is one shard of several.
+    router: Option<Arc<ShardRouter>>,
+    /// This shard's index and the number of shards (0 of 1 alone).
+    shard: u16,
+    shards: u16,
+    /// Ids for the clients this driver holds.
+    numbers: ClientNumbers,
+    /// The connection of each client this driver holds.
+    clients: HashMap<ClientId, ConnId>,
 }
 
 impl<R: CryptoRng> std::fmt::Debug for ServerDriver<R> {
@@ -187,36 +201,38 @@ impl<R: CryptoRng> ServerDriver<R> {
             outputs,
             server_deadline,
             shut_down: false,
-            post: None,
+            router: None,
+            shard: 0,
+            shards: 1,
+            numbers: ClientNumbers::new(0, 1),
+            clients: HashMap::new(),
         }
     }
 
-    /// One worker of several: `server` is shard `post.index()` of `post.count()`, and
-    /// commands for other shards and answers to clients held elsewhere go by `post`. Call
-    /// [`ServerDriver::send_mail`] at the end of every turn.
-    pub fn with_post(
+    /// One shard of several: `server` is shard `server.config().shard`, and commands for
+    /// other shards and answers to clients held elsewhere go out as [`DriverOutput::Mail`].
+    /// `router` is the whole server's (built for the same number of shards).
+    pub fn sharded(
         server: Server<R>,
         identity: ServerIdentity,
         config: DriverConfig,
         tls_seed: [u8; 32],
-        post: Post,
+        router: Arc<ShardRouter>,
     ) -> Self {
+        let shard = server.config().shard;
         let mut driver = Self::new(server, identity, config, tls_seed);
-        driver.post = Some(post);
+        driver.shards = shard.count.max(1);
+        driver.shard = shard.index.min(driver.shards - 1);
+        driver.numbers = ClientNumbers::new(driver.shard, driver.shards);
+        if driver.shards > 1 {
+            driver.router = Some(router);
+        }
         driver
     }
 
-    /// The post to the other workers, if this is one of several.
-    pub fn post(&self) -> Option<&Post> {
-        self.post.as_ref()
-    }
-
-    /// Sends the mail of this turn to the other workers (see [`crate::workers`]): after the
-    /// outputs are drained and what they acknowledge is on disk.
-    pub fn send_mail(&mut self) {
-        if let Some(post) = &mut self.post {
-            post.send();
-        }
+    /// This driver's shard index and the number of shards (0 and 1 alone).
+    pub fn shard(&self) -> (u16, u16) {
+        (self.shard, self.shards)
     }
 
     /// The server machine (for inspection).
@@ -244,8 +260,8 @@ impl<R: CryptoRng> ServerDriver<R> {
         if self.shut_down {
             return Err(DriverError::ShutDown);
         }
-        self.read_mail(clock)?;
         match input {
+            DriverInput::Mail(letters) => self.read_mail(clock, letters)?,
             DriverInput::Accepted { conn, framing } => self.accept(clock, conn, framing)?,
             DriverInput::Received { conn, bytes } => {
                 let mut rest = bytes;
@@ -356,16 +372,15 @@ impl<R: CryptoRng> ServerDriver<R> {
                     negotiated,
                     session_id,
                 } => {
-                    let client = ClientId(conn);
+                    let client = self.numbers.next();
                     c.client = Some(client);
+                    self.clients.insert(client, conn);
                     let session_id = bytes::Bytes::copy_from_slice(&session_id);
-                    if let Some(post) = &mut self.post {
-                        post.post_to_others(|| Mail::ClientConnected {
-                            client,
-                            session_id: session_id.clone(),
-                            version: negotiated.version,
-                        });
-                    }
+                    self.post_to_others(|| Letter::ClientConnected {
+                        client,
+                        session_id: session_id.clone(),
+                        version: negotiated.version,
+                    });
                     self.server.handle_input(ServerInput::ClientConnected {
                         client,
                         session_id,
@@ -400,9 +415,8 @@ impl<R: CryptoRng> ServerDriver<R> {
         if closed {
             if let Some(c) = self.conns.remove(conn) {
                 if let Some(client) = c.client {
-                    if let Some(post) = &mut self.post {
-                        post.post_to_others(|| Mail::ClientClosed { client });
-                    }
+                    self.clients.remove(&client);
+                    self.post_to_others(|| Letter::ClientClosed { client });
                     self.server.handle_input(ServerInput::ClientClosed {
                         client,
                         now: clock.now,
@@ -415,64 +429,72 @@ impl<R: CryptoRng> ServerDriver<R> {
         Ok(())
     }
 
-    /// Of a client's transmissions, those for this worker's shard; the rest are posted to the
+    /// Posts to every other shard what `letter` makes.
+    fn post_to_others(&mut self, letter: impl Fn() -> Letter) {
+        for to in (0..self.shards).filter(|&to| to != self.shard) {
+            self.outputs.push_back(DriverOutput::Mail {
+                to,
+                letter: letter(),
+            });
+        }
+    }
+
+    /// Of a client's transmissions, those for this driver's shard; the rest are posted to the
     /// shards owning their queues, consecutive ones for the same shard together. (All of
-    /// them when there is no post.)
+    /// them when this is the only shard.)
     fn keep_own(
         &mut self,
         client: ClientId,
         received: Vec<VerifiedTransmission<Command>>,
     ) -> Vec<VerifiedTransmission<Command>> {
-        let Some(post) = &mut self.post else {
+        let Some(router) = &self.router else {
             return received;
         };
-        let me = post.index();
-        if received.iter().all(|t| post.shard_of(client, t) == me) {
+        let me = self.shard;
+        let shard_of = |t: &VerifiedTransmission<Command>| {
+            router.route(client, &t.entity_id, t.message.as_ref().ok())
+        };
+        if received.iter().all(|t| shard_of(t) == me) {
             return received;
         }
         let mut mine = Vec::new();
         let mut batch: Vec<VerifiedTransmission<Command>> = Vec::new();
         let mut batch_shard = me;
         for t in received {
-            let shard = post.shard_of(client, &t);
+            let shard = shard_of(&t);
             if shard == me {
                 mine.push(t);
                 continue;
             }
             if shard != batch_shard && !batch.is_empty() {
-                let transmissions = std::mem::take(&mut batch);
-                post.post(
-                    batch_shard,
-                    Mail::Transmissions {
+                self.outputs.push_back(DriverOutput::Mail {
+                    to: batch_shard,
+                    letter: Letter::Transmissions {
                         client,
-                        transmissions,
+                        transmissions: std::mem::take(&mut batch),
                     },
-                );
+                });
             }
             batch_shard = shard;
             batch.push(t);
         }
         if !batch.is_empty() {
-            post.post(
-                batch_shard,
-                Mail::Transmissions {
+            self.outputs.push_back(DriverOutput::Mail {
+                to: batch_shard,
+                letter: Letter::Transmissions {
                     client,
                     transmissions: batch,
                 },
-            );
+            });
         }
         mine
     }
 
-    /// Applies the mail other workers sent since the last input.
-    fn read_mail(&mut self, clock: Clock) -> Result<(), DriverError> {
-        let Some(post) = &self.post else {
-            return Ok(());
-        };
-        let mail: Vec<Mail> = post.receive().collect();
-        for m in mail {
-            match m {
-                Mail::ClientConnected {
+    /// Applies the letters other shards sent.
+    fn read_mail(&mut self, clock: Clock, letters: Vec<Letter>) -> Result<(), DriverError> {
+        for letter in letters {
+            match letter {
+                Letter::ClientConnected {
                     client,
                     session_id,
                     version,
@@ -482,7 +504,7 @@ impl<R: CryptoRng> ServerDriver<R> {
                     version,
                     now: clock.now,
                 })?,
-                Mail::Transmissions {
+                Letter::Transmissions {
                     client,
                     transmissions,
                 } => self.server.handle_input(ServerInput::Transmissions {
@@ -491,13 +513,13 @@ impl<R: CryptoRng> ServerDriver<R> {
                     wall_clock: clock.wall_clock,
                     transmissions,
                 })?,
-                Mail::ClientClosed { client } => {
+                Letter::ClientClosed { client } => {
                     self.server.handle_input(ServerInput::ClientClosed {
                         client,
                         now: clock.now,
                     })?
                 }
-                Mail::Transmit {
+                Letter::Transmit {
                     client,
                     transmissions,
                 } => {
@@ -506,7 +528,7 @@ impl<R: CryptoRng> ServerDriver<R> {
                     }
                     continue;
                 }
-                Mail::Close { client } => {
+                Letter::Close { client } => {
                     if let Some(conn) = self.hand_to_client(clock, client, None) {
                         self.drain_conn(clock, conn)?;
                     }
@@ -526,7 +548,8 @@ impl<R: CryptoRng> ServerDriver<R> {
         client: ClientId,
         transmissions: Option<Vec<Vec<u8>>>,
     ) -> Option<ConnId> {
-        let c = self.conns.get_mut(client.0)?;
+        let conn = *self.clients.get(&client)?;
+        let c = self.conns.get_mut(conn)?;
         let closed = match transmissions {
             // A client that does not read its socket while the server keeps answering is
             // dropped rather than buffered without bound.
@@ -539,10 +562,10 @@ impl<R: CryptoRng> ServerDriver<R> {
         if closed {
             let _ = c.machine.handle_input(clock.now, transport::Input::Close);
         }
-        Some(client.0)
+        Some(conn)
     }
 
-    /// Moves the server machine's outputs to the connections, the other workers and the
+    /// Moves the server machine's outputs to the connections, the other shards and the
     /// shell.
     fn drain_server(&mut self, clock: Clock) -> Result<(), DriverError> {
         let mut touched = Vec::new();
@@ -563,18 +586,18 @@ impl<R: CryptoRng> ServerDriver<R> {
                     continue;
                 }
             };
-            match &mut self.post {
-                Some(post) if post.holder(client) != post.index() => {
-                    let mail = match transmissions {
-                        Some(transmissions) => Mail::Transmit {
-                            client,
-                            transmissions,
-                        },
-                        None => Mail::Close { client },
-                    };
-                    post.post(post.holder(client), mail);
-                }
-                _ => touched.extend(self.hand_to_client(clock, client, transmissions)),
+            let to = holder(client, self.shards);
+            if to == self.shard {
+                touched.extend(self.hand_to_client(clock, client, transmissions));
+            } else {
+                let letter = match transmissions {
+                    Some(transmissions) => Letter::Transmit {
+                        client,
+                        transmissions,
+                    },
+                    None => Letter::Close { client },
+                };
+                self.outputs.push_back(DriverOutput::Mail { to, letter });
             }
         }
         for conn in touched {

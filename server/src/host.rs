@@ -8,18 +8,19 @@
 //! Logs (tracing, one line per event) carry counts and settings only: never a queue id, a key
 //! or a client address (the host never learns addresses).
 
+use simplex_core::time::Clock;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use simplex_core::driver::{Service, ShellClock, ShellInput, SocketAction, Waker, Workers};
+use simplex_core::driver::{Service, ShellInput, SocketAction, Waker, Workers};
 use simplex_core::time::Instant;
 use simplex_core::tls::ServerIdentity;
 use simplex_core::transport::Framing;
 
-use crate::driver::{Clock, DriverConfig, DriverError, DriverInput, DriverOutput, ServerDriver};
+use crate::driver::{DriverConfig, DriverError, DriverInput, DriverOutput, ServerDriver};
 use crate::files::{DataFiles, FileError, FileWriter, LoadReport};
 use crate::trace::{ReplayError, TraceHeader, TraceWriter};
 use crate::workers::Post;
@@ -177,6 +178,9 @@ impl SharedFiles {
 /// module docs.
 pub struct Host {
     driver: Box<ServerDriver<ChaCha20Rng>>,
+    /// The thread post to the other workers, when this is one of several: the driver says
+    /// where its mail goes, the host carries it.
+    post: Option<Post>,
     listeners: Vec<Framing>,
     files: Arc<Mutex<SharedFiles>>,
     stopped: bool,
@@ -200,7 +204,7 @@ impl Host {
     pub fn start(
         config: HostConfig,
         identity: ServerIdentity,
-        clock: ShellClock,
+        clock: Clock,
         seed: [u8; 32],
     ) -> Result<(Vec<Self>, LoadReport), HostError> {
         let mut rng = ChaCha20Rng::from_seed(seed);
@@ -266,8 +270,9 @@ impl Host {
             stats_restored = report.stats_restored,
             "state restored"
         );
-        let host = |driver: ServerDriver<ChaCha20Rng>| Self {
+        let host = |driver: ServerDriver<ChaCha20Rng>, post: Option<Post>| Self {
             driver: Box::new(driver),
+            post,
             listeners: config.listeners.clone(),
             files: files.clone(),
             stopped: false,
@@ -292,7 +297,7 @@ impl Host {
                 stats_backup: starting.stats_backup,
             };
             drop(server);
-            let mut traced = host(header.build_driver(identity)?);
+            let mut traced = host(header.build_driver(identity)?, None);
             let trace = HostTrace::create(path, &header)?;
             tracing::info!("recording a trace");
             // What the restored server says before its first input is not part of a trace
@@ -302,27 +307,29 @@ impl Host {
             vec![traced]
         } else if shards == 1 {
             let server = servers.pop().ok_or(HostError::NoShard)?;
-            vec![host(ServerDriver::new(
-                server,
-                identity,
-                config.driver.clone(),
-                tls_seed,
-            ))]
+            vec![host(
+                ServerDriver::new(server, identity, config.driver.clone(), tls_seed),
+                None,
+            )]
         } else {
             let mut tls_rng = ChaCha20Rng::from_seed(tls_seed);
+            let router = Arc::new(router);
             servers
                 .into_iter()
-                .zip(Post::set(usize::from(shards), router))
+                .zip(Post::set(usize::from(shards)))
                 .map(|(server, post)| {
                     let mut worker_tls_seed = [0u8; 32];
                     tls_rng.fill_bytes(&mut worker_tls_seed);
-                    host(ServerDriver::with_post(
-                        server,
-                        identity.clone(),
-                        config.driver.clone(),
-                        worker_tls_seed,
-                        post,
-                    ))
+                    host(
+                        ServerDriver::sharded(
+                            server,
+                            identity.clone(),
+                            config.driver.clone(),
+                            worker_tls_seed,
+                            router.clone(),
+                        ),
+                        Some(post),
+                    )
                 })
                 .collect()
         };
@@ -351,6 +358,11 @@ impl Host {
                     actions.push(SocketAction::Write(conn, bytes))
                 }
                 DriverOutput::CloseSocket { conn } => actions.push(SocketAction::Close(conn)),
+                DriverOutput::Mail { to, letter } => {
+                    if let Some(post) = &mut self.post {
+                        post.post(usize::from(to), letter);
+                    }
+                }
                 DriverOutput::Timeout(deadline) => break deadline,
                 other => self.files().write(other),
             }
@@ -358,7 +370,9 @@ impl Host {
         // Before any answer leaves, here or by another worker: what it acknowledges is on
         // disk.
         self.files().sync_journal();
-        self.driver.send_mail();
+        if let Some(post) = &mut self.post {
+            post.send();
+        }
         deadline
     }
 
@@ -389,15 +403,15 @@ impl Host {
 
 impl Service for Host {
     fn set_waker(&mut self, waker: Waker) {
-        if let Some(post) = self.driver.post() {
+        if let Some(post) = &self.post {
             post.set_waker(waker);
         }
     }
 
     fn set_workers(&mut self, workers: Workers) {
         let expected = self
-            .driver
-            .post()
+            .post
+            .as_ref()
             .map_or(Workers::single(), |p| Workers::new(p.index(), p.count()));
         if workers != expected {
             // Clients would be routed to the wrong worker: a caller bug, loud at once.
@@ -411,17 +425,13 @@ impl Service for Host {
 
     fn handle(
         &mut self,
-        clock: ShellClock,
+        clock: Clock,
         input: ShellInput<'_>,
         actions: &mut Vec<SocketAction>,
     ) -> Option<Instant> {
         if self.stopped {
             return None;
         }
-        let clock = Clock {
-            now: clock.now,
-            wall_clock: clock.wall_clock,
-        };
         let input = match input {
             ShellInput::Accepted(conn, listener) => DriverInput::Accepted {
                 conn,
@@ -435,6 +445,17 @@ impl Service for Host {
             }
             ShellInput::Shutdown => DriverInput::Shutdown,
         };
+        // Mail that came from the other workers first (a wake from one of them arrives as a
+        // tick), as the driver would have read it before this input.
+        if let Some(post) = &self.post {
+            let letters: Vec<_> = post.receive().collect();
+            if !letters.is_empty() {
+                match self.driver.handle_input(clock, DriverInput::Mail(letters)) {
+                    Ok(()) => {}
+                    Err(e) => tracing::error!(error = %e, "driver refused its mail"),
+                }
+            }
+        }
         let shutdown = matches!(input, DriverInput::Shutdown);
         let accepted = matches!(input, DriverInput::Accepted { .. });
         if let Some(trace) = &mut self.trace {

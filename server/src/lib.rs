@@ -9,8 +9,10 @@
 //!   [`ServerOutput::Timeout`]. Randomness is injected; both clocks are inputs.
 //! - Protocol failures are protocol answers (`ERR ...`); [`ServerError`] is for caller bugs.
 //! - Multi-core: a `Server` owns one shard of the queue space ([`Shard`]); a server with N
-//!   shards runs N workers ([`workers`]), each a shell loop on its own thread with its own
-//!   sockets and one shard, and routes each transmission by its entity id ([`ShardRouter`]).
+//!   shards runs N drivers, each with its own sockets and one shard, which route each
+//!   transmission by its entity id ([`ShardRouter`]) and hand what belongs elsewhere out as
+//!   [`mail`]; the host runs each on a shell loop of its own thread ([`workers`]) and the
+//!   simulator runs them all on one.
 //!   Signature checks and crypto_box run inside the shard that owns the queue, so no lock is
 //!   shared by all queues, and a command crosses threads only when its queue lives elsewhere.
 //! - Persistence: [`store_log`] (queue records, the reference's text format), [`msg_log`]
@@ -22,10 +24,13 @@ pub mod config;
 mod connections;
 pub mod driver;
 pub mod durable;
+#[cfg(feature = "host")]
 pub mod files;
+#[cfg(feature = "host")]
 pub mod host;
 pub mod ini;
 mod machine;
+pub mod mail;
 mod message;
 pub mod msg_log;
 pub mod queue;
@@ -34,6 +39,7 @@ pub mod stats;
 pub mod store_log;
 pub mod testkit;
 pub mod trace;
+#[cfg(feature = "host")]
 pub mod workers;
 
 use std::collections::BTreeMap;

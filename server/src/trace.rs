@@ -25,11 +25,12 @@ use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
 use simplex_core::crypto::hash::KeyHash;
 use simplex_core::encoding::{Decode, DecodeError, Encode, Reader, UnixTime, VersionRange};
+use simplex_core::time::Clock;
 use simplex_core::time::Instant;
 use simplex_core::tls::ServerIdentity;
 use simplex_core::transport::Framing;
 
-use crate::driver::{Clock, ConnId, DriverConfig, DriverInput, DriverOutput, ServerDriver};
+use crate::driver::{ConnId, DriverConfig, DriverInput, DriverOutput, ServerDriver};
 use crate::{durable, msg_log, store_log, ExpirationConfig, Server, ServerConfig, StatsConfig};
 
 const MAGIC: &[u8] = b"SMPTRACE";
@@ -76,15 +77,17 @@ pub enum TracedInput {
 }
 
 impl TracedInput {
-    /// Copies a driver input.
-    pub fn of(input: &DriverInput<'_>) -> Self {
-        match input {
+    /// Copies a driver input; `None` for mail, which only a sharded driver takes and a
+    /// trace (of one lone driver) never holds.
+    pub fn of(input: &DriverInput<'_>) -> Option<Self> {
+        Some(match input {
             DriverInput::Accepted { conn, framing } => Self::Accepted(*conn, *framing),
             DriverInput::Received { conn, bytes } => Self::Received(*conn, bytes.to_vec()),
             DriverInput::PeerClosed { conn } => Self::PeerClosed(*conn),
             DriverInput::Tick => Self::Tick,
             DriverInput::Shutdown => Self::Shutdown,
-        }
+            DriverInput::Mail(_) => return None,
+        })
     }
 
     /// The driver input it records.
@@ -336,6 +339,14 @@ impl OutputDigest {
                 bytes.push(b'S');
                 put_blob(&mut bytes, line.as_bytes());
             }
+            // Only a sharded driver mails, and only a lone driver is traced to a file; the
+            // simulator digests the mail of its shards all the same, so its letters are
+            // folded in by their (deterministic) debug form.
+            DriverOutput::Mail { to, letter } => {
+                bytes.push(b'L');
+                put_u64(&mut bytes, u64::from(*to));
+                put_blob(&mut bytes, format!("{letter:?}").as_bytes());
+            }
             DriverOutput::Timeout(t) => {
                 bytes.push(b'T');
                 t.map(|t| t.as_micros() as i64).encode(&mut bytes);
@@ -382,11 +393,14 @@ impl TraceWriter {
 
     /// Records an input.
     pub fn input(&mut self, clock: Clock, input: &DriverInput<'_>) {
+        let Some(input) = TracedInput::of(input) else {
+            return;
+        };
         self.flush_digest();
         self.bytes.push(b'I');
         put_u64(&mut self.bytes, clock.now.as_micros());
         put_time(&mut self.bytes, clock.wall_clock);
-        match TracedInput::of(input) {
+        match input {
             TracedInput::Accepted(conn, framing) => {
                 self.bytes.push(match framing {
                     Framing::Raw => b'a',

@@ -14,9 +14,10 @@ use simplex_core::encoding::{Decode, Reader, UnixTime};
 use simplex_core::protocol::{
     encode_transmission, signed_part, BrokerMsg, Command, CorrId, MsgFlags,
 };
+use simplex_core::time::Clock;
 use simplex_core::time::Instant;
 use simplex_core::transport::{Framing, Input};
-use simplex_server::driver::{Clock, DriverConfig, DriverInput, DriverOutput};
+use simplex_server::driver::{DriverConfig, DriverInput, DriverOutput};
 use simplex_server::Shard;
 use world::*;
 

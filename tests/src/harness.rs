@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use simplex_core::time::Clock;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::sync::mpsc;
@@ -10,7 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use simplex_core::crypto::hash::KeyHash;
-use simplex_core::driver::{unix_time, ShellClock, ShellLimits, StopFlag};
+use simplex_core::driver::{unix_time, ShellLimits, StopFlag};
 use simplex_core::time::Instant;
 use simplex_core::tls::ServerIdentity;
 use simplex_core::transport::Framing;
@@ -156,7 +157,7 @@ impl TestServer {
                 trace: options.trace,
                 listeners: framings,
             };
-            let clock = ShellClock {
+            let clock = Clock {
                 now: Instant::ZERO,
                 wall_clock: unix_time(SystemTime::now().duration_since(UNIX_EPOCH).unwrap()),
             };

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use simplex_core::time::Clock;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use simplex_core::client::KeepAlive;
 use simplex_core::driver::{
-    Service, ShellClock, ShellInput, ShellLimits, SocketAction, StopFlag, FIRST_OUTGOING_SOCKET,
+    Service, ShellInput, ShellLimits, SocketAction, StopFlag, FIRST_OUTGOING_SOCKET,
 };
 use simplex_core::time::Instant;
 
@@ -48,7 +49,7 @@ impl Recorder {
 impl Service for Recorder {
     fn handle(
         &mut self,
-        _clock: ShellClock,
+        _clock: Clock,
         input: ShellInput<'_>,
         actions: &mut Vec<SocketAction>,
     ) -> Option<Instant> {

@@ -5,13 +5,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use simplex_core::time::Clock;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use simplex_core::driver::{
-    Service, ShellClock, ShellInput, ShellLimits, SocketAction, StopFlag, Waker, Workers,
+    Service, ShellInput, ShellLimits, SocketAction, StopFlag, Waker, Workers,
 };
 use simplex_core::time::Instant;
 
@@ -49,7 +50,7 @@ impl Service for Worker {
 
     fn handle(
         &mut self,
-        _clock: ShellClock,
+        _clock: Clock,
         input: ShellInput<'_>,
         actions: &mut Vec<SocketAction>,
     ) -> Option<Instant> {

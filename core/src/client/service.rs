@@ -10,13 +10,12 @@
 //! another thread hands them over inside `handle` (after the shell's waker fired), so their
 //! outputs are carried out in the same call.
 
+use crate::time::Clock;
 use std::collections::VecDeque;
 
 use super::manager::{ConnId, ConnectionManager, ManagerEvent, ManagerInput, ManagerOutput};
 use crate::address::TransportHost;
-use crate::driver::{
-    Service, ShellClock, ShellInput, SocketAction, SocketId, FIRST_OUTGOING_SOCKET,
-};
+use crate::driver::{Service, ShellInput, SocketAction, SocketId, FIRST_OUTGOING_SOCKET};
 use crate::encoding::UnixTime;
 use crate::time::Instant;
 
@@ -126,7 +125,7 @@ impl ClientService {
 impl Service for ClientService {
     fn handle(
         &mut self,
-        clock: ShellClock,
+        clock: Clock,
         input: ShellInput<'_>,
         actions: &mut Vec<SocketAction>,
     ) -> Option<Instant> {

@@ -116,7 +116,7 @@ pub type TransmissionSignature = Option<Signature>;
 ///
 /// Signature verification itself is the receiver's business (the server needs the queue's
 /// key for it), so the signature and the signed bytes are kept.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedTransmission<M> {
     /// The signature, if any.
     pub signature: TransmissionSignature,

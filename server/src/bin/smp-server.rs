@@ -2,6 +2,7 @@
 //! files in its configuration and log directories so that identities and store logs move
 //! between the reference server and this one. See `README.md` and `spec/server.md`.
 
+use simplex_core::time::Clock;
 use std::io::{BufRead, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use rand_core::{OsRng, RngCore};
-use simplex_core::driver::{unix_time, ShellClock, ShellLimits, StopFlag};
+use simplex_core::driver::{unix_time, ShellLimits, StopFlag};
 use simplex_core::time::Instant;
 use simplex_core::tls::ServerIdentity;
 use simplex_core::transport::Framing;
@@ -428,7 +429,7 @@ fn start(
     };
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);
-    let clock = ShellClock {
+    let clock = Clock {
         now: Instant::ZERO,
         wall_clock: wall_clock(),
     };

@@ -10,13 +10,12 @@ use simplex_core::encoding::UnixTime;
 use simplex_core::protocol::{
     encode_transmission, signed_part, BrokerMsg, Command, CorrId, EntityId, SMP_VERSION_RANGE,
 };
+use simplex_core::time::Clock;
 use simplex_core::time::Instant;
 use simplex_core::tls::{ServerIdentity, TlsSession};
 use simplex_core::transport::{ClientConnection, Framing, Input, Output};
-use simplex_server::driver::{
-    Clock, ConnId, DriverConfig, DriverInput, DriverOutput, ServerDriver,
-};
-use simplex_server::workers::Post;
+use simplex_server::driver::{ConnId, DriverConfig, DriverInput, DriverOutput, ServerDriver};
+use simplex_server::mail::Letter;
 use simplex_server::{Server, ServerConfig, Shard, ShardRouter};
 use std::time::Duration;
 
@@ -53,6 +52,8 @@ pub struct World {
     pub persisted: usize,
     pub closed: Vec<ConnId>,
     pub micros: u64,
+    /// Letters waiting for each driver, in the order posted.
+    pub mail: Vec<Vec<Letter>>,
 }
 
 impl World {
@@ -62,7 +63,7 @@ impl World {
 
     /// `n` drivers as the workers of one server (one: a lone driver with no post).
     pub fn workers(seed: u64, n: u16) -> Self {
-        let mut posts = Post::set(usize::from(n), ShardRouter::new(n)).into_iter();
+        let router = std::sync::Arc::new(ShardRouter::new(n));
         let drivers = (0..n)
             .map(|index| {
                 let config = ServerConfig {
@@ -76,16 +77,13 @@ impl World {
                     UnixTime::from_seconds(WALL),
                 );
                 let tls_seed = [seed as u8 + index as u8; 32];
-                match (n, posts.next()) {
-                    (2.., Some(post)) => ServerDriver::with_post(
-                        server,
-                        identity(),
-                        DriverConfig::default(),
-                        tls_seed,
-                        post,
-                    ),
-                    _ => ServerDriver::new(server, identity(), DriverConfig::default(), tls_seed),
-                }
+                ServerDriver::sharded(
+                    server,
+                    identity(),
+                    DriverConfig::default(),
+                    tls_seed,
+                    router.clone(),
+                )
             })
             .collect();
         World {
@@ -95,6 +93,7 @@ impl World {
             persisted: 0,
             closed: vec![],
             micros: 0,
+            mail: (0..n).map(|_| Vec::new()).collect(),
         }
     }
 
@@ -176,11 +175,13 @@ impl World {
                 }
             }
             for d in 0..self.drivers.len() {
-                if self.drivers.len() > 1 {
-                    // What a shell does when another worker wakes it: the mail is read.
+                let letters = std::mem::take(&mut self.mail[d]);
+                if !letters.is_empty() {
+                    // What a host does when another worker wakes it: the mail is read.
                     self.drivers[d]
-                        .handle_input(clock(self.micros), DriverInput::Tick)
+                        .handle_input(clock(self.micros), DriverInput::Mail(letters))
                         .unwrap();
+                    moved = true;
                 }
                 loop {
                     match self.drivers[d].poll_output() {
@@ -201,11 +202,14 @@ impl World {
                         }
                         DriverOutput::Persist(_) => self.persisted += 1,
                         DriverOutput::CloseSocket { conn } => self.closed.push(conn),
+                        DriverOutput::Mail { to, letter } => {
+                            self.mail[usize::from(to)].push(letter);
+                            moved = true;
+                        }
                         DriverOutput::Timeout(_) => break,
                         _ => {}
                     }
                 }
-                self.drivers[d].send_mail();
             }
             quiet_rounds = if moved { 0 } else { quiet_rounds + 1 };
         }

@@ -3,7 +3,8 @@
 //! tests both run the production driver this way.
 
 use simplex_core::crypto::hash::KeyHash;
-use simplex_server::driver::{Clock, DriverOutput};
+use simplex_core::time::Clock;
+use simplex_server::driver::DriverOutput;
 use simplex_server::trace::TraceHeader;
 use simplex_server::ServerConfig;
 
