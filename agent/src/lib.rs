@@ -1,9 +1,8 @@
 //! The SimpleX agent: duplex connections over pairs of SMP queues, their lifecycle, the double
 //! ratchet sessions, and their storage.
 //!
-//! Built so far: [`client_runtime`], the SMP client (`simplex_core::client`) running on a
-//! shell thread of its own, used blocking-style by the `smp-client` program and the tests.
-//! The duplex connections are still to come.
+//! Built so far: [`queue_file`], the text file in which `smp-client` (crate `simplex-agent-cli`)
+//! keeps a queue between invocations. The library links no I/O shell: the client on a shell
+//! thread lives in `simplex-agent-cli`. The duplex connections are still to come.
 
-pub mod client_runtime;
 pub mod queue_file;

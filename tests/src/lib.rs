@@ -9,5 +9,6 @@ pub mod floor;
 pub mod fuzz;
 pub mod harness;
 pub mod net;
+pub mod reference;
 pub mod sim;
 pub mod socks_proxy;

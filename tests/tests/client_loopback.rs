@@ -1,4 +1,4 @@
-//! The SMP client on each shell (`simplex_agent::client_runtime`) against our server on each
+//! The SMP client on each shell (`simplex_agent_cli::client_runtime`) against our server on each
 //! shell, over loopback TLS: the queue commands, and a server restart in the middle of a
 //! stream of messages, after which the client reconnects and resubscribes by itself. Every
 //! message reaches the caller once (after de-duplication by message id) and in order.
@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use simplex_agent::client_runtime::{ClientRuntime, Runtime as ClientShell, RuntimeConfig};
+use simplex_agent_cli::client_runtime::{ClientRuntime, Runtime as ClientShell, RuntimeConfig};
 use simplex_core::address::ServerAddress;
 use simplex_core::client::{
     ManagerConfig, ManagerEvent, RecipientKeys, Reply, Request, RetryInterval, SignAlgorithm,
@@ -227,7 +227,7 @@ fn unreachable_server_fails_the_request() {
         let answer = c.request(&address, Request::create(&keys), T);
         assert_eq!(
             answer,
-            Err(simplex_agent::client_runtime::RuntimeError::Request(
+            Err(simplex_agent_cli::client_runtime::RuntimeError::Request(
                 simplex_core::client::RequestError::Network
             ))
         );

@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use simplex_agent::client_runtime::{ClientRuntime, Runtime as ClientShell, RuntimeConfig};
+use simplex_agent_cli::client_runtime::{ClientRuntime, Runtime as ClientShell, RuntimeConfig};
 use simplex_core::address::{ServerAddress, TransportHost};
 use simplex_core::client::{
     ManagerConfig, NetworkConfig, RecipientKeys, Reply, Request, RequestError, SignAlgorithm,
@@ -84,7 +84,7 @@ fn through_proxy(client_shell: ClientShell, server_shell: ServerShell) {
             Err(e) => {
                 assert_eq!(
                     e,
-                    simplex_agent::client_runtime::RuntimeError::Request(RequestError::Network)
+                    simplex_agent_cli::client_runtime::RuntimeError::Request(RequestError::Network)
                 );
                 break;
             }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use simplex_agent::client_runtime::{ClientRuntime, Runtime as ClientShell, RuntimeConfig};
+use simplex_agent_cli::client_runtime::{ClientRuntime, Runtime as ClientShell, RuntimeConfig};
 use simplex_core::address::ServerAddress;
 use simplex_core::client::{
     decrypt_notification, generate_sign_key, ManagerEvent, QueueSubscription, RecipientKeys, Reply,

@@ -11,8 +11,8 @@ use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use rand_core::OsRng;
-use simplex_agent::client_runtime::{ClientRuntime, Runtime, RuntimeConfig};
 use simplex_agent::queue_file::{id_text, parse_id, NotifierState, QueueState};
+use simplex_agent_cli::client_runtime::{ClientRuntime, Runtime, RuntimeConfig};
 use simplex_core::address::{ServerAddress, TransportHost};
 use simplex_core::client::{
     generate_sign_key, ManagerConfig, ManagerEvent, NetworkConfig, QueueSubscription,
