@@ -6,6 +6,7 @@
 //! run and passes; with it, a program that is missing or cannot start fails the test.
 
 pub mod process;
+pub mod smp_server;
 
 use std::path::{Path, PathBuf};
 
