@@ -517,3 +517,85 @@ fn restart_mid_stream_mio() {
 fn restart_mid_stream_smol() {
     restart_mid_stream(ClientShell::Smol, "restart_mid_stream_smol");
 }
+
+/// A stop with SIGTERM does not save messages: after the restart the queue is there (the store
+/// log is written as it goes) and takes new messages, but the undelivered ones are gone.
+#[test]
+fn sigterm_keeps_queues_but_not_messages() {
+    let Some((mut server, address)) =
+        reference_server("sigterm_keeps_queues_but_not_messages", Identity::Fixture)
+    else {
+        return;
+    };
+    // The queue's maker is not the one that reads it later: NEW subscribes its connection.
+    let maker = client(ClientShell::Mio, 4, 29);
+    let sender = client(ClientShell::Mio, 4, 31);
+    let q = create(&maker, &address, SignAlgorithm::Ed25519, 30);
+    maker.stop().unwrap();
+    let send = |body: &'static str| {
+        let request = Request::send(
+            q.sender_id.clone(),
+            None,
+            MsgFlags::default(),
+            Bytes::from_static(body.as_bytes()),
+        );
+        assert_eq!(sender.request(&address, request, T), Ok(Reply::Ok));
+    };
+    send("lost");
+    server.stop(StopSignal::Terminate);
+    assert!(!server.messages_log().exists(), "{}", server.output());
+    server.start();
+    send("kept");
+    let mut recipient = client(ClientShell::Mio, 4, 30);
+    recipient
+        .subscribe_wait(&address, q.subscription(), T)
+        .unwrap();
+    let m = next_message(&mut recipient, &q.recipient_id, "after SIGTERM");
+    assert_eq!(m.body, Bytes::from_static(b"kept"));
+    recipient.stop().unwrap();
+    sender.stop().unwrap();
+    server.stop(StopSignal::Interrupt);
+}
+
+/// The `[MESSAGES]` quota of the reference's INI: the message past it is refused with
+/// `ERR QUOTA`, and room comes back after an acknowledgement.
+#[test]
+fn quota_from_the_ini() {
+    let Some(programs) = programs("quota_from_the_ini") else {
+        return;
+    };
+    let mut server = ReferenceSmpServer::init(&programs, &ServerSetup::default());
+    server.set_messages_section(&[("quota", "2")]);
+    server.start();
+    let address = ServerAddress::str_decode(server.address().as_bytes()).unwrap();
+    let mut recipient = client(ClientShell::Smol, 4, 40);
+    let sender = client(ClientShell::Smol, 4, 41);
+    let q = create(&recipient, &address, SignAlgorithm::Ed448, 40);
+    let send = |body: &'static str| {
+        let request = Request::send(
+            q.sender_id.clone(),
+            None,
+            MsgFlags::default(),
+            Bytes::from_static(body.as_bytes()),
+        );
+        sender.request(&address, request, T)
+    };
+    recipient
+        .subscribe_wait(&address, q.subscription(), T)
+        .unwrap();
+    // The first is delivered but not acknowledged: it still counts.
+    assert_eq!(send("one"), Ok(Reply::Ok));
+    let m = next_message(&mut recipient, &q.recipient_id, "quota");
+    assert_eq!(send("two"), Ok(Reply::Ok));
+    assert_eq!(
+        send("three"),
+        Err(RequestError::Protocol(ErrorType::Quota).into())
+    );
+    assert_eq!(m.body, Bytes::from_static(b"one"));
+    let ack = Request::ack(q.recipient_id.clone(), &q.keys.sign_key, m.msg_id);
+    assert_eq!(recipient.request(&address, ack, T), Ok(Reply::Ok));
+    assert_eq!(send("four"), Ok(Reply::Ok));
+    recipient.stop().unwrap();
+    sender.stop().unwrap();
+    server.stop(StopSignal::Interrupt);
+}
