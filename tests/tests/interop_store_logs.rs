@@ -440,3 +440,35 @@ fn our_logs_read_by_the_reference_server() {
     assert!(reference.is_running(), "{}", reference.output());
     reference.stop(StopSignal::Interrupt);
 }
+
+/// The reference's files through our server and back: ours starts on them (compacting the
+/// store log, taking the saved messages) and stops gracefully without any client, and a second
+/// reference server reads what ours wrote. Ids and timestamps survive both moves.
+#[test]
+fn reference_logs_through_our_server_back_to_the_reference() {
+    let Some(programs) = programs("reference_logs_through_our_server_back_to_the_reference") else {
+        return;
+    };
+    let mut first = ReferenceSmpServer::init(&programs, &ServerSetup::default());
+    first.start();
+    let planned = populate(&address(&first.address()), false);
+    first.stop(StopSignal::Interrupt);
+
+    let dir = tempfile::tempdir().unwrap();
+    copy_logs(&first.log_dir(), dir.path());
+    let ours = TestServer::start(
+        ServerShell::Smol,
+        Options {
+            files: our_files(dir.path()),
+            ..Options::default()
+        },
+    );
+    assert_eq!(ours.stop(), 0);
+
+    let mut second = ReferenceSmpServer::init(&programs, &ServerSetup::default());
+    copy_logs(dir.path(), &second.log_dir());
+    second.start();
+    verify(&address(&second.address()), &planned);
+    assert!(second.is_running(), "{}", second.output());
+    second.stop(StopSignal::Interrupt);
+}
