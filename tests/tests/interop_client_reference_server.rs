@@ -599,3 +599,56 @@ fn quota_from_the_ini() {
     sender.stop().unwrap();
     server.stop(StopSignal::Interrupt);
 }
+
+/// The version our transport agrees with the reference server (which offers 1–4) is the
+/// highest both have; a secured queue then carries a message sent and delivered at that
+/// version (the v3 body format is the same for v3 and v4).
+#[test]
+fn negotiated_version_is_the_highest_common_one() {
+    use simplex_core::crypto::hash::KeyHash;
+    use simplex_core::protocol::BrokerMsg;
+    use simplex_core::transport::Framing;
+    use simplex_tests::net::{open_message, NetClient};
+
+    let Some((mut server, address)) = reference_server(
+        "negotiated_version_is_the_highest_common_one",
+        Identity::Fixture,
+    ) else {
+        return;
+    };
+    let key_hash = KeyHash::from_base64url(server.fingerprint()).unwrap();
+    assert_eq!(address.key_hash, key_hash);
+    for max in [3, 4] {
+        let versions = VersionRange::between(1, max);
+        let connect = |seed| {
+            NetClient::connect_with(server.addr(), key_hash, seed, T, Framing::Raw, versions)
+                .unwrap()
+        };
+        let mut recipient = connect(u64::from(max));
+        let mut sender = connect(u64::from(max) + 10);
+        assert_eq!(recipient.version(), Some(max));
+        assert_eq!(sender.version(), Some(max));
+        let mut rng = ChaCha20Rng::seed_from_u64(u64::from(max));
+        let rkey = generate_sign_key(SignAlgorithm::Ed25519, &mut rng);
+        let skey = generate_sign_key(SignAlgorithm::Ed448, &mut rng);
+        let dh = x25519::PrivateKey::generate(&mut rng);
+        let q = recipient.secured_queue(&rkey, &skey, &dh, T).unwrap();
+        let send = Command::Send {
+            flags: MsgFlags::default(),
+            body: Bytes::from(format!("at v{max}")),
+        };
+        let answer = sender.request("s", &q.sid, &send, Some(&skey), T).unwrap();
+        assert_eq!(answer, BrokerMsg::Ok, "v{max}");
+        let delivered = recipient.receive(T).unwrap();
+        let Ok(BrokerMsg::Msg(m)) = delivered.message else {
+            panic!("v{max}: {delivered:?}");
+        };
+        assert_eq!(
+            open_message(&q.body_key, &m).unwrap(),
+            format!("at v{max}").as_bytes()
+        );
+        recipient.close().unwrap();
+        sender.close().unwrap();
+    }
+    server.stop(StopSignal::Interrupt);
+}
