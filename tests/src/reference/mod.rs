@@ -66,3 +66,5 @@ pub fn programs(test: &str) -> Option<Programs> {
     }
     Some(Programs { dir })
 }
+
+pub mod agent;
