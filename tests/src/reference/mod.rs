@@ -69,3 +69,5 @@ pub fn programs(test: &str) -> Option<Programs> {
     }
     Some(Programs { dir })
 }
+
+pub mod agent;

@@ -1,0 +1,383 @@
+//! Two reference smp-agents (simplexmq v3.2.0) make a duplex connection through our SMP server
+//! and exchange messages both ways, across restarts of our server: one while both agents stay
+//! up (they reconnect and resubscribe by themselves), one while the receiving agent is down (our
+//! server keeps the undelivered messages in its files). The group is gated on
+//! `SIMPLEX_REFERENCE_DIR` (see `tests/src/reference`). Every wait is bounded.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use simplex_core::encoding::string::base64_encode;
+use simplex_server::files::{DataFiles, FileOptions};
+use simplex_tests::harness::{Options, Runtime, TestServer};
+use simplex_tests::reference::agent::{AgentClient, AgentReply, ReferenceAgent};
+use simplex_tests::reference::programs;
+
+/// A reply or event that should come promptly.
+const T: Duration = Duration::from_secs(20);
+/// The agents retry a lost server on their own schedule; this bounds their reconnection.
+const RECONNECT: Duration = Duration::from_secs(60);
+/// The largest user message body an agent sends (REFERENCE-NOTES item 29).
+const LARGEST_BODY: usize = 15811;
+
+/// One party: its agent's client session, its connection, and what it has seen so far.
+struct Party {
+    name: &'static str,
+    client: AgentClient,
+    conn: String,
+    corr: u32,
+    /// The message ids of the connection so far: the agent numbers the messages it sends
+    /// (`MID`) and receives (`R=`) in one sequence, in the order it handles them.
+    ids: Vec<u64>,
+    /// The last `MID`.
+    last_sent: Option<u64>,
+    /// The last `R=`.
+    last_received: Option<u64>,
+    /// The last `S=` id received (the peer's numbering).
+    last_peer_sent: Option<u64>,
+    /// The bodies received, in order.
+    received: Vec<Vec<u8>>,
+}
+
+impl Party {
+    fn new(name: &'static str, client: AgentClient) -> Self {
+        Self {
+            name,
+            client,
+            conn: String::new(),
+            corr: 0,
+            ids: Vec::new(),
+            last_sent: None,
+            last_received: None,
+            last_peer_sent: None,
+            received: Vec::new(),
+        }
+    }
+
+    fn corr_id(&mut self) -> String {
+        self.corr += 1;
+        format!("{}{}", self.name, self.corr)
+    }
+
+    /// Sends `command` on this party's connection and returns the agent's response.
+    fn command(&mut self, command: &str, body: Option<&[u8]>) -> AgentReply {
+        let corr = self.corr_id();
+        let conn = self.conn.clone();
+        self.client.send(&corr, &conn, command, body).unwrap();
+        self.client.response(&corr, T).unwrap()
+    }
+
+    /// Sends a message and returns its id (from `MID`), without waiting for `SENT`.
+    fn submit(&mut self, body: &[u8]) -> u64 {
+        let reply = self.command("SEND F", Some(body));
+        self.mid(&reply)
+    }
+
+    fn mid(&mut self, reply: &AgentReply) -> u64 {
+        assert_eq!(reply.tag(), "MID", "{}: {reply:?}", self.name);
+        let id = reply.args()[0].parse().unwrap();
+        self.new_id(id);
+        assert!(
+            self.last_sent < Some(id),
+            "{}: MID {id} after {:?}",
+            self.name,
+            self.last_sent
+        );
+        self.last_sent = Some(id);
+        id
+    }
+
+    /// Records a message id of the connection, which must be new.
+    fn new_id(&mut self, id: u64) {
+        assert!(
+            !self.ids.contains(&id),
+            "{}: message id {id} again",
+            self.name
+        );
+        self.ids.push(id);
+    }
+
+    /// The connection's message ids run from 4 (after the handshake's) with no gap: no message
+    /// was lost or counted twice.
+    fn assert_ids_without_gaps(&self) {
+        let mut ids = self.ids.clone();
+        ids.sort_unstable();
+        let expected: Vec<u64> = (4..4 + ids.len() as u64).collect();
+        assert_eq!(ids, expected, "{}: message ids", self.name);
+    }
+
+    /// Waits for `SENT id` (the server accepted the message).
+    fn sent(&mut self, id: u64, timeout: Duration) {
+        let conn = self.conn.clone();
+        let want = id.to_string();
+        let reply = self
+            .client
+            .wait_for(timeout, |r| {
+                r.conn_id == conn
+                    && (r.tag() == "SENT" || r.tag() == "MERR")
+                    && r.args().first() == Some(&want.as_str())
+            })
+            .unwrap_or_else(|e| panic!("{}: no SENT {id}: {e}", self.name));
+        assert_eq!(reply.tag(), "SENT", "{}: {reply:?}", self.name);
+    }
+
+    /// Sends a message and waits until the server has it; returns its id.
+    fn send(&mut self, body: &[u8]) -> u64 {
+        let id = self.submit(body);
+        self.sent(id, T);
+        id
+    }
+
+    /// Waits for the next message (within `timeout`), checks its integrity and that its ids
+    /// follow the previous ones (nothing lost, nothing twice), acknowledges it, returns the body.
+    fn receive(&mut self, timeout: Duration) -> Vec<u8> {
+        let conn = self.conn.clone();
+        let msg = self
+            .client
+            .wait_for(timeout, |r| r.conn_id == conn && r.tag() == "MSG")
+            .unwrap_or_else(|e| panic!("{}: no MSG: {e}", self.name));
+        assert_eq!(msg.corr_id, "", "MSG is an event");
+        assert_eq!(msg.args()[0], "OK", "{}: integrity of {msg:?}", self.name);
+        assert_eq!(msg.args()[msg.args().len() - 2], "F", "flags of {msg:?}");
+        let id = |field: &str| -> u64 {
+            let value = msg.field(field).unwrap();
+            value.split(',').next().unwrap().parse().unwrap()
+        };
+        let (received, peer_sent) = (id("R"), id("S"));
+        // The broker's message id is standard base64, its time an ISO 8601 UTC time.
+        let (broker_id, broker_time) = msg.field("B").unwrap().split_once(',').unwrap();
+        assert!(
+            !broker_id.is_empty() && broker_time.ends_with('Z'),
+            "{msg:?}"
+        );
+        if let Some(last) = self.last_peer_sent {
+            assert_eq!(
+                peer_sent,
+                last + 1,
+                "{}: S= after {last}: {msg:?}",
+                self.name
+            );
+        }
+        self.new_id(received);
+        assert!(
+            self.last_received < Some(received),
+            "{}: R= after {:?}: {msg:?}",
+            self.name,
+            self.last_received
+        );
+        self.last_received = Some(received);
+        self.last_peer_sent = Some(peer_sent);
+        let ack = self.command(&format!("ACK {received}"), None);
+        assert_eq!(ack.tag(), "OK", "{}: {ack:?}", self.name);
+        let body = msg.body.unwrap();
+        self.received.push(body.clone());
+        body
+    }
+
+    /// Waits for the event `tag` about our server (`DOWN`/`UP`) and checks it lists this
+    /// party's connection.
+    fn server_event(&mut self, tag: &str, address: &str, timeout: Duration) {
+        let reply = self
+            .client
+            .wait_for(timeout, |r| r.conn_id.is_empty() && r.tag() == tag)
+            .unwrap_or_else(|e| panic!("{}: no {tag}: {e}", self.name));
+        assert_eq!(reply.args()[0], address, "{reply:?}");
+        let listed: Vec<&str> = reply.args()[1].split(',').collect();
+        assert!(
+            listed.contains(&base64_encode(self.conn.as_bytes()).as_str()),
+            "{}: {reply:?} does not list {}",
+            self.name,
+            self.conn
+        );
+    }
+
+    /// Everything that arrives within `period` (and whatever earlier waits skipped) holds no
+    /// message for this party: nothing came twice or late.
+    fn assert_no_more_messages(&mut self, period: Duration) {
+        let rest = self.client.drain_for(period).unwrap();
+        assert!(
+            rest.iter().all(|r| r.tag() != "MSG"),
+            "{}: unexpected messages: {rest:?}",
+            self.name
+        );
+    }
+}
+
+/// A body of `n` bytes that is not all one value (and has CRLF inside, which the framing must
+/// carry).
+fn body_of(n: usize, seed: u8) -> Vec<u8> {
+    let mut body: Vec<u8> = (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect();
+    if n >= 4 {
+        body[1] = b'\r';
+        body[2] = b'\n';
+    }
+    body
+}
+
+/// A makes an invitation, B joins it, A lets B in: both connections reach `CON`.
+fn connect(a: &mut Party, b: &mut Party, address: &str) {
+    let inv = a.command("NEW INV", None);
+    assert_eq!(inv.tag(), "INV", "{inv:?}");
+    a.conn = inv.conn_id.clone();
+    let invitation = inv.args()[0].to_string();
+    assert!(
+        invitation.starts_with("https://simplex.chat/invitation#/?"),
+        "{invitation}"
+    );
+
+    let joined = b.command(&format!("JOIN {invitation}"), Some(b"bob's profile"));
+    assert_eq!(joined.tag(), "OK", "{joined:?}");
+    b.conn = joined.conn_id.clone();
+
+    let a_conn = a.conn.clone();
+    let conf = a.client.event(&a_conn, "CONF", T).unwrap();
+    assert_eq!(conf.body.as_deref(), Some(&b"bob's profile"[..]));
+    // CONF lists the servers of B's reply queue: ours.
+    assert_eq!(conf.args()[1], address, "{conf:?}");
+    let confirmation = conf.args()[0].to_string();
+    let ok = a.command(&format!("LET {confirmation}"), Some(b"alice's profile"));
+    assert_eq!(ok.tag(), "OK", "{ok:?}");
+
+    let b_conn = b.conn.clone();
+    let info = b.client.event(&b_conn, "INFO", T).unwrap();
+    assert_eq!(info.body.as_deref(), Some(&b"alice's profile"[..]));
+    b.client.event(&b_conn, "CON", T).unwrap();
+    a.client.event(&a_conn, "CON", T).unwrap();
+}
+
+#[test]
+fn reference_agents_talk_through_our_server_across_restarts() {
+    let Some(programs) = programs("reference_agents_talk_through_our_server_across_restarts")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server_dir = dir.path().join("server");
+    std::fs::create_dir_all(&server_dir).unwrap();
+    let files = DataFiles::in_dir(
+        &server_dir,
+        FileOptions {
+            store_log: true,
+            restore_messages: true,
+            ..FileOptions::default()
+        },
+    );
+    let options = || Options {
+        files: files.clone(),
+        ..Options::default()
+    };
+    let server = TestServer::start(Runtime::Mio, options());
+    let server_addr = server.addr;
+    let address = server.address();
+
+    let agent_a = ReferenceAgent::start(&programs, &dir.path().join("agent-a"), &address).unwrap();
+    let mut agent_b =
+        ReferenceAgent::start(&programs, &dir.path().join("agent-b"), &address).unwrap();
+    let mut a = Party::new("A", agent_a.client(1, T).unwrap());
+    let mut b = Party::new("B", agent_b.client(2, T).unwrap());
+
+    connect(&mut a, &mut b, &address);
+
+    // Both ways. The handshake used ids 1-3 of each side's sequence, so the first message each
+    // side sees is 4; the sender's own count of sent messages (S=) starts at 3.
+    assert_eq!(b.send(b"hello alice"), 4);
+    assert_eq!(a.receive(T), b"hello alice");
+    assert_eq!((a.last_received, a.last_peer_sent), (Some(4), Some(3)));
+    assert_eq!(a.send(b"hello bob"), 5);
+    assert_eq!(b.receive(T), b"hello bob");
+    assert_eq!((b.last_received, b.last_peer_sent), (Some(5), Some(3)));
+    let largest_from_a = body_of(LARGEST_BODY, 1);
+    let largest_from_b = body_of(LARGEST_BODY, 2);
+    a.send(&largest_from_a);
+    b.send(&largest_from_b);
+    assert_eq!(b.receive(T), largest_from_a);
+    assert_eq!(a.receive(T), largest_from_b);
+
+    // Restart 1: our server stops gracefully while both agents stay up.
+    assert_eq!(server.stop(), 0, "the driver forgot no connection");
+    a.server_event("DOWN", &address, T);
+    b.server_event("DOWN", &address, T);
+    // A message sent while the server is down: the agent takes the command, but answers MID
+    // only once it reaches the server again (observed on the reference server too).
+    let a_corr = a.corr_id();
+    let a_conn = a.conn.clone();
+    a.client
+        .send(&a_corr, &a_conn, "SEND F", Some(b"sent while down"))
+        .unwrap();
+    let server = TestServer::start_at(Runtime::Mio, options(), server_addr);
+    // The agents reconnect and resubscribe by themselves: UP lists the connections.
+    a.server_event("UP", &address, RECONNECT);
+    b.server_event("UP", &address, RECONNECT);
+    let reply = a.client.response(&a_corr, RECONNECT).unwrap();
+    let down_id = a.mid(&reply);
+    a.sent(down_id, RECONNECT);
+    assert_eq!(b.receive(RECONNECT), b"sent while down");
+    b.send(b"after the restart");
+    assert_eq!(a.receive(T), b"after the restart");
+    a.send(b"and back");
+    assert_eq!(b.receive(T), b"and back");
+
+    // Restart 2: B's agent is down; A's messages wait on our server, which stops (saving them)
+    // and starts again from its files before B's agent comes back.
+    agent_b.kill();
+    drop(b.client);
+    let waiting = [body_of(100, 3), body_of(LARGEST_BODY, 4), b"third".to_vec()];
+    for body in &waiting {
+        a.send(body);
+    }
+    assert_eq!(server.stop(), 0, "the driver forgot no connection");
+    let saved = std::fs::read_to_string(server_dir.join("smp-server-messages.log")).unwrap();
+    assert_eq!(
+        saved.lines().count(),
+        waiting.len(),
+        "undelivered messages saved"
+    );
+    a.server_event("DOWN", &address, T);
+    let server = TestServer::start_at(Runtime::Mio, options(), server_addr);
+    a.server_event("UP", &address, RECONNECT);
+    let agent_b = ReferenceAgent::start(&programs, &dir.path().join("agent-b"), &address).unwrap();
+    b.client = agent_b.client(3, T).unwrap();
+    // A new client session subscribes itself (the restarted agent does not).
+    let sub = b.command("SUB", None);
+    assert_eq!(sub.tag(), "OK", "{sub:?}");
+    for body in &waiting {
+        assert_eq!(&b.receive(RECONNECT), body);
+    }
+    b.send(b"back again");
+    assert_eq!(a.receive(T), b"back again");
+
+    // Nothing arrived twice or out of turn.
+    a.assert_no_more_messages(Duration::from_secs(1));
+    b.assert_no_more_messages(Duration::from_secs(1));
+    assert_eq!(a.received.len(), 4);
+    assert_eq!(b.received.len(), 4 + waiting.len());
+    a.assert_ids_without_gaps();
+    b.assert_ids_without_gaps();
+
+    // OFF: A's queue is suspended, so B's next message is refused by our server.
+    let off = a.command("OFF", None);
+    assert_eq!(off.tag(), "OK", "{off:?}");
+    let refused = b.submit(b"after OFF");
+    let b_conn = b.conn.clone();
+    let want = refused.to_string();
+    let merr = b
+        .client
+        .wait_for(T, |r| {
+            r.conn_id == b_conn
+                && matches!(r.tag(), "SENT" | "MERR")
+                && r.args().first() == Some(&want.as_str())
+        })
+        .unwrap();
+    assert_eq!(merr.command, format!("MERR {refused} SMP AUTH"), "{merr:?}");
+
+    // DEL on both sides.
+    for party in [&mut a, &mut b] {
+        let deleted = party.command("DEL", None);
+        assert_eq!(deleted.tag(), "OK", "{}: {deleted:?}", party.name);
+    }
+    a.assert_no_more_messages(Duration::from_millis(500));
+    assert_eq!(server.stop(), 0);
+}
