@@ -2,7 +2,7 @@
 //! log lines. Both shells run this one type, so they behave the same.
 //!
 //! A server on several cores is several hosts, one per worker ([`crate::workers`]), run by a
-//! shell's `run_workers`; they share the data files ([`SharedFiles`]), where the shards'
+//! shell's `run_workers`; they share the data files (`SharedFiles`), where the shards'
 //! stats lines and backups are merged into one.
 //!
 //! Logs (tracing, one line per event) carry counts and settings only: never a queue id, a key
