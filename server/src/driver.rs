@@ -17,7 +17,6 @@
 //! connection's TLS gets its own generator seeded from it, so a run replays exactly from the
 //! root seed.
 
-use crate::connections::{ConnectionFactory, Conns};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +29,7 @@ use simplex_core::tls::ServerIdentity;
 use simplex_core::transport;
 use simplex_core::transport::Framing;
 
+use crate::connections::{ConnectionFactory, Conns};
 use crate::durable::JournalRecord;
 use crate::mail::{holder, ClientNumbers, Letter};
 use crate::msg_log::StoredMessage;

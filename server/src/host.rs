@@ -2,13 +2,12 @@
 //! log lines. Both shells run this one type, so they behave the same.
 //!
 //! A server on several cores is several hosts, one per worker ([`crate::workers`]), run by a
-//! shell's `run_workers`; they share the data files ([`SharedFiles`]), where the shards'
+//! shell's `run_workers`; they share the data files (`SharedFiles`), where the shards'
 //! stats lines and backups are merged into one.
 //!
 //! Logs (tracing, one line per event) carry counts and settings only: never a queue id, a key
 //! or a client address (the host never learns addresses).
 
-use simplex_core::time::Clock;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -16,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use simplex_core::driver::{Service, ShellInput, SocketAction, Waker, Workers};
-use simplex_core::time::Instant;
+use simplex_core::time::{Clock, Instant};
 use simplex_core::tls::ServerIdentity;
 use simplex_core::transport::Framing;
 
@@ -67,6 +66,17 @@ pub enum HostError {
     /// The traced starting state did not rebuild (a bug if it ever happens).
     #[error("starting a traced run: {0}")]
     Trace(#[from] ReplayError),
+}
+
+/// A shell ran a host at another place among the workers than the one it was started for
+/// (`Host::start` makes host `i` of `n` for worker `i` of `n`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the shell runs this host as {shell:?}, but it was started as {host:?}")]
+pub struct MisplacedWorker {
+    /// The place the shell gave.
+    pub shell: Workers,
+    /// The place the host was started for.
+    pub host: Workers,
 }
 
 /// A trace being recorded and streamed to its file after every input.
@@ -185,6 +195,9 @@ pub struct Host {
     files: Arc<Mutex<SharedFiles>>,
     stopped: bool,
     trace: Option<HostTrace>,
+    /// Set when the shell gave this host another place than it was started for: it then
+    /// serves nothing (see [`Host::check_workers`]).
+    misplaced: Option<MisplacedWorker>,
 }
 
 impl std::fmt::Debug for Host {
@@ -272,6 +285,7 @@ impl Host {
             files: files.clone(),
             stopped: false,
             trace: None,
+            misplaced: None,
         };
         let hosts = if let (Some(path), Some(starting)) = (&config.trace, starting) {
             // The driver is rebuilt from the trace's own header, exactly as a replay will.
@@ -330,6 +344,32 @@ impl Host {
         };
         tracing::info!(shards, "server started");
         Ok((hosts, report))
+    }
+
+    /// The place among the workers this host was started for.
+    pub fn workers(&self) -> Workers {
+        self.post
+            .as_ref()
+            .map_or(Workers::single(), |p| Workers::new(p.index(), p.count()))
+    }
+
+    /// Checks the place a shell gives this host among the workers: it must be the one the
+    /// host was started for, or its mail would reach other shards than the ones meant.
+    pub fn check_workers(&self, workers: Workers) -> Result<(), MisplacedWorker> {
+        let host = self.workers();
+        if workers == host {
+            Ok(())
+        } else {
+            Err(MisplacedWorker {
+                shell: workers,
+                host,
+            })
+        }
+    }
+
+    /// Why this host refuses to serve, if the shell placed it wrongly.
+    pub fn misplaced(&self) -> Option<MisplacedWorker> {
+        self.misplaced
     }
 
     /// Open connections.
@@ -403,18 +443,15 @@ impl Service for Host {
         }
     }
 
+    /// A wrong place is a caller bug: the host logs it and from then on closes every socket
+    /// it is given (a shutdown still stops it), rather than serve with its mail misrouted.
     fn set_workers(&mut self, workers: Workers) {
-        let expected = self
-            .post
-            .as_ref()
-            .map_or(Workers::single(), |p| Workers::new(p.index(), p.count()));
-        if workers != expected {
-            // Clients would be routed to the wrong worker: a caller bug, loud at once.
-            tracing::error!(
-                shell = ?workers,
-                host = ?expected,
-                "the shell runs this host at another place among the workers"
-            );
+        match self.check_workers(workers) {
+            Ok(()) => self.misplaced = None,
+            Err(e) => {
+                tracing::error!(error = %e, "not serving");
+                self.misplaced = Some(e);
+            }
         }
     }
 
@@ -425,6 +462,12 @@ impl Service for Host {
         actions: &mut Vec<SocketAction>,
     ) -> Option<Instant> {
         if self.stopped {
+            return None;
+        }
+        if self.misplaced.is_some() && !matches!(input, ShellInput::Shutdown) {
+            if let ShellInput::Accepted(conn, _) = input {
+                actions.push(SocketAction::Close(conn));
+            }
             return None;
         }
         let input = match input {

@@ -76,8 +76,9 @@ pub enum TracedInput {
 }
 
 impl TracedInput {
-    /// Copies a driver input; `None` for mail, which only a sharded driver takes and a
-    /// trace (of one lone driver) never holds.
+    /// Copies a driver input; `None` for mail, which only a sharded driver takes. A trace
+    /// file is one lone driver's; the sharded simulator traces each of its drivers without
+    /// their mail, whose outputs are folded into the digest after the input before it.
     pub fn of(input: &DriverInput<'_>) -> Option<Self> {
         Some(match input {
             DriverInput::Accepted { conn, framing } => Self::Accepted(*conn, *framing),
