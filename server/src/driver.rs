@@ -294,10 +294,7 @@ impl<R: CryptoRng> ServerDriver<R> {
                 self.drain_conn(clock, conn)?;
             }
             DriverInput::Tick => {
-                self.server.handle_input(ServerInput::Timeout {
-                    now: clock.now,
-                    wall_clock: clock.wall_clock,
-                })?;
+                self.server.handle_input(clock, ServerInput::Timeout)?;
                 self.drain_server(clock)?;
                 for conn in self.conns.due(clock.now) {
                     if let Some(c) = self.conns.get_mut(conn) {
@@ -314,8 +311,7 @@ impl<R: CryptoRng> ServerDriver<R> {
                         self.drain_conn(clock, conn)?;
                     }
                 }
-                self.server
-                    .handle_input(ServerInput::Shutdown { now: clock.now })?;
+                self.server.handle_input(clock, ServerInput::Shutdown)?;
                 self.drain_server(clock)?;
                 self.shut_down = true;
             }
@@ -381,12 +377,14 @@ impl<R: CryptoRng> ServerDriver<R> {
                         session_id: session_id.clone(),
                         version: negotiated.version,
                     });
-                    self.server.handle_input(ServerInput::ClientConnected {
-                        client,
-                        session_id,
-                        version: negotiated.version,
-                        now: clock.now,
-                    })?;
+                    self.server.handle_input(
+                        clock,
+                        ServerInput::ClientConnected {
+                            client,
+                            session_id,
+                            version: negotiated.version,
+                        },
+                    )?;
                     self.drain_server(clock)?;
                 }
                 transport::Output::Received(t) => received.push(t),
@@ -403,12 +401,13 @@ impl<R: CryptoRng> ServerDriver<R> {
         if let (Some(client), false) = (client, received.is_empty()) {
             let mine = self.keep_own(client, received);
             if !mine.is_empty() {
-                self.server.handle_input(ServerInput::Transmissions {
-                    client,
-                    now: clock.now,
-                    wall_clock: clock.wall_clock,
-                    transmissions: mine,
-                })?;
+                self.server.handle_input(
+                    clock,
+                    ServerInput::Transmissions {
+                        client,
+                        transmissions: mine,
+                    },
+                )?;
                 self.drain_server(clock)?;
             }
         }
@@ -417,10 +416,8 @@ impl<R: CryptoRng> ServerDriver<R> {
                 if let Some(client) = c.client {
                     self.clients.remove(&client);
                     self.post_to_others(|| Letter::ClientClosed { client });
-                    self.server.handle_input(ServerInput::ClientClosed {
-                        client,
-                        now: clock.now,
-                    })?;
+                    self.server
+                        .handle_input(clock, ServerInput::ClientClosed { client })?;
                     self.drain_server(clock)?;
                 }
                 self.outputs.push_back(DriverOutput::CloseSocket { conn });
@@ -498,27 +495,27 @@ impl<R: CryptoRng> ServerDriver<R> {
                     client,
                     session_id,
                     version,
-                } => self.server.handle_input(ServerInput::ClientConnected {
-                    client,
-                    session_id,
-                    version,
-                    now: clock.now,
-                })?,
+                } => self.server.handle_input(
+                    clock,
+                    ServerInput::ClientConnected {
+                        client,
+                        session_id,
+                        version,
+                    },
+                )?,
                 Letter::Transmissions {
                     client,
                     transmissions,
-                } => self.server.handle_input(ServerInput::Transmissions {
-                    client,
-                    now: clock.now,
-                    wall_clock: clock.wall_clock,
-                    transmissions,
-                })?,
-                Letter::ClientClosed { client } => {
-                    self.server.handle_input(ServerInput::ClientClosed {
+                } => self.server.handle_input(
+                    clock,
+                    ServerInput::Transmissions {
                         client,
-                        now: clock.now,
-                    })?
-                }
+                        transmissions,
+                    },
+                )?,
+                Letter::ClientClosed { client } => self
+                    .server
+                    .handle_input(clock, ServerInput::ClientClosed { client })?,
                 Letter::Transmit {
                     client,
                     transmissions,

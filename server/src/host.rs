@@ -241,12 +241,7 @@ impl Host {
                     },
                     ..config.server.clone()
                 };
-                Server::new(
-                    server_config,
-                    ChaCha20Rng::from_seed(*shard_seed),
-                    clock.now,
-                    clock.wall_clock,
-                )
+                Server::new(server_config, ChaCha20Rng::from_seed(*shard_seed), clock)
             })
             .collect();
         let (report, router) = config.files.load_sharded(&mut servers)?;
@@ -284,7 +279,7 @@ impl Host {
             let header = TraceHeader {
                 server_seed: server_seeds.first().copied().ok_or(HostError::NoShard)?,
                 tls_seed,
-                start: (clock.now, clock.wall_clock),
+                start: clock,
                 config: server.config().clone(),
                 handshake_timeout_micros: u64::try_from(
                     config.driver.handshake_timeout.as_micros(),

@@ -290,16 +290,13 @@ fn messages_saved_at_stop_and_restored_at_start_including_empty_bodies() {
             BrokerMsg::Ok
         );
     }
-    let out = h.input(ServerInput::Shutdown { now: h.now });
+    let out = h.input(ServerInput::Shutdown);
     assert!(matches!(out.last(), Some(ServerOutput::StatsBackup(_))));
     let saved = saved_lines(&out);
     assert_eq!(saved.lines().count(), 4);
     assert!(h
         .server
-        .handle_input(ServerInput::Timeout {
-            now: h.now,
-            wall_clock: h.wall
-        })
+        .handle_input(h.clock(), ServerInput::Timeout)
         .is_err());
 
     let log: String = h.persisted.iter().map(|l| format!("{l}\n")).collect();
@@ -422,8 +419,7 @@ fn stats_line_and_backup() {
     h.server = simplex_server::Server::new(
         cfg.clone(),
         rand_chacha::rand_core::SeedableRng::seed_from_u64(1),
-        h.now,
-        h.wall,
+        h.clock(),
     );
     assert!(
         matches!(h.server.poll_output(), ServerOutput::Timeout(Some(t)) if t.as_micros() == 3600 * 1_000_000)

@@ -73,8 +73,7 @@ impl World {
                 let server = Server::new(
                     config,
                     ChaCha20Rng::seed_from_u64(seed + u64::from(index)),
-                    Instant::ZERO,
-                    UnixTime::from_seconds(WALL),
+                    clock(0),
                 );
                 let tls_seed = [seed as u8 + index as u8; 32];
                 ServerDriver::sharded(
