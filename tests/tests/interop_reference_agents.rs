@@ -1,18 +1,22 @@
 //! Two reference smp-agents (simplexmq v3.2.0) make a duplex connection through our SMP server
 //! and exchange messages both ways, across restarts of our server: one while both agents stay
 //! up (they reconnect and resubscribe by themselves), one while the receiving agent is down (our
-//! server keeps the undelivered messages in its files). The group is gated on
-//! `SIMPLEX_REFERENCE_DIR` (see `tests/src/reference`). Every wait is bounded.
+//! server keeps the undelivered messages in its files). The same run against the reference
+//! smp-server is the control. The group is gated on `SIMPLEX_REFERENCE_DIR` (see
+//! `tests/src/reference`). Every wait is bounded.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use simplex_core::encoding::string::base64_encode;
 use simplex_server::files::{DataFiles, FileOptions};
 use simplex_tests::harness::{Options, Runtime, TestServer};
 use simplex_tests::reference::agent::{AgentClient, AgentReply, ReferenceAgent};
-use simplex_tests::reference::programs;
+use simplex_tests::reference::process::StopSignal;
+use simplex_tests::reference::smp_server::{ReferenceSmpServer, ServerSetup};
+use simplex_tests::reference::{programs, Programs};
 
 /// A reply or event that should come promptly.
 const T: Duration = Duration::from_secs(20);
@@ -250,51 +254,138 @@ fn connect(a: &mut Party, b: &mut Party, address: &str) {
 
 #[test]
 fn reference_agents_talk_through_our_server_mio() {
-    talk_across_restarts(
-        "reference_agents_talk_through_our_server_mio",
-        Runtime::Mio,
-        1,
-    );
+    let test = "reference_agents_talk_through_our_server_mio";
+    let Some(programs) = programs(test) else {
+        return;
+    };
+    talk_across_restarts(&programs, Server::ours(Runtime::Mio, 1));
 }
 
 /// The other shell, and queues spread over shards (an agent's queues and its peer's may sit
 /// on different ones).
 #[test]
 fn reference_agents_talk_through_our_server_smol_four_shards() {
-    talk_across_restarts(
-        "reference_agents_talk_through_our_server_smol_four_shards",
-        Runtime::Smol,
-        4,
-    );
-}
-
-fn talk_across_restarts(test: &str, runtime: Runtime, shards: u16) {
+    let test = "reference_agents_talk_through_our_server_smol_four_shards";
     let Some(programs) = programs(test) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let server_dir = dir.path().join("server");
-    std::fs::create_dir_all(&server_dir).unwrap();
-    let files = DataFiles::in_dir(
-        &server_dir,
-        FileOptions {
-            store_log: true,
-            restore_messages: true,
-            ..FileOptions::default()
-        },
-    );
-    let options = || Options {
+    talk_across_restarts(&programs, Server::ours(Runtime::Smol, 4));
+}
+
+/// The control: the same run and assertions with the reference server, so what the test
+/// expects of the agents is what they do with the server they were written for.
+#[test]
+fn reference_agents_talk_through_the_reference_server() {
+    let test = "reference_agents_talk_through_the_reference_server";
+    let Some(programs) = programs(test) else {
+        return;
+    };
+    let mut server = ReferenceSmpServer::init(&programs, &ServerSetup::default());
+    server.start();
+    talk_across_restarts(&programs, Server::Reference(server));
+}
+
+/// The SMP server the agents use, stopped gracefully and started again on the same files and
+/// port.
+enum Server {
+    Ours {
+        runtime: Runtime,
+        shards: u16,
+        files: DataFiles,
+        /// Kept for the files.
+        _dir: tempfile::TempDir,
+        addr: SocketAddr,
+        address: String,
+        running: Option<TestServer>,
+    },
+    Reference(ReferenceSmpServer),
+}
+
+impl Server {
+    /// Our server, running, with a store log and the saving of undelivered messages.
+    fn ours(runtime: Runtime, shards: u16) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let files = DataFiles::in_dir(
+            dir.path(),
+            FileOptions {
+                store_log: true,
+                restore_messages: true,
+                ..FileOptions::default()
+            },
+        );
+        let server = TestServer::start(runtime, our_options(&files, shards));
+        Server::Ours {
+            runtime,
+            shards,
+            files,
+            _dir: dir,
+            addr: server.addr,
+            address: server.address(),
+            running: Some(server),
+        }
+    }
+
+    fn address(&self) -> String {
+        match self {
+            Server::Ours { address, .. } => address.clone(),
+            Server::Reference(server) => server.address(),
+        }
+    }
+
+    /// Stops it gracefully (undelivered messages saved).
+    fn stop(&mut self) {
+        match self {
+            Server::Ours { running, .. } => {
+                let server = running.take().unwrap();
+                server.stop();
+            }
+            Server::Reference(server) => server.stop(StopSignal::Interrupt),
+        }
+    }
+
+    /// Starts it again where it was.
+    fn restart(&mut self) {
+        match self {
+            Server::Ours {
+                runtime,
+                shards,
+                files,
+                addr,
+                running,
+                ..
+            } => {
+                let options = our_options(files, *shards);
+                *running = Some(TestServer::start_at(*runtime, options, *addr));
+            }
+            Server::Reference(server) => server.start(),
+        }
+    }
+
+    /// The undelivered messages it saved at its last stop, one line each.
+    fn saved_messages(&self) -> String {
+        let path = match self {
+            Server::Ours { files, .. } => files.messages.clone().unwrap(),
+            Server::Reference(server) => server.log_dir().join("smp-server-messages.log"),
+        };
+        std::fs::read_to_string(path).unwrap()
+    }
+}
+
+fn our_options(files: &DataFiles, shards: u16) -> Options {
+    Options {
         files: files.clone(),
         shards,
         ..Options::default()
-    };
-    let server = TestServer::start(runtime, options());
-    let server_addr = server.addr;
+    }
+}
+
+fn talk_across_restarts(programs: &Programs, mut server: Server) {
+    let dir = tempfile::tempdir().unwrap();
     let address = server.address();
 
-    let agent_a = ReferenceAgent::start(&programs, &dir.path().join("agent-a"), &address).unwrap();
+    let agent_a = ReferenceAgent::start(programs, &dir.path().join("agent-a"), &address).unwrap();
     let mut agent_b =
-        ReferenceAgent::start(&programs, &dir.path().join("agent-b"), &address).unwrap();
+        ReferenceAgent::start(programs, &dir.path().join("agent-b"), &address).unwrap();
     let mut a = Party::new("A", agent_a.client(1, T).unwrap());
     let mut b = Party::new("B", agent_b.client(2, T).unwrap());
 
@@ -316,7 +407,7 @@ fn talk_across_restarts(test: &str, runtime: Runtime, shards: u16) {
     assert_eq!(a.receive(T), largest_from_b);
 
     // Restart 1: our server stops gracefully while both agents stay up.
-    assert_eq!(server.stop(), 0, "the driver forgot no connection");
+    server.stop();
     a.server_event("DOWN", &address, T);
     b.server_event("DOWN", &address, T);
     // Messages sent while the server is down, both ways: each agent takes the commands and
@@ -338,7 +429,7 @@ fn talk_across_restarts(test: &str, runtime: Runtime, shards: u16) {
     b.client
         .send(&corr_b, &b_conn, "SEND F", Some(down_b))
         .unwrap();
-    let server = TestServer::start_at(runtime, options(), server_addr);
+    server.restart();
     // The agents reconnect and resubscribe by themselves: UP lists the connections.
     a.server_event("UP", &address, RECONNECT);
     b.server_event("UP", &address, RECONNECT);
@@ -367,17 +458,17 @@ fn talk_across_restarts(test: &str, runtime: Runtime, shards: u16) {
     for body in &waiting {
         a.send(body);
     }
-    assert_eq!(server.stop(), 0, "the driver forgot no connection");
-    let saved = std::fs::read_to_string(server_dir.join("smp-server-messages.log")).unwrap();
+    server.stop();
+    let saved = server.saved_messages();
     assert_eq!(
         saved.lines().count(),
         waiting.len(),
         "undelivered messages saved"
     );
     a.server_event("DOWN", &address, T);
-    let server = TestServer::start_at(runtime, options(), server_addr);
+    server.restart();
     a.server_event("UP", &address, RECONNECT);
-    let agent_b = ReferenceAgent::start(&programs, &dir.path().join("agent-b"), &address).unwrap();
+    let agent_b = ReferenceAgent::start(programs, &dir.path().join("agent-b"), &address).unwrap();
     b.client = agent_b.client(3, T).unwrap();
     // A new client session subscribes itself (the restarted agent does not).
     let sub = b.command("SUB", None);
@@ -396,7 +487,7 @@ fn talk_across_restarts(test: &str, runtime: Runtime, shards: u16) {
     a.assert_ids_without_gaps();
     b.assert_ids_without_gaps();
 
-    // OFF: A's queue is suspended, so B's next message is refused by our server.
+    // OFF: A's queue is suspended, so B's next message is refused by the server.
     let off = a.command("OFF", None);
     assert_eq!(off.tag(), "OK", "{off:?}");
     let refused = b.submit(b"after OFF");
@@ -418,5 +509,5 @@ fn talk_across_restarts(test: &str, runtime: Runtime, shards: u16) {
         assert_eq!(deleted.tag(), "OK", "{}: {deleted:?}", party.name);
     }
     a.assert_no_more_messages(Duration::from_millis(500));
-    assert_eq!(server.stop(), 0);
+    server.stop();
 }

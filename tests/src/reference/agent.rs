@@ -13,9 +13,9 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rand_chacha::rand_core::SeedableRng;
@@ -23,6 +23,7 @@ use rand_chacha::ChaCha20Rng;
 use simplex_core::crypto::hash::KeyHash;
 use simplex_core::tls::{TlsEvent, TlsSession};
 
+use super::process::{free_port, wait_for_port, ChildGuard};
 use super::Programs;
 use crate::harness::{fixture, identity};
 
@@ -47,9 +48,8 @@ fn bad_data(what: String) -> io::Error {
 /// killed on drop.
 #[derive(Debug)]
 pub struct ReferenceAgent {
-    child: Option<Child>,
+    child: ChildGuard,
     addr: SocketAddr,
-    dir: PathBuf,
 }
 
 impl ReferenceAgent {
@@ -61,55 +61,22 @@ impl ReferenceAgent {
         std::fs::write(dir.join("ca.crt"), fixture("ca.crt"))?;
         std::fs::write(dir.join("agent.crt"), fixture("server.crt"))?;
         std::fs::write(dir.join("agent.key"), fixture("server.key"))?;
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = free_port()?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let append = |name: &str| {
-            std::fs::File::options()
-                .create(true)
-                .append(true)
-                .open(dir.join(name))
-        };
-        let child = Command::new(programs.smp_agent())
+        let mut command = Command::new(programs.smp_agent());
+        command
             .current_dir(dir)
             .env("SMP_AGENT_CFG_PATH", dir)
             .env("SMP_AGENT_PORT", port.to_string())
             .env("SMP_AGENT_DB_FILE", dir.join("smp-agent.db"))
             .env("SMP_AGENT_SMP_SERVER", smp_server)
-            .env("SIMPLEX_BIND_HOST", "127.0.0.1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(append("agent.stdout")?))
-            .stderr(Stdio::from(append("agent.stderr")?))
-            .spawn()?;
-        let mut agent = Self {
-            child: Some(child),
-            addr,
-            dir: dir.to_path_buf(),
-        };
-        agent.wait_listening()?;
-        Ok(agent)
-    }
-
-    fn wait_listening(&mut self) -> io::Result<()> {
-        let until = Instant::now() + START_TIMEOUT;
-        loop {
-            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
-                return Ok(());
-            }
-            let exited = match self.child.as_mut() {
-                Some(child) => child.try_wait()?.is_some(),
-                None => true,
-            };
-            if exited || Instant::now() >= until {
-                self.kill();
-                return Err(io::Error::other(format!(
-                    "smp-agent did not listen on {} ({}): {}",
-                    self.addr,
-                    if exited { "it exited" } else { "timed out" },
-                    self.output()
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(20));
+            .env("SIMPLEX_BIND_HOST", "127.0.0.1");
+        let mut child = ChildGuard::spawn(command, "smp-agent", dir)?;
+        if let Err(e) = wait_for_port(addr, START_TIMEOUT, || child.is_running()) {
+            child.kill();
+            return Err(io::Error::new(e.kind(), format!("{e}\n{}", child.output())));
         }
+        Ok(Self { child, addr })
     }
 
     /// Where it listens for clients.
@@ -124,22 +91,12 @@ impl ReferenceAgent {
 
     /// What the agent wrote to stdout and stderr so far, for failure messages.
     pub fn output(&self) -> String {
-        let read = |name: &str| std::fs::read_to_string(self.dir.join(name)).unwrap_or_default();
-        format!("{}{}", read("agent.stdout"), read("agent.stderr"))
+        self.child.output()
     }
 
     /// Kills the agent (SIGKILL) and reaps it; its database stays for a later start.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for ReferenceAgent {
-    fn drop(&mut self) {
-        self.kill();
+        self.child.kill();
     }
 }
 
