@@ -126,6 +126,32 @@ impl Party {
         assert_eq!(reply.tag(), "SENT", "{}: {reply:?}", self.name);
     }
 
+    /// Sends messages without waiting for the answers (e.g. while the server is down); returns
+    /// their corrIds for [`Party::answered`]. The agent answers `MID` at once or once it reaches
+    /// the server again (both seen: it depends on timing), so neither is asserted.
+    fn send_unanswered(&mut self, bodies: &[&[u8]]) -> Vec<String> {
+        bodies
+            .iter()
+            .map(|body| {
+                let corr = self.corr_id();
+                let conn = self.conn.clone();
+                self.client
+                    .send(&corr, &conn, "SEND F", Some(body))
+                    .unwrap();
+                corr
+            })
+            .collect()
+    }
+
+    /// Waits for the `MID` and then the `SENT` of each message of [`Party::send_unanswered`].
+    fn answered(&mut self, corrs: &[String]) {
+        for corr in corrs {
+            let reply = self.client.response(corr, RECONNECT).unwrap();
+            let id = self.mid(&reply);
+            self.sent(id, RECONNECT);
+        }
+    }
+
     /// Sends a message and waits until the server has it; returns its id.
     fn send(&mut self, body: &[u8]) -> u64 {
         let id = self.submit(body);
@@ -136,6 +162,14 @@ impl Party {
     /// Waits for the next message (within `timeout`), checks its integrity and that its ids
     /// follow the previous ones (nothing lost, nothing twice), acknowledges it, returns the body.
     fn receive(&mut self, timeout: Duration) -> Vec<u8> {
+        let msg = self.receive_without_ack(timeout);
+        self.ack(&msg);
+        msg.body.unwrap()
+    }
+
+    /// [`Party::receive`] without the acknowledgement: the agent (and the server) will hand
+    /// the message over again.
+    fn receive_without_ack(&mut self, timeout: Duration) -> AgentReply {
         let conn = self.conn.clone();
         let msg = self
             .client
@@ -172,11 +206,33 @@ impl Party {
         );
         self.last_received = Some(received);
         self.last_peer_sent = Some(peer_sent);
-        let ack = self.command(&format!("ACK {received}"), None);
+        self.received.push(msg.body.clone().unwrap());
+        msg
+    }
+
+    /// Acknowledges a received message (by its `R=` id).
+    fn ack(&mut self, msg: &AgentReply) {
+        let id = msg
+            .field("R")
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap()
+            .to_string();
+        let ack = self.command(&format!("ACK {id}"), None);
         assert_eq!(ack.tag(), "OK", "{}: {ack:?}", self.name);
-        let body = msg.body.unwrap();
-        self.received.push(body.clone());
-        body
+    }
+
+    /// Waits for `first` (received, not acknowledged) to come again, the same in every field
+    /// and body, and acknowledges it.
+    fn receive_again(&mut self, first: &AgentReply, timeout: Duration) {
+        let conn = self.conn.clone();
+        let again = self
+            .client
+            .wait_for(timeout, |r| r.conn_id == conn && r.tag() == "MSG")
+            .unwrap_or_else(|e| panic!("{}: no MSG again: {e}", self.name));
+        assert_eq!(&again, first, "{}: the same message again", self.name);
+        self.ack(&again);
     }
 
     /// Waits for the event `tag` about our server (`DOWN`/`UP`) and checks it lists this
@@ -406,51 +462,58 @@ fn talk_across_restarts(programs: &Programs, mut server: Server) {
     assert_eq!(b.receive(T), largest_from_a);
     assert_eq!(a.receive(T), largest_from_b);
 
-    // Restart 1: our server stops gracefully while both agents stay up.
+    // Restart 1: the server stops gracefully while both agents stay up. A has seen a message
+    // and not acknowledged it, and it is still the last message of A's connection: the server
+    // keeps it and, once A's agent has resubscribed, hands it over again; the agent passes it
+    // on with the same ids, and one ACK settles it. Only B sends while the server is down.
+    b.send(b"seen, not acknowledged");
+    let unacknowledged = a.receive_without_ack(T);
     server.stop();
     a.server_event("DOWN", &address, T);
     b.server_event("DOWN", &address, T);
-    // Messages sent while the server is down, both ways: each agent takes the commands and
-    // answers MID (at once here; with the reference server it was seen to answer only after
-    // reconnecting), then SENT once the server has them.
-    let down_a: [&[u8]; 2] = [b"A, while down", b"A, while down, again"];
     let down_b: &[u8] = b"B, while down";
-    let corr_a: Vec<String> = down_a
-        .iter()
-        .map(|body| {
-            let corr = a.corr_id();
-            let conn = a.conn.clone();
-            a.client.send(&corr, &conn, "SEND F", Some(body)).unwrap();
-            corr
-        })
-        .collect();
-    let corr_b = b.corr_id();
-    let b_conn = b.conn.clone();
-    b.client
-        .send(&corr_b, &b_conn, "SEND F", Some(down_b))
-        .unwrap();
+    let corr_b = b.send_unanswered(&[down_b]);
     server.restart();
     // The agents reconnect and resubscribe by themselves: UP lists the connections.
     a.server_event("UP", &address, RECONNECT);
     b.server_event("UP", &address, RECONNECT);
-    for corr in &corr_a {
-        let reply = a.client.response(corr, RECONNECT).unwrap();
-        let id = a.mid(&reply);
-        a.sent(id, RECONNECT);
-    }
-    let reply = b.client.response(&corr_b, RECONNECT).unwrap();
-    let id = b.mid(&reply);
-    b.sent(id, RECONNECT);
+    b.answered(&corr_b);
+    a.receive_again(&unacknowledged, RECONNECT);
+    assert_eq!(a.receive(RECONNECT), down_b);
+
+    // Restart 2: the same, but A has sent a message since the one it has not acknowledged: the
+    // agent then reports the message handed over again as `ERR AGENT A_DUPLICATE` and settles
+    // it with the server itself (a reference agent's way, with its own server too). A sends
+    // while the server is down.
+    b.send(b"seen, not acknowledged, answered");
+    a.receive_without_ack(T);
+    a.send(b"the answer");
+    assert_eq!(b.receive(T), b"the answer");
+    server.stop();
+    a.server_event("DOWN", &address, T);
+    b.server_event("DOWN", &address, T);
+    let down_a: [&[u8]; 2] = [b"A, while down", b"A, while down, again"];
+    let corr_a = a.send_unanswered(&down_a);
+    server.restart();
+    a.server_event("UP", &address, RECONNECT);
+    b.server_event("UP", &address, RECONNECT);
+    a.answered(&corr_a);
     for body in down_a {
         assert_eq!(b.receive(RECONNECT), body);
     }
-    assert_eq!(a.receive(RECONNECT), down_b);
-    b.send(b"after the restart");
-    assert_eq!(a.receive(T), b"after the restart");
+    let a_conn = a.conn.clone();
+    let duplicate = a
+        .client
+        .wait_for(RECONNECT, |r| r.conn_id == a_conn && r.tag() == "ERR")
+        .unwrap();
+    assert_eq!(duplicate.corr_id, "", "an event: {duplicate:?}");
+    assert_eq!(duplicate.command, "ERR AGENT A_DUPLICATE");
+    b.send(b"after the restarts");
+    assert_eq!(a.receive(T), b"after the restarts");
     a.send(b"and back");
     assert_eq!(b.receive(T), b"and back");
 
-    // Restart 2: B's agent is down; A's messages wait on our server, which stops (saving them)
+    // Restart 3: B's agent is down; A's messages wait on our server, which stops (saving them)
     // and starts again from its files before B's agent comes back.
     agent_b.kill();
     drop(b.client);
@@ -482,8 +545,8 @@ fn talk_across_restarts(programs: &Programs, mut server: Server) {
     // Nothing arrived twice or out of turn.
     a.assert_no_more_messages(Duration::from_secs(1));
     b.assert_no_more_messages(Duration::from_secs(1));
-    assert_eq!(a.received.len(), 5);
-    assert_eq!(b.received.len(), 5 + waiting.len());
+    assert_eq!(a.received.len(), 7);
+    assert_eq!(b.received.len(), 6 + waiting.len());
     a.assert_ids_without_gaps();
     b.assert_ids_without_gaps();
 
