@@ -1,7 +1,8 @@
 //! Two reference smp-agents (simplexmq v3.2.0) make a duplex connection through our SMP server
-//! and exchange messages both ways, across restarts of our server: one while both agents stay
-//! up (they reconnect and resubscribe by themselves), one while the receiving agent is down (our
-//! server keeps the undelivered messages in its files). The same run against the reference
+//! and exchange messages both ways, across restarts of our server: two while both agents stay
+//! up (they reconnect and resubscribe by themselves; a message seen but not acknowledged comes
+//! again), one while the receiving agent is down (our server keeps the undelivered messages in
+//! its files). The same run against the reference
 //! smp-server is the control. The group is gated on `SIMPLEX_REFERENCE_DIR` (see
 //! `tests/src/reference`). Every wait is bounded.
 
