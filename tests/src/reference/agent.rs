@@ -427,3 +427,49 @@ fn parse_reply(input: &[u8]) -> io::Result<Option<(AgentReply, usize)>> {
     }
     Ok(Some((reply, used)))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_reply_without_a_body_needs_its_three_lines() {
+        let input = b"7\r\nconn\r\nMID 4\r\nrest";
+        let (reply, used) = parse_reply(input).unwrap().unwrap();
+        assert_eq!(
+            reply,
+            AgentReply {
+                corr_id: "7".into(),
+                conn_id: "conn".into(),
+                command: "MID 4".into(),
+                body: None,
+            }
+        );
+        assert_eq!(&input[used..], b"rest");
+        for end in 0..used {
+            assert_eq!(parse_reply(&input[..end]).unwrap(), None, "{end} bytes");
+        }
+    }
+
+    #[test]
+    fn a_body_is_taken_by_its_size_even_with_line_ends_inside() {
+        let input = b"\r\nc1\r\nMSG OK R=4,t B=x,t S=3 F 5\na\r\nb\n\r\n\r\n\r\nCON\r\n";
+        let (reply, used) = parse_reply(input).unwrap().unwrap();
+        assert_eq!(reply.tag(), "MSG");
+        assert_eq!(reply.body.as_deref(), Some(&b"a\r\nb\n"[..]));
+        assert_eq!(reply.field("R"), Some("4,t"));
+        let (next, _) = parse_reply(&input[used..]).unwrap().unwrap();
+        assert_eq!((next.conn_id.as_str(), next.tag()), ("", "CON"));
+        for end in 0..used {
+            assert_eq!(parse_reply(&input[..end]).unwrap(), None, "{end} bytes");
+        }
+    }
+
+    #[test]
+    fn a_malformed_body_frame_is_an_error() {
+        assert!(parse_reply(b"\r\nc\r\nINFO 2\nabX\r\n").is_err());
+        assert!(parse_reply(b"\r\nc\r\nINFO\nab\r\n").is_err());
+        assert!(parse_reply(b"\r\nc\r\n\xff\r\n").is_err());
+    }
+}
