@@ -1,18 +1,23 @@
 //! Two reference smp-agents (simplexmq v3.2.0) make a duplex connection through our SMP server
-//! and exchange messages both ways, across restarts of our server: one while both agents stay
-//! up (they reconnect and resubscribe by themselves), one while the receiving agent is down (our
-//! server keeps the undelivered messages in its files). The group is gated on
-//! `SIMPLEX_REFERENCE_DIR` (see `tests/src/reference`). Every wait is bounded.
+//! and exchange messages both ways, across restarts of our server: two while both agents stay
+//! up (they reconnect and resubscribe by themselves; a message seen but not acknowledged comes
+//! again), one while the receiving agent is down (our server keeps the undelivered messages in
+//! its files). The same run against the reference
+//! smp-server is the control. The group is gated on `SIMPLEX_REFERENCE_DIR` (see
+//! `tests/src/reference`). Every wait is bounded.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use simplex_core::encoding::string::base64_encode;
 use simplex_server::files::{DataFiles, FileOptions};
 use simplex_tests::harness::{Options, Runtime, TestServer};
 use simplex_tests::reference::agent::{AgentClient, AgentReply, ReferenceAgent};
-use simplex_tests::reference::programs;
+use simplex_tests::reference::process::StopSignal;
+use simplex_tests::reference::smp_server::{ReferenceSmpServer, ServerSetup};
+use simplex_tests::reference::{programs, Programs};
 
 /// A reply or event that should come promptly.
 const T: Duration = Duration::from_secs(20);
@@ -122,6 +127,32 @@ impl Party {
         assert_eq!(reply.tag(), "SENT", "{}: {reply:?}", self.name);
     }
 
+    /// Sends messages without waiting for the answers (e.g. while the server is down); returns
+    /// their corrIds for [`Party::answered`]. The agent answers `MID` at once or once it reaches
+    /// the server again (both seen: it depends on timing), so neither is asserted.
+    fn send_unanswered(&mut self, bodies: &[&[u8]]) -> Vec<String> {
+        bodies
+            .iter()
+            .map(|body| {
+                let corr = self.corr_id();
+                let conn = self.conn.clone();
+                self.client
+                    .send(&corr, &conn, "SEND F", Some(body))
+                    .unwrap();
+                corr
+            })
+            .collect()
+    }
+
+    /// Waits for the `MID` and then the `SENT` of each message of [`Party::send_unanswered`].
+    fn answered(&mut self, corrs: &[String]) {
+        for corr in corrs {
+            let reply = self.client.response(corr, RECONNECT).unwrap();
+            let id = self.mid(&reply);
+            self.sent(id, RECONNECT);
+        }
+    }
+
     /// Sends a message and waits until the server has it; returns its id.
     fn send(&mut self, body: &[u8]) -> u64 {
         let id = self.submit(body);
@@ -132,6 +163,14 @@ impl Party {
     /// Waits for the next message (within `timeout`), checks its integrity and that its ids
     /// follow the previous ones (nothing lost, nothing twice), acknowledges it, returns the body.
     fn receive(&mut self, timeout: Duration) -> Vec<u8> {
+        let msg = self.receive_without_ack(timeout);
+        self.ack(&msg);
+        msg.body.unwrap()
+    }
+
+    /// [`Party::receive`] without the acknowledgement: the agent (and the server) will hand
+    /// the message over again.
+    fn receive_without_ack(&mut self, timeout: Duration) -> AgentReply {
         let conn = self.conn.clone();
         let msg = self
             .client
@@ -168,11 +207,33 @@ impl Party {
         );
         self.last_received = Some(received);
         self.last_peer_sent = Some(peer_sent);
-        let ack = self.command(&format!("ACK {received}"), None);
+        self.received.push(msg.body.clone().unwrap());
+        msg
+    }
+
+    /// Acknowledges a received message (by its `R=` id).
+    fn ack(&mut self, msg: &AgentReply) {
+        let id = msg
+            .field("R")
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap()
+            .to_string();
+        let ack = self.command(&format!("ACK {id}"), None);
         assert_eq!(ack.tag(), "OK", "{}: {ack:?}", self.name);
-        let body = msg.body.unwrap();
-        self.received.push(body.clone());
-        body
+    }
+
+    /// Waits for `first` (received, not acknowledged) to come again, the same in every field
+    /// and body, and acknowledges it.
+    fn receive_again(&mut self, first: &AgentReply, timeout: Duration) {
+        let conn = self.conn.clone();
+        let again = self
+            .client
+            .wait_for(timeout, |r| r.conn_id == conn && r.tag() == "MSG")
+            .unwrap_or_else(|e| panic!("{}: no MSG again: {e}", self.name));
+        assert_eq!(&again, first, "{}: the same message again", self.name);
+        self.ack(&again);
     }
 
     /// Waits for the event `tag` about our server (`DOWN`/`UP`) and checks it lists this
@@ -249,33 +310,139 @@ fn connect(a: &mut Party, b: &mut Party, address: &str) {
 }
 
 #[test]
-fn reference_agents_talk_through_our_server_across_restarts() {
-    let Some(programs) = programs("reference_agents_talk_through_our_server_across_restarts")
-    else {
+fn reference_agents_talk_through_our_server_mio() {
+    let test = "reference_agents_talk_through_our_server_mio";
+    let Some(programs) = programs(test) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let server_dir = dir.path().join("server");
-    std::fs::create_dir_all(&server_dir).unwrap();
-    let files = DataFiles::in_dir(
-        &server_dir,
-        FileOptions {
-            store_log: true,
-            restore_messages: true,
-            ..FileOptions::default()
-        },
-    );
-    let options = || Options {
-        files: files.clone(),
-        ..Options::default()
+    talk_across_restarts(&programs, Server::ours(Runtime::Mio, 1));
+}
+
+/// The other shell, and queues spread over shards (an agent's queues and its peer's may sit
+/// on different ones).
+#[test]
+fn reference_agents_talk_through_our_server_smol_four_shards() {
+    let test = "reference_agents_talk_through_our_server_smol_four_shards";
+    let Some(programs) = programs(test) else {
+        return;
     };
-    let server = TestServer::start(Runtime::Mio, options());
-    let server_addr = server.addr;
+    talk_across_restarts(&programs, Server::ours(Runtime::Smol, 4));
+}
+
+/// The control: the same run and assertions with the reference server, so what the test
+/// expects of the agents is what they do with the server they were written for.
+#[test]
+fn reference_agents_talk_through_the_reference_server() {
+    let test = "reference_agents_talk_through_the_reference_server";
+    let Some(programs) = programs(test) else {
+        return;
+    };
+    let mut server = ReferenceSmpServer::init(&programs, &ServerSetup::default());
+    server.start();
+    talk_across_restarts(&programs, Server::Reference(server));
+}
+
+/// The SMP server the agents use, stopped gracefully and started again on the same files and
+/// port.
+enum Server {
+    Ours {
+        runtime: Runtime,
+        shards: u16,
+        files: DataFiles,
+        /// Kept for the files.
+        _dir: tempfile::TempDir,
+        addr: SocketAddr,
+        address: String,
+        running: Option<TestServer>,
+    },
+    Reference(ReferenceSmpServer),
+}
+
+impl Server {
+    /// Our server, running, with a store log and the saving of undelivered messages.
+    fn ours(runtime: Runtime, shards: u16) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let files = DataFiles::in_dir(
+            dir.path(),
+            FileOptions {
+                store_log: true,
+                restore_messages: true,
+                ..FileOptions::default()
+            },
+        );
+        let server = TestServer::start(runtime, our_options(&files, shards));
+        Server::Ours {
+            runtime,
+            shards,
+            files,
+            _dir: dir,
+            addr: server.addr,
+            address: server.address(),
+            running: Some(server),
+        }
+    }
+
+    fn address(&self) -> String {
+        match self {
+            Server::Ours { address, .. } => address.clone(),
+            Server::Reference(server) => server.address(),
+        }
+    }
+
+    /// Stops it gracefully (undelivered messages saved).
+    fn stop(&mut self) {
+        match self {
+            Server::Ours { running, .. } => {
+                let server = running.take().unwrap();
+                server.stop();
+            }
+            Server::Reference(server) => server.stop(StopSignal::Interrupt),
+        }
+    }
+
+    /// Starts it again where it was.
+    fn restart(&mut self) {
+        match self {
+            Server::Ours {
+                runtime,
+                shards,
+                files,
+                addr,
+                running,
+                ..
+            } => {
+                let options = our_options(files, *shards);
+                *running = Some(TestServer::start_at(*runtime, options, *addr));
+            }
+            Server::Reference(server) => server.start(),
+        }
+    }
+
+    /// The undelivered messages it saved at its last stop, one line each.
+    fn saved_messages(&self) -> String {
+        let path = match self {
+            Server::Ours { files, .. } => files.messages.clone().unwrap(),
+            Server::Reference(server) => server.log_dir().join("smp-server-messages.log"),
+        };
+        std::fs::read_to_string(path).unwrap()
+    }
+}
+
+fn our_options(files: &DataFiles, shards: u16) -> Options {
+    Options {
+        files: files.clone(),
+        shards,
+        ..Options::default()
+    }
+}
+
+fn talk_across_restarts(programs: &Programs, mut server: Server) {
+    let dir = tempfile::tempdir().unwrap();
     let address = server.address();
 
-    let agent_a = ReferenceAgent::start(&programs, &dir.path().join("agent-a"), &address).unwrap();
+    let agent_a = ReferenceAgent::start(programs, &dir.path().join("agent-a"), &address).unwrap();
     let mut agent_b =
-        ReferenceAgent::start(&programs, &dir.path().join("agent-b"), &address).unwrap();
+        ReferenceAgent::start(programs, &dir.path().join("agent-b"), &address).unwrap();
     let mut a = Party::new("A", agent_a.client(1, T).unwrap());
     let mut b = Party::new("B", agent_b.client(2, T).unwrap());
 
@@ -296,31 +463,58 @@ fn reference_agents_talk_through_our_server_across_restarts() {
     assert_eq!(b.receive(T), largest_from_a);
     assert_eq!(a.receive(T), largest_from_b);
 
-    // Restart 1: our server stops gracefully while both agents stay up.
-    assert_eq!(server.stop(), 0, "the driver forgot no connection");
+    // Restart 1: the server stops gracefully while both agents stay up. A has seen a message
+    // and not acknowledged it, and it is still the last message of A's connection: the server
+    // keeps it and, once A's agent has resubscribed, hands it over again; the agent passes it
+    // on with the same ids, and one ACK settles it. Only B sends while the server is down.
+    b.send(b"seen, not acknowledged");
+    let unacknowledged = a.receive_without_ack(T);
+    server.stop();
     a.server_event("DOWN", &address, T);
     b.server_event("DOWN", &address, T);
-    // A message sent while the server is down: the agent takes the command, but answers MID
-    // only once it reaches the server again (observed on the reference server too).
-    let a_corr = a.corr_id();
-    let a_conn = a.conn.clone();
-    a.client
-        .send(&a_corr, &a_conn, "SEND F", Some(b"sent while down"))
-        .unwrap();
-    let server = TestServer::start_at(Runtime::Mio, options(), server_addr);
+    let down_b: &[u8] = b"B, while down";
+    let corr_b = b.send_unanswered(&[down_b]);
+    server.restart();
     // The agents reconnect and resubscribe by themselves: UP lists the connections.
     a.server_event("UP", &address, RECONNECT);
     b.server_event("UP", &address, RECONNECT);
-    let reply = a.client.response(&a_corr, RECONNECT).unwrap();
-    let down_id = a.mid(&reply);
-    a.sent(down_id, RECONNECT);
-    assert_eq!(b.receive(RECONNECT), b"sent while down");
-    b.send(b"after the restart");
-    assert_eq!(a.receive(T), b"after the restart");
+    b.answered(&corr_b);
+    a.receive_again(&unacknowledged, RECONNECT);
+    assert_eq!(a.receive(RECONNECT), down_b);
+
+    // Restart 2: the same, but A has sent a message since the one it has not acknowledged: the
+    // agent then reports the message handed over again as `ERR AGENT A_DUPLICATE` and settles
+    // it with the server itself (a reference agent's way, with its own server too). A sends
+    // while the server is down.
+    b.send(b"seen, not acknowledged, answered");
+    a.receive_without_ack(T);
+    a.send(b"the answer");
+    assert_eq!(b.receive(T), b"the answer");
+    server.stop();
+    a.server_event("DOWN", &address, T);
+    b.server_event("DOWN", &address, T);
+    let down_a: [&[u8]; 2] = [b"A, while down", b"A, while down, again"];
+    let corr_a = a.send_unanswered(&down_a);
+    server.restart();
+    a.server_event("UP", &address, RECONNECT);
+    b.server_event("UP", &address, RECONNECT);
+    a.answered(&corr_a);
+    for body in down_a {
+        assert_eq!(b.receive(RECONNECT), body);
+    }
+    let a_conn = a.conn.clone();
+    let duplicate = a
+        .client
+        .wait_for(RECONNECT, |r| r.conn_id == a_conn && r.tag() == "ERR")
+        .unwrap();
+    assert_eq!(duplicate.corr_id, "", "an event: {duplicate:?}");
+    assert_eq!(duplicate.command, "ERR AGENT A_DUPLICATE");
+    b.send(b"after the restarts");
+    assert_eq!(a.receive(T), b"after the restarts");
     a.send(b"and back");
     assert_eq!(b.receive(T), b"and back");
 
-    // Restart 2: B's agent is down; A's messages wait on our server, which stops (saving them)
+    // Restart 3: B's agent is down; A's messages wait on our server, which stops (saving them)
     // and starts again from its files before B's agent comes back.
     agent_b.kill();
     drop(b.client);
@@ -328,17 +522,17 @@ fn reference_agents_talk_through_our_server_across_restarts() {
     for body in &waiting {
         a.send(body);
     }
-    assert_eq!(server.stop(), 0, "the driver forgot no connection");
-    let saved = std::fs::read_to_string(server_dir.join("smp-server-messages.log")).unwrap();
+    server.stop();
+    let saved = server.saved_messages();
     assert_eq!(
         saved.lines().count(),
         waiting.len(),
         "undelivered messages saved"
     );
     a.server_event("DOWN", &address, T);
-    let server = TestServer::start_at(Runtime::Mio, options(), server_addr);
+    server.restart();
     a.server_event("UP", &address, RECONNECT);
-    let agent_b = ReferenceAgent::start(&programs, &dir.path().join("agent-b"), &address).unwrap();
+    let agent_b = ReferenceAgent::start(programs, &dir.path().join("agent-b"), &address).unwrap();
     b.client = agent_b.client(3, T).unwrap();
     // A new client session subscribes itself (the restarted agent does not).
     let sub = b.command("SUB", None);
@@ -352,12 +546,12 @@ fn reference_agents_talk_through_our_server_across_restarts() {
     // Nothing arrived twice or out of turn.
     a.assert_no_more_messages(Duration::from_secs(1));
     b.assert_no_more_messages(Duration::from_secs(1));
-    assert_eq!(a.received.len(), 4);
-    assert_eq!(b.received.len(), 4 + waiting.len());
+    assert_eq!(a.received.len(), 7);
+    assert_eq!(b.received.len(), 6 + waiting.len());
     a.assert_ids_without_gaps();
     b.assert_ids_without_gaps();
 
-    // OFF: A's queue is suspended, so B's next message is refused by our server.
+    // OFF: A's queue is suspended, so B's next message is refused by the server.
     let off = a.command("OFF", None);
     assert_eq!(off.tag(), "OK", "{off:?}");
     let refused = b.submit(b"after OFF");
@@ -379,5 +573,5 @@ fn reference_agents_talk_through_our_server_across_restarts() {
         assert_eq!(deleted.tag(), "OK", "{}: {deleted:?}", party.name);
     }
     a.assert_no_more_messages(Duration::from_millis(500));
-    assert_eq!(server.stop(), 0);
+    server.stop();
 }

@@ -13,9 +13,9 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rand_chacha::rand_core::SeedableRng;
@@ -23,6 +23,7 @@ use rand_chacha::ChaCha20Rng;
 use simplex_core::crypto::hash::KeyHash;
 use simplex_core::tls::{TlsEvent, TlsSession};
 
+use super::process::{free_port, wait_for_port, ChildGuard};
 use super::Programs;
 use crate::harness::{fixture, identity};
 
@@ -47,9 +48,8 @@ fn bad_data(what: String) -> io::Error {
 /// killed on drop.
 #[derive(Debug)]
 pub struct ReferenceAgent {
-    child: Option<Child>,
+    child: ChildGuard,
     addr: SocketAddr,
-    dir: PathBuf,
 }
 
 impl ReferenceAgent {
@@ -61,55 +61,22 @@ impl ReferenceAgent {
         std::fs::write(dir.join("ca.crt"), fixture("ca.crt"))?;
         std::fs::write(dir.join("agent.crt"), fixture("server.crt"))?;
         std::fs::write(dir.join("agent.key"), fixture("server.key"))?;
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = free_port()?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let append = |name: &str| {
-            std::fs::File::options()
-                .create(true)
-                .append(true)
-                .open(dir.join(name))
-        };
-        let child = Command::new(programs.smp_agent())
+        let mut command = Command::new(programs.smp_agent());
+        command
             .current_dir(dir)
             .env("SMP_AGENT_CFG_PATH", dir)
             .env("SMP_AGENT_PORT", port.to_string())
             .env("SMP_AGENT_DB_FILE", dir.join("smp-agent.db"))
             .env("SMP_AGENT_SMP_SERVER", smp_server)
-            .env("SIMPLEX_BIND_HOST", "127.0.0.1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(append("agent.stdout")?))
-            .stderr(Stdio::from(append("agent.stderr")?))
-            .spawn()?;
-        let mut agent = Self {
-            child: Some(child),
-            addr,
-            dir: dir.to_path_buf(),
-        };
-        agent.wait_listening()?;
-        Ok(agent)
-    }
-
-    fn wait_listening(&mut self) -> io::Result<()> {
-        let until = Instant::now() + START_TIMEOUT;
-        loop {
-            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
-                return Ok(());
-            }
-            let exited = match self.child.as_mut() {
-                Some(child) => child.try_wait()?.is_some(),
-                None => true,
-            };
-            if exited || Instant::now() >= until {
-                self.kill();
-                return Err(io::Error::other(format!(
-                    "smp-agent did not listen on {} ({}): {}",
-                    self.addr,
-                    if exited { "it exited" } else { "timed out" },
-                    self.output()
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(20));
+            .env("SIMPLEX_BIND_HOST", "127.0.0.1");
+        let mut child = ChildGuard::spawn(command, "smp-agent", dir)?;
+        if let Err(e) = wait_for_port(addr, START_TIMEOUT, || child.is_running()) {
+            child.kill();
+            return Err(io::Error::new(e.kind(), format!("{e}\n{}", child.output())));
         }
+        Ok(Self { child, addr })
     }
 
     /// Where it listens for clients.
@@ -124,22 +91,12 @@ impl ReferenceAgent {
 
     /// What the agent wrote to stdout and stderr so far, for failure messages.
     pub fn output(&self) -> String {
-        let read = |name: &str| std::fs::read_to_string(self.dir.join(name)).unwrap_or_default();
-        format!("{}{}", read("agent.stdout"), read("agent.stderr"))
+        self.child.output()
     }
 
     /// Kills the agent (SIGKILL) and reaps it; its database stays for a later start.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for ReferenceAgent {
-    fn drop(&mut self) {
-        self.kill();
+        self.child.kill();
     }
 }
 
@@ -469,4 +426,50 @@ fn parse_reply(input: &[u8]) -> io::Result<Option<(AgentReply, usize)>> {
         used += size + n;
     }
     Ok(Some((reply, used)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_reply_without_a_body_needs_its_three_lines() {
+        let input = b"7\r\nconn\r\nMID 4\r\nrest";
+        let (reply, used) = parse_reply(input).unwrap().unwrap();
+        assert_eq!(
+            reply,
+            AgentReply {
+                corr_id: "7".into(),
+                conn_id: "conn".into(),
+                command: "MID 4".into(),
+                body: None,
+            }
+        );
+        assert_eq!(&input[used..], b"rest");
+        for end in 0..used {
+            assert_eq!(parse_reply(&input[..end]).unwrap(), None, "{end} bytes");
+        }
+    }
+
+    #[test]
+    fn a_body_is_taken_by_its_size_even_with_line_ends_inside() {
+        let input = b"\r\nc1\r\nMSG OK R=4,t B=x,t S=3 F 5\na\r\nb\n\r\n\r\n\r\nCON\r\n";
+        let (reply, used) = parse_reply(input).unwrap().unwrap();
+        assert_eq!(reply.tag(), "MSG");
+        assert_eq!(reply.body.as_deref(), Some(&b"a\r\nb\n"[..]));
+        assert_eq!(reply.field("R"), Some("4,t"));
+        let (next, _) = parse_reply(&input[used..]).unwrap().unwrap();
+        assert_eq!((next.conn_id.as_str(), next.tag()), ("", "CON"));
+        for end in 0..used {
+            assert_eq!(parse_reply(&input[..end]).unwrap(), None, "{end} bytes");
+        }
+    }
+
+    #[test]
+    fn a_malformed_body_frame_is_an_error() {
+        assert!(parse_reply(b"\r\nc\r\nINFO 2\nabX\r\n").is_err());
+        assert!(parse_reply(b"\r\nc\r\nINFO\nab\r\n").is_err());
+        assert!(parse_reply(b"\r\nc\r\n\xff\r\n").is_err());
+    }
 }
