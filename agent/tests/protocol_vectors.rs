@@ -282,7 +282,9 @@ fn agent_messages_match_byte_for_byte() {
         assert_eq!(header.prev_msg_hash.as_bytes().len(), hash_len, "{name}");
         match (message, body) {
             (AMessage::Hello, None) if name.ends_with("hello") => {}
-            (AMessage::Reply(queues), None) => assert_eq!(queues.as_slice(), std::slice::from_ref(&info)),
+            (AMessage::Reply(queues), None) => {
+                assert_eq!(queues.as_slice(), std::slice::from_ref(&info))
+            }
             (AMessage::UserMessage(got), Some(want)) => assert_eq!(&got[..], want, "{name}"),
             (other, _) => panic!("{name}: {other:?}"),
         }
