@@ -7,6 +7,7 @@
 #[path = "../../tests/src/net.rs"]
 #[allow(dead_code)]
 mod net;
+mod reference_data;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -266,9 +267,7 @@ fn reference_server_dir(dir: &Path) {
     .unwrap();
 }
 
-fn fixtures() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures")
-}
+use reference_data::fixtures_dir as fixtures;
 
 #[test]
 fn the_reference_identity_and_ini_load() {

@@ -3,6 +3,9 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../reference_data/mod.rs"]
+mod reference_data;
+
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use simplex_core::crypto::keys::{Algorithm, PrivateKey, SignKey};
@@ -19,12 +22,7 @@ use simplex_server::mail::Letter;
 use simplex_server::{Server, ServerConfig, Shard, ShardRouter};
 use std::time::Duration;
 
-pub fn fixture(name: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {} missing: {e}", path.display()))
-}
+pub use reference_data::fixture;
 
 pub fn identity() -> ServerIdentity {
     ServerIdentity::from_pem(
