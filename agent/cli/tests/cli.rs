@@ -208,8 +208,8 @@ fn bad_input_is_an_error_not_a_crash() {
     assert!(!d.join("q.queue").exists());
 }
 
-/// `--socks-proxy`: through a real `microsocks` with the server named `localhost` (the proxy
-/// resolves it and logs the connection); through a proxy that is not there, nothing works
+/// `--socks-proxy`: through a real SOCKS5 proxy (in process, `simplex_tests::socks_proxy`) with
+/// the server named `localhost` (the proxy resolves it and logs the connection); through a proxy that is not there, nothing works
 /// although the server is up.
 #[test]
 fn through_a_socks_proxy() {
