@@ -421,8 +421,13 @@ impl FileWriter {
         Ok(())
     }
 
-    /// Flushes and syncs everything (at stop).
+    /// Flushes and syncs everything (at a graceful stop). With messages saved at stop (and no
+    /// journal), the saved-messages file is written even when no message was undelivered: an
+    /// empty file, as the reference leaves, saying there was nothing to save.
     pub fn finish(&mut self) -> io::Result<()> {
+        if let (None, None, Some(path)) = (&self.saved, &self.journal, &self.files.messages) {
+            self.saved = Some(io::BufWriter::new(File::create(path)?));
+        }
         if let Some(f) = &mut self.saved {
             f.flush()?;
             f.get_ref().sync_all()?;

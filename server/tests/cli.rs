@@ -145,7 +145,12 @@ impl Running {
             std::thread::sleep(Duration::from_millis(20));
         };
         assert!(status.success(), "{status}");
-        let rest: Vec<String> = self.lines.try_iter().collect();
+        // Until the reader thread has seen the end of stdout: the last lines may still be on
+        // their way.
+        let mut rest = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(T) {
+            rest.push(line);
+        }
         assert!(rest.iter().any(|l| l == "Server stopped."), "{rest:?}");
     }
 }
@@ -591,4 +596,33 @@ fn durable_mode_does_not_acknowledge_what_it_could_not_write() {
         BrokerMsg::Ok
     );
     server.terminate();
+}
+
+/// With messages saved at stop, every graceful stop leaves `smp-server-messages.log`, empty
+/// when nothing was undelivered, as the reference does; the one restored at start is kept as
+/// `.bak`.
+#[test]
+fn a_graceful_stop_always_leaves_the_saved_messages_file() {
+    let dir = tempfile::tempdir().unwrap();
+    reference_server_dir(dir.path());
+    let saved = dir.path().join("var/smp-server-messages.log");
+    let bak = dir.path().join("var/smp-server-messages.log.bak");
+    // `Listening on` comes before the signal handlers are in place: one PING first.
+    let serving = |server: &Running, seed| {
+        let (key_hash, addr) = server.target();
+        let mut client = net::NetClient::connect(addr, key_hash, seed, T).unwrap();
+        let pong = client.request("p", &[], &Smp::Ping, None, T).unwrap();
+        assert_eq!(pong, BrokerMsg::Pong);
+    };
+    let server = start(dir.path(), "mio");
+    serving(&server, 11);
+    server.terminate();
+    assert_eq!(std::fs::read(&saved).unwrap(), b"");
+
+    // The next start restores it (renamed `.bak`) and its stop writes a new one.
+    let server = start(dir.path(), "smol");
+    serving(&server, 12);
+    server.terminate();
+    assert_eq!(std::fs::read(&bak).unwrap(), b"");
+    assert_eq!(std::fs::read(&saved).unwrap(), b"");
 }
