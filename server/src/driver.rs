@@ -426,6 +426,64 @@ impl<R: CryptoRng> ServerDriver<R> {
         Ok(())
     }
 
+    /// The shell could not commit `outputs[failed_at]`, a [`DriverOutput::Persist`] or
+    /// [`DriverOutput::Journal`] record (its write failed, or the journal sync after it): what
+    /// followed it must not tell a client it was done. `outputs` is one drain of this driver,
+    /// in order, not yet carried out past `failed_at`; the result is what to carry out
+    /// instead, from `failed_at` on (the record itself is not repeated).
+    ///
+    /// An answer already made into TLS records cannot be recalled, so every socket a
+    /// [`DriverOutput::Write`] after the failure was for is closed at once without it (its
+    /// client sees the connection drop, not `OK` or a message, and retries elsewhere or
+    /// later); an answer on its way to another shard's client turns into a close of that
+    /// client. Records and other outputs stay, in order: the shell still tries to write them.
+    pub fn withhold_uncommitted(
+        &mut self,
+        clock: Clock,
+        outputs: Vec<DriverOutput>,
+        failed_at: usize,
+    ) -> Vec<DriverOutput> {
+        let mut kept = Vec::new();
+        let mut aborted = Vec::new();
+        for output in outputs.into_iter().skip(failed_at.saturating_add(1)) {
+            match output {
+                DriverOutput::Write { conn, .. } => {
+                    if !aborted.contains(&conn) {
+                        aborted.push(conn);
+                    }
+                }
+                DriverOutput::Mail {
+                    to,
+                    letter: Letter::Transmit { client, .. },
+                } => kept.push(DriverOutput::Mail {
+                    to,
+                    letter: Letter::Close { client },
+                }),
+                other => kept.push(other),
+            }
+        }
+        for conn in aborted {
+            // Closed sockets later in the batch are already gone here.
+            let Some(c) = self.conns.remove(conn) else {
+                continue;
+            };
+            if let Some(client) = c.client {
+                self.clients.remove(&client);
+                self.post_to_others(|| Letter::ClientClosed { client });
+                let closed = self.server.handle_input(ServerInput::ClientClosed {
+                    client,
+                    now: clock.now,
+                });
+                if closed.is_ok() {
+                    let _ = self.drain_server(clock);
+                }
+            }
+            self.outputs.push_back(DriverOutput::CloseSocket { conn });
+        }
+        kept.extend(self.outputs.drain(..));
+        kept
+    }
+
     /// Posts to every other shard what `letter` makes.
     fn post_to_others(&mut self, letter: impl Fn() -> Letter) {
         for to in (0..self.shards).filter(|&to| to != self.shard) {

@@ -125,42 +125,65 @@ struct SharedFiles {
 }
 
 impl SharedFiles {
-    fn write(&mut self, output: DriverOutput) {
+    fn write(&mut self, output: &DriverOutput) -> io::Result<()> {
         // One line and one backup for the server: the shards' are merged once all came (they
         // share the schedule, and their sets of active queues are disjoint).
-        let output = match output {
+        let merged = match output {
             DriverOutput::Stats(line) if self.workers > 1 => {
-                self.stats_lines.push(line);
+                self.stats_lines.push(line.clone());
                 if self.stats_lines.len() < self.workers {
-                    return;
+                    return Ok(());
                 }
                 DriverOutput::Stats(crate::stats::merge_lines(&std::mem::take(
                     &mut self.stats_lines,
                 )))
             }
             DriverOutput::StatsBackup(backup) if self.workers > 1 => {
-                self.stats_backups.push(backup);
+                self.stats_backups.push(backup.clone());
                 if self.stats_backups.len() < self.workers {
-                    return;
+                    return Ok(());
                 }
                 DriverOutput::StatsBackup(crate::stats::merge_backups(&std::mem::take(
                     &mut self.stats_backups,
                 )))
             }
-            other => other,
+            _ => return self.writer.write(output),
         };
-        if matches!(output, DriverOutput::Stats(_)) {
+        if matches!(merged, DriverOutput::Stats(_)) {
             tracing::info!("stats line written");
         }
-        if let Err(e) = self.writer.write(&output) {
-            self.error(&e);
-        }
+        self.writer.write(&merged)
     }
 
-    fn sync_journal(&mut self) {
+    /// Carries out the file outputs of one drain, in order, then syncs the journal: the
+    /// index of the first store-log or journal record that is not on disk (its write failed,
+    /// or the sync after it), if any. Every write is tried even after one failed; a failed
+    /// stats write is only counted, since no answer depends on it.
+    fn commit(&mut self, outputs: &[DriverOutput]) -> Option<usize> {
+        let mut failed = None;
+        for (i, output) in outputs.iter().enumerate() {
+            let guarding = matches!(output, DriverOutput::Persist(_) | DriverOutput::Journal(_));
+            if !guarding && !is_file_output(output) {
+                continue;
+            }
+            if let Err(e) = self.write(output) {
+                self.error(&e);
+                if guarding {
+                    failed = failed.or(Some(i));
+                }
+            }
+        }
         if let Err(e) = self.writer.sync_journal() {
             self.error(&e);
+            let first_journal = outputs
+                .iter()
+                .position(|o| matches!(o, DriverOutput::Journal(_)));
+            failed = match (failed, first_journal) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
         }
+        failed
     }
 
     /// A worker stopped; the last one syncs the files.
@@ -182,6 +205,18 @@ impl SharedFiles {
             tracing::error!(error = %e, count = self.errors, "writing a data file failed");
         }
     }
+}
+
+/// Whether the output is one the files carry out.
+fn is_file_output(output: &DriverOutput) -> bool {
+    matches!(
+        output,
+        DriverOutput::Persist(_)
+            | DriverOutput::Journal(_)
+            | DriverOutput::SaveMessage { .. }
+            | DriverOutput::StatsBackup(_)
+            | DriverOutput::Stats(_)
+    )
 }
 
 /// One worker of the running server behind a shell (the only one on one core). See the
@@ -311,7 +346,7 @@ impl Host {
             tracing::info!("recording a trace");
             // What the restored server says before its first input is not part of a trace
             // (a replay drains it the same way); no socket exists yet, so it is only files.
-            traced.drain(&mut Vec::new());
+            traced.drain(clock, &mut Vec::new());
             traced.trace = Some(trace);
             vec![traced]
         } else if shards == 1 {
@@ -382,12 +417,33 @@ impl Host {
         self.stopped
     }
 
-    fn drain(&mut self, actions: &mut Vec<SocketAction>) -> Option<Instant> {
-        let deadline = loop {
+    fn drain(&mut self, clock: Clock, actions: &mut Vec<SocketAction>) -> Option<Instant> {
+        let mut outputs = Vec::new();
+        let mut deadline = loop {
             let output = self.driver.poll_output();
             if let Some(trace) = &mut self.trace {
                 trace.writer.output(&output);
             }
+            match output {
+                DriverOutput::Timeout(deadline) => break deadline,
+                other => outputs.push(other),
+            }
+        };
+        // Before any answer leaves, here or by another worker: what it acknowledges is on
+        // disk. If a record is not, nothing after it may say it was done.
+        let failed = self.files().commit(&outputs);
+        if let Some(at) = failed {
+            let rest = outputs.split_off(at);
+            outputs.extend(self.driver.withhold_uncommitted(clock, rest, 0));
+            if let DriverOutput::Timeout(after) = self.driver.poll_output() {
+                deadline = after;
+            }
+            if self.trace.take().is_some() {
+                // A replay cannot reproduce a failing disk.
+                tracing::error!("a data file write failed; no longer tracing");
+            }
+        }
+        for output in outputs {
             match output {
                 DriverOutput::Write { conn, bytes } => {
                     actions.push(SocketAction::Write(conn, bytes))
@@ -398,13 +454,10 @@ impl Host {
                         post.post(usize::from(to), letter);
                     }
                 }
-                DriverOutput::Timeout(deadline) => break deadline,
-                other => self.files().write(other),
+                // Written by `commit` above.
+                _ => {}
             }
-        };
-        // Before any answer leaves, here or by another worker: what it acknowledges is on
-        // disk.
-        self.files().sync_journal();
+        }
         if let Some(post) = &mut self.post {
             post.send();
         }
@@ -505,7 +558,7 @@ impl Service for Host {
             Err(e) => tracing::error!(error = %e, "driver refused an input"),
         }
         let closed_before = actions.len();
-        let deadline = self.drain(actions);
+        let deadline = self.drain(clock, actions);
         self.write_trace(shutdown);
         if accepted {
             tracing::debug!(

@@ -310,3 +310,35 @@ fn workers_carry_commands_to_the_shard_owning_the_queue() {
     assert_eq!(w.received[sender].last(), Some(&BrokerMsg::Ok));
     assert_eq!(w.drivers[1].server().message_count(), 1);
 }
+
+/// A store-log record that cannot be committed (a full disk) is not followed by the answer it
+/// guards: the client gets no `IDS` for a queue the log does not hold, and its socket is
+/// closed at once; a later client on a healthy disk is answered as usual.
+#[test]
+fn an_uncommitted_record_withholds_its_answer_and_closes_the_client() {
+    let mut w = World::new(3);
+    let client = w.connect(30);
+    let conn = w.clients[client].0;
+    let rkey = ed25519(3);
+    let dh = x25519::PrivateKey::from_bytes(&[6; 32]);
+    let new = || Command::New {
+        recipient_key: rkey.verify_key(),
+        dh_key: dh.public_key(),
+    };
+    w.records_fail = true;
+    w.send(client, "1", &[], new(), Some(&rkey));
+    assert_eq!(w.failed_records, 1);
+    assert!(w.received[client].is_empty(), "{:?}", w.received[client]);
+    assert_eq!(w.closed, vec![conn]);
+    assert_eq!(w.driver().connection_count(), 0);
+
+    w.records_fail = false;
+    let again = w.connect(31);
+    w.send(again, "2", &[], new(), Some(&rkey));
+    assert!(
+        matches!(w.received[again].as_slice(), [BrokerMsg::Ids { .. }]),
+        "{:?}",
+        w.received[again]
+    );
+    assert_eq!(w.driver().connection_count(), 1);
+}

@@ -3,8 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-
-use std::path::PathBuf;
+mod reference_data;
 
 use bytes::Bytes;
 use common::*;
@@ -218,10 +217,7 @@ fn same_inputs_same_outputs() {
 }
 
 fn vector_cases() -> Vec<Value> {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/smp_messages.json");
-    let json: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    json["cases"].as_array().unwrap().clone()
+    reference_data::cases("smp_messages.json")
 }
 
 fn hx(v: &Value) -> Vec<u8> {

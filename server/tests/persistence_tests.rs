@@ -1,13 +1,13 @@
 //! Store log, saved messages, stats and the durable journal: the reference's formats (from
-//! `shared/vectors/store_log.json`), restarts, torn writes.
+//! `spec/vectors/reference/store_log.json`), restarts, torn writes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-
-use std::path::PathBuf;
+mod reference_data;
 
 use bytes::Bytes;
 use common::*;
+use reference_data::cases;
 use serde_json::Value;
 use simplex_core::encoding::UnixTime;
 use simplex_core::protocol::{BrokerMsg, Command, EntityId, MsgFlags, MsgId};
@@ -16,20 +16,6 @@ use simplex_server::msg_log::{self, SavedMessageLine, StoredMessage};
 use simplex_server::stats::ServerStats;
 use simplex_server::store_log::{compact, read_store_log, StoreLogRecord};
 use simplex_server::{ServerConfig, ServerInput, ServerOutput, StatsConfig};
-
-fn cases(file: &str) -> Vec<Value> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/vectors")
-        .join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {} ({e}); shared/ must sit beside the repository",
-            path.display()
-        )
-    });
-    let json: Value = serde_json::from_str(&text).unwrap();
-    json["cases"].as_array().unwrap().clone()
-}
 
 fn case<'a>(cases: &'a [Value], name: &str) -> &'a Value {
     cases
