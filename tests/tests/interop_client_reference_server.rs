@@ -3,7 +3,8 @@
 //! loopback. Protocol v3 and v4 (the client's offered range), Ed25519 and Ed448 queue keys,
 //! `GET`, notifiers (`NKEY`, `NSUB`, `NMSG`), and a graceful restart of the reference server
 //! in the middle of a stream of messages (the client reconnects and resubscribes by itself;
-//! every message arrives once and in order).
+//! every message arrives once and in order), a SIGTERM stop, the INI's quota; and on our
+//! transport (`simplex_tests::net`) the negotiated version and the reference's WebSockets port.
 //!
 //! Gated by `SIMPLEX_REFERENCE_DIR` (see `simplex_tests::reference`). The `smp-client` program
 //! against the reference server is in `agent/cli/tests/interop_reference_server.rs`.
@@ -606,9 +607,8 @@ fn quota_from_the_ini() {
 #[test]
 fn negotiated_version_is_the_highest_common_one() {
     use simplex_core::crypto::hash::KeyHash;
-    use simplex_core::protocol::BrokerMsg;
     use simplex_core::transport::Framing;
-    use simplex_tests::net::{open_message, NetClient};
+    use simplex_tests::net::NetClient;
 
     let Some((mut server, address)) = reference_server(
         "negotiated_version_is_the_highest_common_one",
@@ -624,31 +624,75 @@ fn negotiated_version_is_the_highest_common_one() {
             NetClient::connect_with(server.addr(), key_hash, seed, T, Framing::Raw, versions)
                 .unwrap()
         };
-        let mut recipient = connect(u64::from(max));
-        let mut sender = connect(u64::from(max) + 10);
-        assert_eq!(recipient.version(), Some(max));
-        assert_eq!(sender.version(), Some(max));
-        let mut rng = ChaCha20Rng::seed_from_u64(u64::from(max));
-        let rkey = generate_sign_key(SignAlgorithm::Ed25519, &mut rng);
-        let skey = generate_sign_key(SignAlgorithm::Ed448, &mut rng);
-        let dh = x25519::PrivateKey::generate(&mut rng);
-        let q = recipient.secured_queue(&rkey, &skey, &dh, T).unwrap();
-        let send = Command::Send {
-            flags: MsgFlags::default(),
-            body: Bytes::from(format!("at v{max}")),
-        };
-        let answer = sender.request("s", &q.sid, &send, Some(&skey), T).unwrap();
-        assert_eq!(answer, BrokerMsg::Ok, "v{max}");
-        let delivered = recipient.receive(T).unwrap();
-        let Ok(BrokerMsg::Msg(m)) = delivered.message else {
-            panic!("v{max}: {delivered:?}");
-        };
-        assert_eq!(
-            open_message(&q.body_key, &m).unwrap(),
-            format!("at v{max}").as_bytes()
-        );
-        recipient.close().unwrap();
-        sender.close().unwrap();
+        exchange_at(max, connect(u64::from(max)), connect(u64::from(max) + 10));
     }
     server.stop(StopSignal::Interrupt);
+}
+
+/// The reference's WebSockets port (`websockets: on`; TLS, then the HTTP upgrade, then one
+/// block per binary message) with our WebSocket transport, at v3 and v4; a WebSocket client
+/// and a TLS client share the queue.
+#[test]
+fn websockets_port() {
+    use simplex_core::crypto::hash::KeyHash;
+    use simplex_core::transport::Framing;
+    use simplex_tests::net::NetClient;
+
+    let Some(programs) = programs("websockets_port") else {
+        return;
+    };
+    let setup = ServerSetup {
+        websockets: true,
+        ..ServerSetup::default()
+    };
+    let mut server = ReferenceSmpServer::init(&programs, &setup);
+    server.start();
+    let key_hash = KeyHash::from_base64url(server.fingerprint()).unwrap();
+    let ws = server.ws_addr().unwrap();
+    for max in [3, 4] {
+        let versions = VersionRange::between(1, max);
+        let connect = |addr, seed, framing| {
+            NetClient::connect_with(addr, key_hash, seed, T, framing, versions).unwrap()
+        };
+        let recipient = connect(ws, u64::from(max), Framing::WebSocket);
+        let sender = connect(server.addr(), u64::from(max) + 10, Framing::Raw);
+        exchange_at(max, recipient, sender);
+        let recipient = connect(server.addr(), u64::from(max) + 20, Framing::Raw);
+        let sender = connect(ws, u64::from(max) + 30, Framing::WebSocket);
+        exchange_at(max, recipient, sender);
+    }
+    assert!(server.is_running(), "{}", server.output());
+    server.stop(StopSignal::Interrupt);
+}
+
+/// On connections established at `version`: the recipient makes and secures a queue, the
+/// sender sends, the recipient gets the message and opens it.
+fn exchange_at(
+    version: u16,
+    mut recipient: simplex_tests::net::NetClient,
+    mut sender: simplex_tests::net::NetClient,
+) {
+    use simplex_core::protocol::BrokerMsg;
+    use simplex_tests::net::open_message;
+    assert_eq!(recipient.version(), Some(version));
+    assert_eq!(sender.version(), Some(version));
+    let mut rng = ChaCha20Rng::from_entropy();
+    let rkey = generate_sign_key(SignAlgorithm::Ed25519, &mut rng);
+    let skey = generate_sign_key(SignAlgorithm::Ed448, &mut rng);
+    let dh = x25519::PrivateKey::generate(&mut rng);
+    let q = recipient.secured_queue(&rkey, &skey, &dh, T).unwrap();
+    let body = format!("at v{version}");
+    let send = Command::Send {
+        flags: MsgFlags::default(),
+        body: Bytes::from(body.clone()),
+    };
+    let answer = sender.request("s", &q.sid, &send, Some(&skey), T).unwrap();
+    assert_eq!(answer, BrokerMsg::Ok, "v{version}");
+    let delivered = recipient.receive(T).unwrap();
+    let Ok(BrokerMsg::Msg(m)) = delivered.message else {
+        panic!("v{version}: {delivered:?}");
+    };
+    assert_eq!(open_message(&q.body_key, &m).unwrap(), body.as_bytes());
+    recipient.close().unwrap();
+    sender.close().unwrap();
 }
