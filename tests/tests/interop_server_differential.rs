@@ -34,7 +34,7 @@ use simplex_tests::reference::smp_server::{ReferenceSmpServer, ServerSetup};
 
 const T: Duration = Duration::from_secs(10);
 /// How long to wait for transmissions a server pushes (or must not push).
-const PUSH_WAIT: Duration = Duration::from_millis(300);
+const PUSH_WAIT: Duration = Duration::from_millis(250);
 /// The largest body the reference accepts (REFERENCE-NOTES 10).
 const MAX_BODY: usize = 16_088;
 
@@ -107,6 +107,37 @@ impl Script {
         let line = format!("{label}: {}", self.show(&answer));
         self.log.push(line);
         answer
+    }
+
+    /// Sends raw transmissions (one batch where the version allows) and logs everything that
+    /// comes back, with its correlation id, up to the answer to a `PING` sent after them in a
+    /// block of its own (both servers answer a connection's blocks after the ones before).
+    /// Before v4 each transmission is a block of its own, and the reference answers separate
+    /// blocks in an order that depends on its threads (its reader may check the next block
+    /// before the previous one's command ran), so there the answers are compared in any order.
+    fn raw(&mut self, who: Who, label: &str, transmissions: Vec<Vec<u8>>) {
+        let any_order = transmissions.len() > 1 && self.conn(who).version() < Some(4);
+        let conn = self.conn(who);
+        conn.send_raw(transmissions)
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        conn.send("end", &[], &Command::Ping, None)
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        let mut seen = Vec::new();
+        loop {
+            let t = self
+                .conn(who)
+                .receive(T)
+                .unwrap_or_else(|e| panic!("{label}: {e} after {seen:?}"));
+            let corr = String::from_utf8_lossy(t.corr_id.as_bytes()).into_owned();
+            if corr == "end" && matches!(t.message, Ok(BrokerMsg::Pong)) {
+                break;
+            }
+            seen.push(format!("{corr:?} {}", self.show_received(&t)));
+        }
+        if any_order {
+            seen.sort();
+        }
+        self.log.push(format!("{label}: {seen:?}"));
     }
 
     /// Logs what the server pushed to `who` (nothing, or `MSG`, `END`, `NMSG`...).
@@ -365,6 +396,77 @@ fn run(addr: std::net::SocketAddr, key_hash: KeyHash, max_version: u16) -> Vec<S
     s.log
 }
 
+/// Malformed and batched transmissions, made by editing well-formed ones: an unknown command,
+/// a command only servers send, `ACK` without its id, a truncated transmission, a wrong session
+/// id, a signature of the wrong size, and a batch with a bad transmission in the middle.
+fn run_malformed(addr: std::net::SocketAddr, key_hash: KeyHash, max_version: u16) -> Vec<String> {
+    let versions = VersionRange::between(1, max_version);
+    let connect = |seed| NetClient::connect_with(addr, key_hash, seed, T, Framing::Raw, versions);
+    let mut s = Script {
+        conns: [
+            connect(4).unwrap(),
+            connect(5).unwrap(),
+            connect(6).unwrap(),
+        ],
+        log: Vec::new(),
+        corr: 0,
+        body_key: None,
+    };
+    use Who::R;
+    let mut rng = ChaCha20Rng::seed_from_u64(100 + u64::from(max_version));
+    let rkey = generate_sign_key(SignAlgorithm::Ed25519, &mut rng);
+    let dh = x25519::PrivateKey::generate(&mut rng);
+    let new = Command::New {
+        recipient_key: rkey.verify_key(),
+        dh_key: dh.public_key(),
+    };
+    let rid = match s.ask(R, "NEW", &[], new, Some(&rkey)) {
+        BrokerMsg::Ids { recipient_id, .. } => recipient_id.as_bytes().to_vec(),
+        other => panic!("NEW: {other:?}"),
+    };
+    let encode = |s: &mut Script, corr: &str, entity: &[u8], cmd: &Command, key| {
+        s.conn(R).encode(corr.as_bytes(), entity, cmd, key).unwrap()
+    };
+    // An unsigned PING ends in the command's bytes: swap them for others.
+    let ping = encode(&mut s, "p", &[], &Command::Ping, None);
+    let with_command = |t: &[u8], cmd: &[u8]| {
+        let mut t = t.get(..t.len() - 4).unwrap().to_vec();
+        t.extend_from_slice(cmd);
+        t
+    };
+    s.raw(R, "an unknown command", vec![with_command(&ping, b"HELO")]);
+    s.raw(R, "PONG from a client", vec![with_command(&ping, b"PONG")]);
+    let sub = encode(&mut s, "a", &rid, &Command::Sub, Some(&rkey));
+    s.raw(R, "SUB with its own signature", vec![sub]);
+    let ack = encode(&mut s, "b", &rid, &Command::Ping, Some(&rkey));
+    s.raw(R, "ACK without an id", vec![with_command(&ack, b"ACK")]);
+    s.raw(
+        R,
+        "a truncated transmission",
+        vec![ping.get(..5).unwrap().to_vec()],
+    );
+    // Unsigned: a zero signature length, then the session id's length and the session id.
+    let mut wrong_session = ping.clone();
+    wrong_session[2] ^= 0xFF;
+    s.raw(R, "a wrong session id", vec![wrong_session]);
+    // Signed with Ed25519: a 64-byte signature; claim 63 and drop a byte.
+    let get = encode(&mut s, "g", &rid, &Command::Get, Some(&rkey));
+    assert_eq!(get[0], 64);
+    let mut short_sig = get.clone();
+    short_sig[0] = 63;
+    short_sig.remove(1);
+    s.raw(R, "a signature of the wrong size", vec![short_sig]);
+    let p1 = encode(&mut s, "1", &[], &Command::Ping, None);
+    let p3 = encode(&mut s, "3", &[], &Command::Ping, None);
+    let bad = with_command(&encode(&mut s, "2", &[], &Command::Ping, None), b"NOPE");
+    s.raw(R, "a batch with a bad transmission", vec![p1, bad, p3]);
+    s.ask(R, "PING at the end", &[], Command::Ping, None);
+    for c in &mut s.conns {
+        c.close().unwrap();
+    }
+    s.log
+}
+
 fn compare(reference: &[String], ours: &[String], what: &str) {
     let width = reference.iter().map(String::len).max().unwrap_or(0);
     let mut table = String::new();
@@ -392,6 +494,9 @@ fn differential(shell: ServerShell, test: &str) {
         let theirs = run(reference.addr(), key_hash, max_version);
         let mine = run(ours.addr, key_hash, max_version);
         compare(&theirs, &mine, &format!("v{max_version}"));
+        let theirs = run_malformed(reference.addr(), key_hash, max_version);
+        let mine = run_malformed(ours.addr, key_hash, max_version);
+        compare(&theirs, &mine, &format!("malformed, v{max_version}"));
     }
     assert!(reference.is_running(), "{}", reference.output());
     reference.stop(StopSignal::Interrupt);
