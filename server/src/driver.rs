@@ -351,8 +351,10 @@ impl<R: CryptoRng> ServerDriver<R> {
         }
     }
 
-    /// Moves a connection machine's outputs to the shell and the server machine. The
-    /// transmissions of consecutive blocks go to the server machine together.
+    /// Moves a connection machine's outputs to the shell and the server machine. Each block's
+    /// transmissions go to the server machine on their own, even when one read brought several
+    /// blocks: the reference answers block by block (a block's refusals, then its commands), so
+    /// a pipelining client sees the same order of answers from both.
     fn drain_conn(&mut self, clock: Clock, conn: ConnId) -> Result<(), DriverError> {
         let mut received = Vec::new();
         let mut closed = false;
@@ -397,18 +399,30 @@ impl<R: CryptoRng> ServerDriver<R> {
                 }
             }
         }
-        let client = self.conns.get(conn).and_then(|c| c.client);
+        let (client, sizes) = match self.conns.get_mut(conn) {
+            Some(c) => (c.client, c.machine.take_block_sizes()),
+            None => (None, Vec::new()),
+        };
         if let (Some(client), false) = (client, received.is_empty()) {
-            let mine = self.keep_own(client, received);
-            if !mine.is_empty() {
-                self.server.handle_input(
-                    clock,
-                    ServerInput::Transmissions {
-                        client,
-                        transmissions: mine,
-                    },
-                )?;
-                self.drain_server(clock)?;
+            let mut received = received.into_iter();
+            // The sizes add up to the transmissions drained; anything past them (never
+            // expected) goes as one more block rather than being lost.
+            for size in sizes.into_iter().chain([usize::MAX]) {
+                let block: Vec<_> = received.by_ref().take(size).collect();
+                if block.is_empty() {
+                    continue;
+                }
+                let mine = self.keep_own(client, block);
+                if !mine.is_empty() {
+                    self.server.handle_input(
+                        clock,
+                        ServerInput::Transmissions {
+                            client,
+                            transmissions: mine,
+                        },
+                    )?;
+                    self.drain_server(clock)?;
+                }
             }
         }
         if closed {
@@ -470,10 +484,9 @@ impl<R: CryptoRng> ServerDriver<R> {
             if let Some(client) = c.client {
                 self.clients.remove(&client);
                 self.post_to_others(|| Letter::ClientClosed { client });
-                let closed = self.server.handle_input(ServerInput::ClientClosed {
-                    client,
-                    now: clock.now,
-                });
+                let closed = self
+                    .server
+                    .handle_input(clock, ServerInput::ClientClosed { client });
                 if closed.is_ok() {
                     let _ = self.drain_server(clock);
                 }

@@ -342,3 +342,88 @@ fn an_uncommitted_record_withholds_its_answer_and_closes_the_client() {
     );
     assert_eq!(w.driver().connection_count(), 1);
 }
+
+/// Two blocks arriving in one read are answered block by block, as the reference does: the
+/// first block's command before the second block's refusal, and within a block the refusal
+/// before the commands.
+#[test]
+fn each_block_of_one_read_is_answered_on_its_own() {
+    use simplex_core::protocol::EntityId;
+    use simplex_core::transport::Output;
+
+    let mut w = World::new(3);
+    let c = w.connect(30);
+    let encode = |w: &World, corr: &str, command: &[u8]| {
+        let client = &w.clients[c].1;
+        let signed = signed_part(
+            client.session_id().unwrap(),
+            &CorrId::from_slice(corr.as_bytes()).unwrap(),
+            &EntityId::empty(),
+            command,
+        )
+        .unwrap();
+        encode_transmission(None, &signed)
+    };
+    let first = vec![encode(&w, "1", b"PING")];
+    let second = vec![encode(&w, "2", b"NOPE"), encode(&w, "3", b"PING")];
+    // Two sends: two blocks (a v4 client packs each send's transmissions into one).
+    let mut bytes = Vec::new();
+    for block in [first, second] {
+        let client = &mut w.clients[c].1;
+        client
+            .handle_input(Instant::from_micros(w.micros), Input::Send(block))
+            .unwrap();
+        while let Output::Transmit(b) = client.poll_output() {
+            bytes.extend_from_slice(&b);
+        }
+    }
+    let conn = w.clients[c].0;
+    let now = clock(w.micros);
+    w.driver()
+        .handle_input(
+            now,
+            DriverInput::Received {
+                conn,
+                bytes: &bytes,
+            },
+        )
+        .unwrap();
+    let mut answers = Vec::new();
+    loop {
+        match w.driver().poll_output() {
+            DriverOutput::Write { bytes, .. } => {
+                let client = &mut w.clients[c].1;
+                let mut rest = &bytes[..];
+                while !rest.is_empty() {
+                    let n = client
+                        .handle_input(Instant::from_micros(w.micros), Input::Received(rest))
+                        .unwrap();
+                    rest = &rest[n..];
+                }
+                loop {
+                    match client.poll_output() {
+                        Output::Received(t) => answers.push((
+                            String::from_utf8(t.corr_id.as_bytes().to_vec()).unwrap(),
+                            t.message.unwrap(),
+                        )),
+                        Output::Timeout(_) => break,
+                        _ => {}
+                    }
+                }
+            }
+            DriverOutput::Timeout(_) => break,
+            _ => {}
+        }
+    }
+    let unknown = BrokerMsg::Err(simplex_core::protocol::ErrorType::Cmd(
+        simplex_core::protocol::CommandError::Unknown,
+    ));
+    assert_eq!(
+        answers,
+        vec![
+            ("1".to_string(), BrokerMsg::Pong),
+            ("2".to_string(), unknown),
+            ("3".to_string(), BrokerMsg::Pong),
+        ]
+    );
+}

@@ -1,16 +1,16 @@
 //! Interop: our SMP client (the connection manager on each shell, through
 //! `simplex_agent_cli::client_runtime`) against the reference smp-server v3.2.0, live on
 //! loopback. Protocol v3 and v4 (the client's offered range), Ed25519 and Ed448 queue keys,
-//! `GET`, notifiers (`NKEY`, `NSUB`, `NMSG`), and a graceful restart of the reference server
-//! in the middle of a stream of messages (the client reconnects and resubscribes by itself;
-//! every message arrives once and in order).
+//! `GET`, notifiers (`NKEY`, `NSUB`, `NMSG`, `NDEL`), a server identity the reference generated,
+//! the INI's quota; and on our transport (`simplex_tests::net`) the negotiated version and the
+//! reference's WebSockets port.
 //!
-//! Gated by `SIMPLEX_REFERENCE_DIR` (see `simplex_tests::reference`). The `smp-client` program
-//! against the reference server is in `agent/cli/tests/interop_reference_server.rs`.
+//! Gated by `SIMPLEX_REFERENCE_DIR` (see `simplex_tests::reference`). Restarts of the reference
+//! server are in `interop_client_reference_restarts.rs`; the `smp-client` program against it in
+//! `agent/cli/tests/interop_reference_server.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -26,7 +26,7 @@ use simplex_core::client::{
 use simplex_core::crypto::x25519;
 use simplex_core::encoding::string::StrDecode;
 use simplex_core::encoding::VersionRange;
-use simplex_core::protocol::{Command, CommandError, EntityId, ErrorType, MsgFlags, MsgId};
+use simplex_core::protocol::{Command, CommandError, EntityId, ErrorType, MsgFlags};
 use simplex_tests::client_queue::Queue;
 use simplex_tests::reference::process::StopSignal;
 use simplex_tests::reference::programs;
@@ -316,8 +316,10 @@ fn notifications(shell: ClientShell, test: &str) {
         }
         let key = simplex_core::client::body_key(&ntf_dh, &server_ntf_dh).unwrap();
         let mut metas = Vec::new();
-        let until = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < until {
+        // Until the flagged one notified, and a while longer for a wrong extra one.
+        let until = Instant::now() + T;
+        let mut quiet_until = None;
+        while Instant::now() < until && quiet_until.is_none_or(|q| Instant::now() < q) {
             if let Some(ManagerEvent::Notification {
                 notifier_id: n,
                 nonce,
@@ -327,6 +329,7 @@ fn notifications(shell: ClientShell, test: &str) {
             {
                 assert_eq!(n, notifier_id, "{context}");
                 metas.push(decrypt_notification(&key, &nonce, &encrypted_meta).unwrap());
+                quiet_until = Some(Instant::now() + Duration::from_millis(500));
             }
         }
         assert_eq!(
@@ -365,7 +368,7 @@ fn notifications(shell: ClientShell, test: &str) {
             Bytes::from_static(b"silent"),
         );
         assert_eq!(recipient.request(server_addr, send, T), Ok(Reply::Ok));
-        let until = Instant::now() + Duration::from_secs(1);
+        let until = Instant::now() + Duration::from_millis(500);
         while Instant::now() < until {
             if let Some(ManagerEvent::Notification { .. }) =
                 notifier.next_event(Duration::from_millis(200))
@@ -387,174 +390,6 @@ fn notifications_mio() {
 #[test]
 fn notifications_smol() {
     notifications(ClientShell::Smol, "notifications_smol");
-}
-
-/// What the subscriber saw: distinct messages in arrival order, and DOWN/UP counts.
-#[derive(Default)]
-struct Seen {
-    ids: BTreeSet<MsgId>,
-    acked: BTreeSet<MsgId>,
-    bodies: Vec<Bytes>,
-    downs: usize,
-    ups: usize,
-}
-
-impl Seen {
-    /// Counts one event; acknowledges each message once, except the `keep_unacked`-th, which
-    /// the server must then deliver again after the restart.
-    fn on_event(
-        &mut self,
-        c: &ClientRuntime,
-        server: &ServerAddress,
-        q: &Queue,
-        event: ManagerEvent,
-        keep_unacked: Option<usize>,
-    ) {
-        match event {
-            ManagerEvent::Message { message, .. } => {
-                let m = message.unwrap();
-                if self.ids.insert(m.msg_id.clone()) {
-                    self.bodies.push(m.body.clone());
-                    if keep_unacked == Some(self.bodies.len()) {
-                        return;
-                    }
-                }
-                if self.acked.insert(m.msg_id.clone()) {
-                    let ack = Request::ack(q.recipient_id.clone(), &q.keys.sign_key, m.msg_id);
-                    assert_eq!(c.request(server, ack, T), Ok(Reply::Ok));
-                }
-            }
-            ManagerEvent::Down { .. } => self.downs += 1,
-            ManagerEvent::Up { .. } => self.ups += 1,
-            _ => {}
-        }
-    }
-
-    fn take_until(
-        &mut self,
-        c: &mut ClientRuntime,
-        server: &ServerAddress,
-        q: &Queue,
-        keep_unacked: Option<usize>,
-        what: &str,
-        done: impl Fn(&Self) -> bool,
-    ) {
-        let until = Instant::now() + 3 * T;
-        while !done(self) {
-            assert!(Instant::now() < until, "{what}: only {:?}", self.bodies);
-            if let Some(event) = c.next_event(Duration::from_millis(200)) {
-                self.on_event(c, server, q, event, keep_unacked);
-            }
-        }
-    }
-}
-
-/// Six messages sent, three received (the third not acknowledged, so four stay); the reference server is
-/// stopped with SIGINT (it saves the undelivered messages) and started again on the same
-/// directories and port; the client reconnects, resubscribes, gets the third again and the
-/// rest, then four more: ten distinct messages in order, one DOWN and one UP, nothing twice.
-fn restart_mid_stream(shell: ClientShell, test: &str) {
-    let Some((mut server, address)) = reference_server(test, Identity::Fixture) else {
-        return;
-    };
-    let mut recipient = client(shell, 4, 1);
-    let sender = client(shell, 4, 2);
-    let q = create(&recipient, &address, SignAlgorithm::Ed448, 1);
-    recipient
-        .subscribe_wait(&address, q.subscription(), T)
-        .unwrap();
-    let send = |i: usize| {
-        let request = Request::send(
-            q.sender_id.clone(),
-            None,
-            MsgFlags::default(),
-            Bytes::from(format!("message {i}")),
-        );
-        assert_eq!(sender.request(&address, request, T), Ok(Reply::Ok));
-    };
-    for i in 0..6 {
-        send(i);
-    }
-    let mut seen = Seen::default();
-    seen.take_until(&mut recipient, &address, &q, Some(3), "before", |s| {
-        s.bodies.len() >= 3
-    });
-
-    server.stop(StopSignal::Interrupt);
-    let saved = std::fs::read_to_string(server.messages_log()).unwrap();
-    assert_eq!(saved.lines().count(), 4, "four undelivered saved:\n{saved}");
-    server.start();
-    seen.take_until(&mut recipient, &address, &q, None, "resubscribe", |s| {
-        s.ups >= 1
-    });
-    for i in 6..10 {
-        send(i);
-    }
-    seen.take_until(&mut recipient, &address, &q, None, "after", |s| {
-        s.bodies.len() >= 10
-    });
-    let expected: Vec<Bytes> = (0..10)
-        .map(|i| Bytes::from(format!("message {i}")))
-        .collect();
-    assert_eq!(seen.bodies, expected, "each once, in order");
-    assert_eq!((seen.downs, seen.ups), (1, 1), "one DOWN and one UP");
-    while let Some(event) = recipient.next_event(Duration::from_millis(300)) {
-        if let ManagerEvent::Message { message: Ok(m), .. } = event {
-            panic!("a message after the last one: {:?}", m.body);
-        }
-    }
-    recipient.stop().unwrap();
-    sender.stop().unwrap();
-    server.stop(StopSignal::Interrupt);
-}
-
-#[test]
-fn restart_mid_stream_mio() {
-    restart_mid_stream(ClientShell::Mio, "restart_mid_stream_mio");
-}
-
-#[test]
-fn restart_mid_stream_smol() {
-    restart_mid_stream(ClientShell::Smol, "restart_mid_stream_smol");
-}
-
-/// A stop with SIGTERM does not save messages: after the restart the queue is there (the store
-/// log is written as it goes) and takes new messages, but the undelivered ones are gone.
-#[test]
-fn sigterm_keeps_queues_but_not_messages() {
-    let Some((mut server, address)) =
-        reference_server("sigterm_keeps_queues_but_not_messages", Identity::Fixture)
-    else {
-        return;
-    };
-    // The queue's maker is not the one that reads it later: NEW subscribes its connection.
-    let maker = client(ClientShell::Mio, 4, 29);
-    let sender = client(ClientShell::Mio, 4, 31);
-    let q = create(&maker, &address, SignAlgorithm::Ed25519, 30);
-    maker.stop().unwrap();
-    let send = |body: &'static str| {
-        let request = Request::send(
-            q.sender_id.clone(),
-            None,
-            MsgFlags::default(),
-            Bytes::from_static(body.as_bytes()),
-        );
-        assert_eq!(sender.request(&address, request, T), Ok(Reply::Ok));
-    };
-    send("lost");
-    server.stop(StopSignal::Terminate);
-    assert!(!server.messages_log().exists(), "{}", server.output());
-    server.start();
-    send("kept");
-    let mut recipient = client(ClientShell::Mio, 4, 30);
-    recipient
-        .subscribe_wait(&address, q.subscription(), T)
-        .unwrap();
-    let m = next_message(&mut recipient, &q.recipient_id, "after SIGTERM");
-    assert_eq!(m.body, Bytes::from_static(b"kept"));
-    recipient.stop().unwrap();
-    sender.stop().unwrap();
-    server.stop(StopSignal::Interrupt);
 }
 
 /// The `[MESSAGES]` quota of the reference's INI: the message past it is refused with
@@ -606,9 +441,8 @@ fn quota_from_the_ini() {
 #[test]
 fn negotiated_version_is_the_highest_common_one() {
     use simplex_core::crypto::hash::KeyHash;
-    use simplex_core::protocol::BrokerMsg;
     use simplex_core::transport::Framing;
-    use simplex_tests::net::{open_message, NetClient};
+    use simplex_tests::net::NetClient;
 
     let Some((mut server, address)) = reference_server(
         "negotiated_version_is_the_highest_common_one",
@@ -624,31 +458,129 @@ fn negotiated_version_is_the_highest_common_one() {
             NetClient::connect_with(server.addr(), key_hash, seed, T, Framing::Raw, versions)
                 .unwrap()
         };
-        let mut recipient = connect(u64::from(max));
-        let mut sender = connect(u64::from(max) + 10);
-        assert_eq!(recipient.version(), Some(max));
-        assert_eq!(sender.version(), Some(max));
-        let mut rng = ChaCha20Rng::seed_from_u64(u64::from(max));
-        let rkey = generate_sign_key(SignAlgorithm::Ed25519, &mut rng);
-        let skey = generate_sign_key(SignAlgorithm::Ed448, &mut rng);
-        let dh = x25519::PrivateKey::generate(&mut rng);
-        let q = recipient.secured_queue(&rkey, &skey, &dh, T).unwrap();
-        let send = Command::Send {
-            flags: MsgFlags::default(),
-            body: Bytes::from(format!("at v{max}")),
-        };
-        let answer = sender.request("s", &q.sid, &send, Some(&skey), T).unwrap();
-        assert_eq!(answer, BrokerMsg::Ok, "v{max}");
-        let delivered = recipient.receive(T).unwrap();
-        let Ok(BrokerMsg::Msg(m)) = delivered.message else {
-            panic!("v{max}: {delivered:?}");
-        };
-        assert_eq!(
-            open_message(&q.body_key, &m).unwrap(),
-            format!("at v{max}").as_bytes()
-        );
-        recipient.close().unwrap();
-        sender.close().unwrap();
+        exchange_at(max, connect(u64::from(max)), connect(u64::from(max) + 10));
     }
     server.stop(StopSignal::Interrupt);
+}
+
+/// The reference's WebSockets port (`websockets: on`; TLS, then the HTTP upgrade, then one
+/// block per binary message) with our WebSocket transport, at v3 and v4; a WebSocket client
+/// and a TLS client share the queue.
+#[test]
+fn websockets_port() {
+    use simplex_core::crypto::hash::KeyHash;
+    use simplex_core::transport::Framing;
+    use simplex_tests::net::NetClient;
+
+    let Some(programs) = programs("websockets_port") else {
+        return;
+    };
+    let setup = ServerSetup {
+        websockets: true,
+        ..ServerSetup::default()
+    };
+    let mut server = ReferenceSmpServer::init(&programs, &setup);
+    server.start();
+    let key_hash = KeyHash::from_base64url(server.fingerprint()).unwrap();
+    let ws = server.ws_addr().unwrap();
+    for max in [3, 4] {
+        let versions = VersionRange::between(1, max);
+        let connect = |addr, seed, framing| {
+            NetClient::connect_with(addr, key_hash, seed, T, framing, versions).unwrap()
+        };
+        let recipient = connect(ws, u64::from(max), Framing::WebSocket);
+        let sender = connect(server.addr(), u64::from(max) + 10, Framing::Raw);
+        exchange_at(max, recipient, sender);
+        let recipient = connect(server.addr(), u64::from(max) + 20, Framing::Raw);
+        let sender = connect(ws, u64::from(max) + 30, Framing::WebSocket);
+        exchange_at(max, recipient, sender);
+    }
+    assert!(server.is_running(), "{}", server.output());
+    server.stop(StopSignal::Interrupt);
+}
+
+/// On connections established at `version`: the recipient makes and secures a queue, the
+/// sender sends, the recipient gets the message and opens it.
+fn exchange_at(
+    version: u16,
+    mut recipient: simplex_tests::net::NetClient,
+    mut sender: simplex_tests::net::NetClient,
+) {
+    use simplex_core::protocol::BrokerMsg;
+    use simplex_tests::net::open_message;
+    assert_eq!(recipient.version(), Some(version));
+    assert_eq!(sender.version(), Some(version));
+    let mut rng = ChaCha20Rng::from_entropy();
+    let rkey = generate_sign_key(SignAlgorithm::Ed25519, &mut rng);
+    let skey = generate_sign_key(SignAlgorithm::Ed448, &mut rng);
+    let dh = x25519::PrivateKey::generate(&mut rng);
+    let q = recipient.secured_queue(&rkey, &skey, &dh, T).unwrap();
+    let body = format!("at v{version}");
+    let send = Command::Send {
+        flags: MsgFlags::default(),
+        body: Bytes::from(body.clone()),
+    };
+    let answer = sender.request("s", &q.sid, &send, Some(&skey), T).unwrap();
+    assert_eq!(answer, BrokerMsg::Ok, "v{version}");
+    let delivered = recipient.receive(T).unwrap();
+    let Ok(BrokerMsg::Msg(m)) = delivered.message else {
+        panic!("v{version}: {delivered:?}");
+    };
+    assert_eq!(open_message(&q.body_key, &m).unwrap(), body.as_bytes());
+    recipient.close().unwrap();
+    sender.close().unwrap();
+}
+
+/// A second connection's `SUB` takes the queue over: the reference sends `END` to the first,
+/// which our manager reports once and forgets; messages then go to the second only.
+fn subscription_taken_over(shell: ClientShell, test: &str) {
+    let Some((mut server, address)) = reference_server(test, Identity::Fixture) else {
+        return;
+    };
+    let mut first = client(shell, 4, 60);
+    let mut second = client(shell, 4, 61);
+    let q = create(&first, &address, SignAlgorithm::Ed25519, 60);
+    first.subscribe_wait(&address, q.subscription(), T).unwrap();
+    second
+        .subscribe_wait(&address, q.subscription(), T)
+        .unwrap();
+    let until = Instant::now() + T;
+    loop {
+        assert!(Instant::now() < until, "no END");
+        if let Some(ManagerEvent::End { sub, .. }) = first.next_event(Duration::from_millis(200)) {
+            assert_eq!(sub, (SubParty::Recipient, q.recipient_id.clone()));
+            break;
+        }
+    }
+    let send = Request::send(
+        q.sender_id.clone(),
+        None,
+        MsgFlags::default(),
+        Bytes::from_static(b"to the second"),
+    );
+    assert_eq!(first.request(&address, send, T), Ok(Reply::Ok));
+    let m = next_message(&mut second, &q.recipient_id, "taken over");
+    assert_eq!(m.body, Bytes::from_static(b"to the second"));
+    while let Some(event) = first.next_event(Duration::from_millis(300)) {
+        assert!(
+            !matches!(
+                event,
+                ManagerEvent::Message { .. } | ManagerEvent::End { .. }
+            ),
+            "{event:?}"
+        );
+    }
+    first.stop().unwrap();
+    second.stop().unwrap();
+    server.stop(StopSignal::Interrupt);
+}
+
+#[test]
+fn subscription_taken_over_mio() {
+    subscription_taken_over(ClientShell::Mio, "subscription_taken_over_mio");
+}
+
+#[test]
+fn subscription_taken_over_smol() {
+    subscription_taken_over(ClientShell::Smol, "subscription_taken_over_smol");
 }

@@ -39,6 +39,10 @@ pub struct ServerSetup {
     pub identity: Identity,
     /// `init -l`: the store log and the saving of messages on a graceful stop.
     pub store_log: bool,
+    /// `[TRANSPORT] websockets: on`: the reference then also listens on port 80, which it
+    /// cannot move, so the server binds a loopback address of its own (`127.x.y.z`, through
+    /// `SIMPLEX_BIND_HOST`) where port 80 is free.
+    pub websockets: bool,
 }
 
 impl Default for ServerSetup {
@@ -46,6 +50,7 @@ impl Default for ServerSetup {
         Self {
             identity: Identity::Fixture,
             store_log: true,
+            websockets: false,
         }
     }
 }
@@ -55,7 +60,10 @@ impl Default for ServerSetup {
 pub struct ReferenceSmpServer {
     program: PathBuf,
     dir: tempfile::TempDir,
+    /// The loopback address every listener binds (`SIMPLEX_BIND_HOST`).
+    host: Ipv4Addr,
     port: u16,
+    websockets: bool,
     fingerprint: String,
     child: Option<ChildGuard>,
     /// Whether a start succeeded: from then on the port stays the same.
@@ -78,7 +86,9 @@ impl ReferenceSmpServer {
         let mut server = Self {
             program,
             dir,
+            host: Ipv4Addr::LOCALHOST,
             port: 0,
+            websockets: setup.websockets,
             fingerprint: String::new(),
             child: None,
             started_once: false,
@@ -90,6 +100,7 @@ impl ReferenceSmpServer {
     fn command(&self) -> Command {
         let mut command = Command::new(&self.program);
         command
+            .env("SIMPLEX_BIND_HOST", self.host.to_string())
             .arg("--config-dir")
             .arg(self.config_dir())
             .arg("--log-dir")
@@ -139,8 +150,46 @@ impl ReferenceSmpServer {
             .unwrap_or_else(|e| panic!("init wrote no fingerprint ({e})\n{}", guard.output()))
             .trim()
             .to_string();
-        self.port = free_port().unwrap_or_else(|e| panic!("no free port: {e}"));
+        self.pick_address();
         self.write_ini(&ini);
+    }
+
+    /// A free port for TLS, and with WebSockets a loopback address whose port 80 is free too.
+    #[allow(clippy::panic)]
+    fn pick_address(&mut self) {
+        if !self.websockets {
+            self.port = free_port().unwrap_or_else(|e| panic!("no free port: {e}"));
+            return;
+        }
+        // Spread over 127.0.0.0/8 by process id and time, so parallel tests rarely collide.
+        let mut pick = u64::from(std::process::id())
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| u64::from(d.subsec_nanos()))
+                .unwrap_or_default();
+        let mut last = String::new();
+        for _ in 0..50 {
+            pick = pick.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let [a, b, c] = [(pick >> 40) as u8, (pick >> 32) as u8, (pick >> 24) as u8];
+            if a == 0 || c == 0 || c == 255 {
+                continue;
+            }
+            let host = Ipv4Addr::new(127, a, b, c);
+            let ws = std::net::TcpListener::bind((host, 80));
+            let tls = std::net::TcpListener::bind((host, 0));
+            match (ws, tls) {
+                (Ok(_ws), Ok(tls)) => {
+                    self.host = host;
+                    self.port = tls
+                        .local_addr()
+                        .unwrap_or_else(|e| panic!("no free port: {e}"))
+                        .port();
+                    return;
+                }
+                (Err(e), _) | (_, Err(e)) => last = format!("{host}: {e}"),
+            }
+        }
+        panic!("no loopback address with port 80 free for WebSockets: {last}");
     }
 
     /// Writes the INI without its comment lines and with the current port.
@@ -152,6 +201,9 @@ impl ReferenceSmpServer {
             .map(|line| {
                 if line.trim_start().starts_with("port:") {
                     format!("port: {}", self.port)
+                } else if line.trim_start().starts_with("websockets:") {
+                    let on = if self.websockets { "on" } else { "off" };
+                    format!("websockets: {on}")
                 } else {
                     line.to_string()
                 }
@@ -201,7 +253,11 @@ impl ReferenceSmpServer {
                 self.dir.path(),
             )
             .unwrap_or_else(|e| panic!("reference smp-server does not run: {e}"));
-            match wait_for_port(self.addr(), START_TIMEOUT, || guard.is_running()) {
+            let mut up = wait_for_port(self.addr(), START_TIMEOUT, || guard.is_running());
+            if let (Ok(()), Some(ws)) = (&up, self.ws_addr()) {
+                up = wait_for_port(ws, START_TIMEOUT, || guard.is_running());
+            }
+            match up {
                 Ok(()) => {
                     self.child = Some(guard);
                     self.started_once = true;
@@ -211,7 +267,7 @@ impl ReferenceSmpServer {
                     guard.kill();
                     last = format!("{e}\n{}", guard.output());
                     if !self.started_once {
-                        self.port = free_port().unwrap_or_else(|e| panic!("no free port: {e}"));
+                        self.pick_address();
                         let ini = std::fs::read_to_string(self.ini_path())
                             .unwrap_or_else(|e| panic!("reading the INI: {e}"));
                         self.write_ini(&ini);
@@ -249,9 +305,14 @@ impl ReferenceSmpServer {
         self.child.as_mut().is_some_and(ChildGuard::is_running)
     }
 
-    /// Where it listens.
+    /// Where it listens for TLS.
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+        SocketAddr::from((self.host, self.port))
+    }
+
+    /// Where it listens for WebSockets (port 80), when set up with them.
+    pub fn ws_addr(&self) -> Option<SocketAddr> {
+        self.websockets.then(|| SocketAddr::from((self.host, 80)))
     }
 
     /// Its identity (the CA certificate's hash, base64url).
@@ -259,9 +320,10 @@ impl ReferenceSmpServer {
         &self.fingerprint
     }
 
-    /// Its address, `smp://FINGERPRINT@127.0.0.1:PORT`.
+    /// Its address, `smp://FINGERPRINT@HOST:PORT` (the host is `127.0.0.1` unless it serves
+    /// WebSockets).
     pub fn address(&self) -> String {
-        format!("smp://{}@127.0.0.1:{}", self.fingerprint, self.port)
+        format!("smp://{}@{}:{}", self.fingerprint, self.host, self.port)
     }
 
     /// The config directory (certificates, `fingerprint`, `smp-server.ini`).
