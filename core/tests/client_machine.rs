@@ -13,8 +13,8 @@ use rand_chacha::rand_core::SeedableRng;
 use scripted::{support, ScriptedServer, HANDSHAKE};
 use simplex_core::client::{
     body_key, decrypt_message, decrypt_notification, parse_notification_meta, ClientCloseReason,
-    ClientConfig, ClientInput, ClientOutput, RecipientKeys, Reply, Request, RequestError,
-    RequestId, SignAlgorithm, SmpClient,
+    ClientConfig, ClientInput, ClientOutput, Expect, RecipientKeys, Reply, ReplyKind, Request,
+    RequestError, RequestId, SignAlgorithm, SmpClient, Unexpected,
 };
 use simplex_core::crypto::cbox::{CbKey, CbNonce};
 use simplex_core::crypto::x25519;
@@ -528,7 +528,7 @@ fn unsolicited_and_mismatched_transmissions() {
     pair.pump();
     assert_eq!(
         pair.response(ids[0]),
-        Err(RequestError::Unexpected("response for another queue"))
+        Err(RequestError::Unexpected(Unexpected::OtherQueue))
     );
     // OK with no entity fails the transport's check first: an unreadable response.
     let ids = pair.submit(vec![Request::ping()]);
@@ -553,5 +553,11 @@ fn unsolicited_and_mismatched_transmissions() {
     pair.server
         .send_raw(0, pair.now, corr.as_bytes(), &[], &ids_msg);
     pair.pump();
-    assert_eq!(pair.response(ids[0]), Err(RequestError::Unexpected("IDS")));
+    assert_eq!(
+        pair.response(ids[0]),
+        Err(RequestError::Unexpected(Unexpected::Reply {
+            expected: Expect::Pong,
+            got: ReplyKind::Ids,
+        }))
+    );
 }

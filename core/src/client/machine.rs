@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::expect::{Expect, Unexpected};
 use super::network::NetworkConfig;
 use crate::crypto::cbox::CbNonce;
 use crate::crypto::keys::SignKey;
@@ -168,8 +169,8 @@ pub enum RequestError {
     #[error("unreadable response: {0:?}")]
     Response(ErrorType),
     /// An answer that does not fit the command, or about another queue.
-    #[error("unexpected response {0}")]
-    Unexpected(&'static str),
+    #[error("unexpected response: {0}")]
+    Unexpected(Unexpected),
     /// No answer within the response timeout.
     #[error("response timeout")]
     Timeout,
@@ -255,7 +256,7 @@ pub enum ClientOutput {
 struct InFlight {
     id: RequestId,
     entity_id: EntityId,
-    command: &'static str,
+    expect: Expect,
     internal_ping: bool,
 }
 
@@ -537,11 +538,11 @@ impl SmpClient {
             return self.on_event(entity_id, message);
         };
         let result = if pending.entity_id != entity_id {
-            Err(RequestError::Unexpected("response for another queue"))
+            Err(RequestError::Unexpected(Unexpected::OtherQueue))
         } else {
             match message {
                 Err(e) => Err(RequestError::Response(e)),
-                Ok(msg) => expected_reply(pending.command, msg),
+                Ok(msg) => pending.expect.check(msg),
             }
         };
         if pending.internal_ping {
@@ -632,7 +633,7 @@ impl SmpClient {
                     InFlight {
                         id,
                         entity_id: request.entity_id,
-                        command: request.command.tag(),
+                        expect: Expect::of(&request.command),
                         internal_ping,
                     },
                 );
@@ -742,38 +743,4 @@ fn block_fill(lens: impl Iterator<Item = usize>) -> usize {
         n += 1;
     }
     n.max(1)
-}
-
-/// The answer a command expects (the reference's per-command result checks).
-fn expected_reply(command: &'static str, msg: BrokerMsg) -> Result<Reply, RequestError> {
-    match (command, msg) {
-        (_, BrokerMsg::Err(e)) => Err(RequestError::Protocol(e)),
-        (
-            "NEW",
-            BrokerMsg::Ids {
-                recipient_id,
-                sender_id,
-                server_dh_key,
-            },
-        ) => Ok(Reply::Ids {
-            recipient_id,
-            sender_id,
-            server_dh_key,
-        }),
-        (
-            "NKEY",
-            BrokerMsg::Nid {
-                notifier_id,
-                server_dh_key,
-            },
-        ) => Ok(Reply::Nid {
-            notifier_id,
-            server_dh_key,
-        }),
-        ("PING", BrokerMsg::Pong) => Ok(Reply::Pong),
-        ("SUB" | "GET" | "ACK", BrokerMsg::Msg(m)) => Ok(Reply::Message(m)),
-        ("NEW" | "NKEY" | "PING", other) => Err(RequestError::Unexpected(other.tag())),
-        (_, BrokerMsg::Ok) => Ok(Reply::Ok),
-        (_, other) => Err(RequestError::Unexpected(other.tag())),
-    }
 }

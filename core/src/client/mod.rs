@@ -20,6 +20,7 @@
 //!   keep-alive. The SOCKS5 exchange itself is [`crate::socks5`].
 
 mod decrypt;
+mod expect;
 mod machine;
 mod manager;
 mod network;
@@ -31,6 +32,7 @@ pub use decrypt::{
     decrypt_message, decrypt_notification, parse_notification_meta, DecryptError, NotificationMeta,
     ReceivedMessage,
 };
+pub use expect::{Expect, ReplyKind, Unexpected};
 pub use machine::{
     ClientCloseReason, ClientConfig, ClientInput, ClientOutput, Reply, Request, RequestError,
     RequestId, SmpClient,

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use super::decrypt::{decrypt_message, ReceivedMessage};
+use super::expect::{Expect, ReplyKind, Unexpected};
 use super::machine::{
     ClientInput, ClientOutput, Reply, Request, RequestError, RequestId, SmpClient,
 };
@@ -73,7 +74,7 @@ struct Slot {
     resubscribing: Option<(usize, Vec<SubKey>)>,
     /// Retry pending subscriptions on the live connection at this time.
     retry_subs_at: Option<Instant>,
-    user_requests: HashMap<RequestId, (ManagerRequestId, &'static str)>,
+    user_requests: HashMap<RequestId, (ManagerRequestId, Expect)>,
     sub_requests: HashMap<RequestId, SubKey>,
 }
 
@@ -148,7 +149,7 @@ impl ConnectionManager {
         self.next_request += 1;
         self.ensure_link(now, server);
         let entity_id = request.entity_id.clone();
-        let tag = request.command.tag();
+        let expect = Expect::of(&request.command);
         let unreachable = if self.config.network.target(server).is_err() {
             RequestError::IncompatibleHost
         } else {
@@ -159,7 +160,7 @@ impl ConnectionManager {
                 SlotState::Linked(link) => match link.client.submit(now, vec![request]) {
                     Ok(ids) => {
                         for rid in ids {
-                            slot.user_requests.insert(rid, (id, tag));
+                            slot.user_requests.insert(rid, (id, expect));
                         }
                         Ok(())
                     }
@@ -614,7 +615,7 @@ impl ConnectionManager {
                 entity_id,
                 result,
             } => {
-                if let Some((mid, tag)) = slot.user_requests.remove(&id) {
+                if let Some((mid, expect)) = slot.user_requests.remove(&id) {
                     // A message in answer to ACK or SUB is a delivery, as in the reference:
                     // the user gets it opened, and the command's answer is OK. GET keeps the
                     // message as its answer too.
@@ -626,7 +627,7 @@ impl ConnectionManager {
                                 queue_id: entity_id.clone(),
                                 message: opened,
                             });
-                            if tag == "GET" {
+                            if expect == Expect::Message {
                                 Ok(Reply::Message(message))
                             } else {
                                 Ok(Reply::Ok)
@@ -726,7 +727,13 @@ impl ConnectionManager {
                 self.event(ManagerEvent::SubscriptionFailed {
                     server: server.clone(),
                     sub: key.clone(),
-                    error: RequestError::Unexpected(reply_tag(&other)),
+                    error: RequestError::Unexpected(Unexpected::Reply {
+                        expected: match key.0 {
+                            SubParty::Recipient => Expect::Delivery,
+                            SubParty::Notifier => Expect::Ok,
+                        },
+                        got: ReplyKind::of_reply(&other),
+                    }),
                 });
             }
             Err(error) => {
@@ -857,16 +864,6 @@ fn open_message(
     match key {
         Some(key) => decrypt_message(version, key, &message).map_err(MessageError::Decrypt),
         None => Err(MessageError::NoKey(message)),
-    }
-}
-
-fn reply_tag(reply: &Reply) -> &'static str {
-    match reply {
-        Reply::Ids { .. } => "IDS",
-        Reply::Nid { .. } => "NID",
-        Reply::Ok => "OK",
-        Reply::Pong => "PONG",
-        Reply::Message(_) => "MSG",
     }
 }
 
