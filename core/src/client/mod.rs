@@ -34,8 +34,8 @@ pub use decrypt::{
 };
 pub use expect::{Expect, ReplyKind, Unexpected};
 pub use machine::{
-    ClientCloseReason, ClientConfig, ClientInput, ClientOutput, Reply, Request, RequestError,
-    RequestId, SmpClient,
+    ClientCloseReason, ClientConfig, ClientError, ClientInput, ClientOutput, Handled, Reply,
+    Request, RequestError, RequestId, SmpClient,
 };
 pub use manager::{
     ConnId, ConnectionManager, ManagerConfig, ManagerError, ManagerEvent, ManagerInput,

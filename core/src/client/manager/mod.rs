@@ -58,6 +58,11 @@ struct Link {
     up: bool,
     /// The end of the connect timeout (until `up`).
     connect_deadline: Instant,
+    /// Bytes the client produced before the stream (or the SOCKS5 tunnel) could carry them.
+    held: Vec<Vec<u8>>,
+    /// Pending subscriptions are to be submitted once the client's outputs are drained (it
+    /// takes no input before that).
+    submit_subs: bool,
 }
 
 enum SlotState {
@@ -157,26 +162,34 @@ impl ConnectionManager {
         };
         let result = match self.slots.get_mut(server) {
             Some(slot) => match &mut slot.state {
-                SlotState::Linked(link) => match link.client.submit(now, vec![request]) {
-                    Ok(ids) => {
-                        for rid in ids {
-                            slot.user_requests.insert(rid, (id, expect));
+                SlotState::Linked(link) => {
+                    match link
+                        .client
+                        .handle_input(now, ClientInput::Submit(vec![request]))
+                    {
+                        Ok(handled) => {
+                            for rid in handled.submitted {
+                                slot.user_requests.insert(rid, (id, expect));
+                            }
+                            Ok(())
                         }
-                        Ok(())
+                        Err(_) => Err(RequestError::Network),
                     }
-                    Err(_) => Err(RequestError::Network),
-                },
+                }
                 _ => Err(unreachable),
             },
             None => Err(unreachable),
         };
-        if let Err(error) = result {
-            self.event(ManagerEvent::Response {
+        match result {
+            Ok(()) => {
+                self.process_link(now, server, false);
+            }
+            Err(error) => self.event(ManagerEvent::Response {
                 id,
                 server: server.clone(),
                 entity_id,
                 result: Err(error),
-            });
+            }),
         }
         id
     }
@@ -253,6 +266,7 @@ impl ConnectionManager {
                     return Err(ManagerError::AlreadyConnected(conn));
                 }
                 link.opened = true;
+                self.process_link(now, &server, false);
             }
             ManagerInput::ConnectFailed(conn) => {
                 let server = self.server_of(conn)?;
@@ -285,8 +299,9 @@ impl ConnectionManager {
                     consumed += link
                         .client
                         .handle_input(now, ClientInput::Received(rest))
-                        .unwrap_or(rest.len());
+                        .map_or(rest.len(), |handled| handled.consumed);
                 }
+                self.process_link(now, &server, false);
             }
         }
         self.on_time(now);
@@ -295,15 +310,11 @@ impl ConnectionManager {
 
     /// The next output. Drain until [`ManagerOutput::Timeout`].
     pub fn poll_output(&mut self) -> ManagerOutput {
-        loop {
-            if let Some(out) = self.outputs.pop_front() {
-                return out;
-            }
-            if !self.pull_links() {
-                break;
-            }
+        // Every link is drained right after each input it gets, so its outputs are here.
+        match self.outputs.pop_front() {
+            Some(out) => out,
+            None => ManagerOutput::Timeout(self.next_timeout()),
         }
-        ManagerOutput::Timeout(self.next_timeout())
     }
 
     fn server_of(&self, conn: ConnId) -> Result<ServerAddress, ManagerError> {
@@ -406,6 +417,8 @@ impl ConnectionManager {
             socks,
             up: false,
             connect_deadline: now + timeout,
+            held: Vec::new(),
+            submit_subs: false,
         }));
         self.conns.insert(conn, server.clone());
         self.outputs.push_back(ManagerOutput::Connect {
@@ -434,12 +447,9 @@ impl ConnectionManager {
         let Some(slot) = self.slots.get_mut(server) else {
             return;
         };
-        let state = std::mem::replace(&mut slot.state, SlotState::Idle);
-        if let SlotState::Linked(mut link) = state {
-            submit_pending_subs(now, slot, &mut link);
-            slot.state = SlotState::Linked(link);
-        } else {
-            slot.state = state;
+        if let SlotState::Linked(link) = &mut slot.state {
+            link.submit_subs = true;
+            self.process_link(now, server, false);
         }
     }
 
@@ -449,12 +459,13 @@ impl ConnectionManager {
         for server in &linked {
             let mut failed = false;
             let mut retry_subs = false;
+            let mut ticked = false;
             if let Some(slot) = self.slots.get_mut(server) {
                 if let SlotState::Linked(link) = &mut slot.state {
                     if !link.up && now >= link.connect_deadline {
                         failed = true;
                     } else if link.socks.is_none() && link.opened {
-                        let _ = link.client.handle_input(now, ClientInput::Tick);
+                        ticked = link.client.handle_input(now, ClientInput::Tick).is_ok();
                     }
                 }
                 if slot.retry_subs_at.is_some_and(|t| now >= t) {
@@ -466,6 +477,8 @@ impl ConnectionManager {
                 self.link_failed(now, server);
             } else if retry_subs {
                 self.send_pending_subs(now, server);
+            } else if ticked {
+                self.process_link(now, server, false);
             }
         }
         let mut due: Vec<ServerAddress> = self
@@ -510,29 +523,16 @@ impl ConnectionManager {
         self.process_link(now, server, true);
     }
 
-    /// Pulls outputs from every link once; whether anything came.
-    fn pull_links(&mut self) -> bool {
-        let servers: Vec<ServerAddress> = self.conns.values().cloned().collect();
-        let mut any = false;
-        for server in servers {
-            any |= self.process_link(self.now, &server, false);
-        }
-        any
-    }
-
     /// Drains one link (ending it first when `end`); handles its end. Whether anything came
     /// out.
     fn process_link(&mut self, now: Instant, server: &ServerAddress, end: bool) -> bool {
-        let Some(slot) = self.slots.get_mut(server) else {
+        let Some(mut slot) = self.slots.remove(server) else {
             return false;
         };
         let SlotState::Linked(mut link) = std::mem::replace(&mut slot.state, SlotState::Idle)
         else {
+            self.slots.insert(server.clone(), slot);
             return false;
-        };
-        let mut slot = match self.slots.remove(server) {
-            Some(slot) => slot,
-            None => return false,
         };
         if end {
             let _ = link.client.handle_input(now, ClientInput::Close);
@@ -551,7 +551,9 @@ impl ConnectionManager {
         ended || self.outputs.len() > before
     }
 
-    /// Moves one link's outputs out; returns whether its connection ended.
+    /// Moves one link's outputs out until its client is drained; returns whether its
+    /// connection ended. Client bytes wait in the link until the stream (and the SOCKS5
+    /// tunnel, if any) is open; pending subscriptions go in once the client is drained.
     fn drain_link(
         &mut self,
         now: Instant,
@@ -561,10 +563,7 @@ impl ConnectionManager {
         discard: bool,
     ) -> bool {
         loop {
-            if !discard {
-                if !link.opened {
-                    return false;
-                }
+            if !discard && link.opened {
                 if let Some(socks) = link.socks.as_mut() {
                     if let Some(bytes) = socks.poll_transmit() {
                         self.outputs.push_back(ManagerOutput::Transmit {
@@ -573,19 +572,35 @@ impl ConnectionManager {
                         });
                         continue;
                     }
-                    return false;
-                }
-            }
-            match link.client.poll_output() {
-                ClientOutput::Transmit(bytes) => {
-                    if !discard {
+                } else {
+                    for bytes in std::mem::take(&mut link.held) {
                         self.outputs.push_back(ManagerOutput::Transmit {
                             conn: link.conn,
                             bytes,
                         });
                     }
                 }
-                ClientOutput::Timeout(_) => return false,
+            }
+            match link.client.poll_output() {
+                ClientOutput::Transmit(bytes) => {
+                    if discard {
+                    } else if link.opened && link.socks.is_none() {
+                        self.outputs.push_back(ManagerOutput::Transmit {
+                            conn: link.conn,
+                            bytes,
+                        });
+                    } else {
+                        link.held.push(bytes);
+                    }
+                }
+                ClientOutput::Timeout(_) => {
+                    if link.submit_subs && !discard {
+                        link.submit_subs = false;
+                        submit_pending_subs(now, slot, link);
+                        continue;
+                    }
+                    return false;
+                }
                 ClientOutput::Closed(_) => return true,
                 other => self.on_client_output(now, server, slot, link, other),
             }
@@ -608,7 +623,7 @@ impl ConnectionManager {
                 self.event(ManagerEvent::Connected {
                     server: server.clone(),
                 });
-                submit_pending_subs(now, slot, link);
+                link.submit_subs = true;
             }
             ClientOutput::Response {
                 id,
@@ -831,9 +846,10 @@ fn submit_pending_subs(now: Instant, slot: &mut Slot, link: &mut Link) {
             Request::signed(e.sub.queue_id.clone(), &e.sub.sign_key, command)
         })
         .collect();
-    let Ok(ids) = link.client.submit(now, requests) else {
+    let Ok(handled) = link.client.handle_input(now, ClientInput::Submit(requests)) else {
         return;
     };
+    let ids = handled.submitted;
     let mut resubscribing = 0;
     for (id, key) in ids.into_iter().zip(keys) {
         if let Some(e) = slot.subs.get_mut(&key) {
