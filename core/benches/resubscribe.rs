@@ -56,18 +56,36 @@ fn resubscribe(subs: &[QueueSubscription]) -> (Duration, usize) {
     );
     let rng = Box::new(rand_chacha::ChaCha20Rng::seed_from_u64(2));
     let mut mgr = ConnectionManager::new(ManagerConfig::default(), rng, now);
-    mgr.subscribe_many(now, &address, subs.to_vec());
+    // The manager takes no input before its outputs are drained: each input is followed by
+    // a drain into `queue`, which the loop below acts on.
+    let mut queue = std::collections::VecDeque::new();
+    let feed = |mgr: &mut ConnectionManager,
+                input: ManagerInput<'_>,
+                queue: &mut std::collections::VecDeque<ManagerOutput>| {
+        mgr.handle_input(now, input).unwrap();
+        loop {
+            match mgr.poll_output() {
+                ManagerOutput::Timeout(_) => return,
+                out => queue.push_back(out),
+            }
+        }
+    };
+    let input = ManagerInput::Subscribe {
+        server: address.clone(),
+        subs: subs.to_vec(),
+    };
+    feed(&mut mgr, input, &mut queue);
     let mut conn = None;
     let mut started = None;
     let mut sent_after = 0usize;
     loop {
         let mut moved = false;
-        loop {
-            match mgr.poll_output() {
+        while let Some(out) = queue.pop_front() {
+            match out {
                 ManagerOutput::Connect { conn: c, .. } => {
                     server.accept(c.0, now);
                     conn = Some(c);
-                    mgr.handle_input(now, ManagerInput::Connected(c)).unwrap();
+                    feed(&mut mgr, ManagerInput::Connected(c), &mut queue);
                     moved = true;
                 }
                 ManagerOutput::Transmit { conn: c, bytes } => {
@@ -78,7 +96,6 @@ fn resubscribe(subs: &[QueueSubscription]) -> (Duration, usize) {
                         moved = true;
                     }
                 }
-                ManagerOutput::Timeout(_) => break,
                 _ => {}
             }
         }
@@ -91,8 +108,7 @@ fn resubscribe(subs: &[QueueSubscription]) -> (Duration, usize) {
             if bytes.len() > 16_000 {
                 started = Some(StdInstant::now());
             }
-            mgr.handle_input(now, ManagerInput::Received(c, &bytes))
-                .unwrap();
+            feed(&mut mgr, ManagerInput::Received(c, &bytes), &mut queue);
             moved = true;
         }
         if !moved {

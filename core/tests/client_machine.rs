@@ -13,8 +13,8 @@ use rand_chacha::rand_core::SeedableRng;
 use scripted::{support, ScriptedServer, HANDSHAKE};
 use simplex_core::client::{
     body_key, decrypt_message, decrypt_notification, parse_notification_meta, ClientCloseReason,
-    ClientConfig, ClientInput, ClientOutput, RecipientKeys, Reply, Request, RequestError,
-    RequestId, SignAlgorithm, SmpClient,
+    ClientConfig, ClientError, ClientInput, ClientOutput, Expect, RecipientKeys, Reply, ReplyKind,
+    Request, RequestError, RequestId, SignAlgorithm, SmpClient, Unexpected,
 };
 use simplex_core::crypto::cbox::{CbKey, CbNonce};
 use simplex_core::crypto::x25519;
@@ -76,27 +76,33 @@ impl Pair {
         pair
     }
 
+    /// Drains the client to `Timeout` (it takes no input before); whether it sent anything.
+    fn drain(&mut self) -> bool {
+        let mut moved = false;
+        loop {
+            match self.client.poll_output() {
+                ClientOutput::Transmit(bytes) => {
+                    moved = true;
+                    self.server.receive(0, self.now, &bytes);
+                    self.wire_to_server.push(bytes);
+                }
+                ClientOutput::Timeout(_) => return moved,
+                other => self.events.push(other),
+            }
+        }
+    }
+
     fn pump(&mut self) {
         loop {
-            let mut moved = false;
-            loop {
-                match self.client.poll_output() {
-                    ClientOutput::Transmit(bytes) => {
-                        moved = true;
-                        self.server.receive(0, self.now, &bytes);
-                        self.wire_to_server.push(bytes);
-                    }
-                    ClientOutput::Timeout(_) => break,
-                    other => self.events.push(other),
-                }
-            }
+            let mut moved = self.drain();
             for bytes in self.server.transmit(0, self.now) {
                 moved = true;
-                let n = self
+                let handled = self
                     .client
                     .handle_input(self.now, ClientInput::Received(&bytes))
                     .unwrap();
-                assert_eq!(n, bytes.len());
+                assert_eq!(handled.consumed, bytes.len());
+                self.drain();
             }
             if !moved {
                 break;
@@ -113,7 +119,11 @@ impl Pair {
     }
 
     fn submit(&mut self, requests: Vec<Request>) -> Vec<RequestId> {
-        let ids = self.client.submit(self.now, requests).unwrap();
+        let ids = self
+            .client
+            .handle_input(self.now, ClientInput::Submit(requests))
+            .unwrap()
+            .submitted;
         self.pump();
         ids
     }
@@ -235,7 +245,18 @@ fn requests_made_before_the_handshake_wait_for_it() {
     let mut server = ScriptedServer::new(4);
     server.accept(0, Instant::ZERO);
     let mut client = client_for(&server, 4, SMP_VERSION_RANGE, ClientConfig::default());
-    let ids = client.submit(Instant::ZERO, vec![Request::ping()]).unwrap();
+    let ids = client
+        .handle_input(Instant::ZERO, ClientInput::Submit(vec![Request::ping()]))
+        .unwrap()
+        .submitted;
+    assert_eq!(client.pending_requests(), 1);
+    // Its outputs (the TLS hello) are not drained yet: no other input is taken.
+    assert_eq!(
+        client
+            .handle_input(Instant::ZERO, ClientInput::Submit(vec![Request::ping()]))
+            .unwrap_err(),
+        ClientError::OutputPending
+    );
     assert_eq!(client.pending_requests(), 1);
     let mut pair = Pair {
         client,
@@ -372,7 +393,12 @@ fn close_answers_open_requests() {
         .contains(&ClientOutput::Closed(ClientCloseReason::Transport(
             CloseReason::Closed
         ))));
-    assert!(pair.client.submit(pair.now, vec![Request::ping()]).is_err());
+    assert_eq!(
+        pair.client
+            .handle_input(pair.now, ClientInput::Submit(vec![Request::ping()]))
+            .unwrap_err(),
+        ClientError::Closed
+    );
 }
 
 #[test]
@@ -528,7 +554,7 @@ fn unsolicited_and_mismatched_transmissions() {
     pair.pump();
     assert_eq!(
         pair.response(ids[0]),
-        Err(RequestError::Unexpected("response for another queue"))
+        Err(RequestError::Unexpected(Unexpected::OtherQueue))
     );
     // OK with no entity fails the transport's check first: an unreadable response.
     let ids = pair.submit(vec![Request::ping()]);
@@ -553,5 +579,11 @@ fn unsolicited_and_mismatched_transmissions() {
     pair.server
         .send_raw(0, pair.now, corr.as_bytes(), &[], &ids_msg);
     pair.pump();
-    assert_eq!(pair.response(ids[0]), Err(RequestError::Unexpected("IDS")));
+    assert_eq!(
+        pair.response(ids[0]),
+        Err(RequestError::Unexpected(Unexpected::Reply {
+            expected: Expect::Pong,
+            got: ReplyKind::Ids,
+        }))
+    );
 }

@@ -8,11 +8,11 @@ mod scripted;
 
 use rand_chacha::rand_core::SeedableRng;
 use scripted::{address, ScriptedServer};
-use simplex_core::address::TransportHost;
+use simplex_core::address::{ServerAddress, TransportHost};
 use simplex_core::client::{
-    conn_of, socket_of, ClientService, ConnId, ConnectionManager, KeepAlive, ManagerConfig,
-    ManagerEvent, NetworkConfig, RecipientKeys, Reply, Request, RequestError, SignAlgorithm,
-    SocksProxy,
+    conn_of, socket_of, ClientCommand, ClientService, ConnId, ConnectionManager, KeepAlive,
+    ManagerConfig, ManagerEvent, NetworkConfig, RecipientKeys, Reply, Request, RequestError,
+    SignAlgorithm, SocksProxy,
 };
 use simplex_core::driver::{Service, ShellInput, SocketAction, SocketId, FIRST_OUTGOING_SOCKET};
 use simplex_core::encoding::UnixTime;
@@ -39,6 +39,15 @@ fn feed(s: &mut ClientService, input: ShellInput<'_>) -> Vec<SocketAction> {
     let mut actions = Vec::new();
     s.handle(clock(), input, &mut actions);
     actions
+}
+
+/// Queues a request in the service's mailbox; the next turn (a tick) takes it.
+fn request(s: &mut ClientService, server: &ServerAddress, request: Request) -> Vec<SocketAction> {
+    s.port_mut().push(ClientCommand::Request {
+        server: server.clone(),
+        request: Box::new(request),
+    });
+    feed(s, ShellInput::Tick)
 }
 
 fn keys() -> RecipientKeys {
@@ -68,9 +77,8 @@ fn a_request_is_dialled_carried_and_answered() {
         "5001",
     );
     let mut s = service(NetworkConfig::default());
-    let now = s.now();
-    let id = s.manager().request(now, &addr, Request::create(&keys()));
-    let actions = feed(&mut s, ShellInput::Tick);
+    let actions = request(&mut s, &addr, Request::create(&keys()));
+    let id = s.port_mut().take_accepted().next().unwrap();
     let socket: SocketId = match actions.as_slice() {
         [SocketAction::Connect {
             socket,
@@ -105,7 +113,7 @@ fn a_request_is_dialled_carried_and_answered() {
             break;
         }
     }
-    let events: Vec<ManagerEvent> = s.take_events().collect();
+    let events: Vec<ManagerEvent> = s.port_mut().take_events().collect();
     assert!(events.iter().any(|e| matches!(
         e,
         ManagerEvent::Response { id: r, result: Ok(Reply::Ids { .. }), .. } if *r == id
@@ -136,9 +144,7 @@ fn with_a_proxy_the_shell_dials_the_proxy() {
         ..NetworkConfig::default()
     };
     let mut s = service(network);
-    let now = s.now();
-    s.manager().request(now, &addr, Request::create(&keys()));
-    let actions = feed(&mut s, ShellInput::Tick);
+    let actions = request(&mut s, &addr, Request::create(&keys()));
     let socket = match actions.as_slice() {
         [SocketAction::Connect {
             socket,
@@ -175,9 +181,9 @@ fn a_failed_dial_fails_the_request_and_strays_are_harmless() {
         "",
     );
     let mut s = service(NetworkConfig::default());
-    let now = s.now();
-    let id = s.manager().request(now, &addr, Request::create(&keys()));
-    let socket = match feed(&mut s, ShellInput::Tick).as_slice() {
+    let actions = request(&mut s, &addr, Request::create(&keys()));
+    let id = s.port_mut().take_accepted().next().unwrap();
+    let socket = match actions.as_slice() {
         [SocketAction::Connect {
             socket,
             host,
@@ -200,7 +206,7 @@ fn a_failed_dial_fails_the_request_and_strays_are_harmless() {
         after.iter().all(|a| *a == SocketAction::Close(socket)),
         "{after:?}"
     );
-    let events: Vec<ManagerEvent> = s.take_events().collect();
+    let events: Vec<ManagerEvent> = s.port_mut().take_events().collect();
     assert!(events.iter().any(|e| matches!(
         e,
         ManagerEvent::Response { id: r, result: Err(RequestError::Network), .. } if *r == id
@@ -208,7 +214,7 @@ fn a_failed_dial_fails_the_request_and_strays_are_harmless() {
     // Reports about sockets the manager no longer knows change nothing.
     assert!(feed(&mut s, ShellInput::Received(socket, b"late")).is_empty());
     assert!(feed(&mut s, ShellInput::PeerClosed(socket + 1)).is_empty());
-    assert_eq!(s.take_events().count(), 0);
+    assert_eq!(s.port_mut().take_events().count(), 0);
     // A client has no listener: an accepted socket is closed at once.
     assert_eq!(
         feed(&mut s, ShellInput::Accepted(3, 0)),

@@ -5,7 +5,7 @@
 
 mod scripted;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,9 +13,10 @@ use rand_chacha::rand_core::SeedableRng;
 use scripted::{address, ScriptedServer};
 use simplex_core::address::{ServerAddress, TransportHost};
 use simplex_core::client::{
-    ConnId, ConnectionManager, HostMode, IncompatibleHost, ManagerConfig, ManagerEvent,
-    ManagerInput, ManagerOutput, NetworkConfig, QueueSubscription, RecipientKeys, Reply, Request,
-    RequestError, RetryInterval, SignAlgorithm, SocksProxy, SubParty,
+    ConnId, ConnectionManager, HostMode, IncompatibleHost, ManagerConfig, ManagerError,
+    ManagerEvent, ManagerInput, ManagerOutput, ManagerRequestId, NetworkConfig, QueueSubscription,
+    RecipientKeys, Reply, Request, RequestError, RetryInterval, SignAlgorithm, SocksProxy,
+    SubParty,
 };
 use simplex_core::protocol::{EntityId, MsgFlags};
 use simplex_core::time::Instant;
@@ -30,6 +31,12 @@ struct World {
     refuse: bool,
     /// Every byte the manager sent, by connection.
     wire: Vec<(ConnId, Vec<u8>)>,
+    /// Outputs drained from the manager and not yet acted on.
+    backlog: VecDeque<ManagerOutput>,
+    /// The manager's deadline as of its last drain.
+    timeout: Option<Instant>,
+    /// Every output the manager gave, in order.
+    log: Vec<String>,
 }
 
 fn domain(name: &str) -> TransportHost {
@@ -48,6 +55,9 @@ impl World {
             connects: Vec::new(),
             refuse: false,
             wire: Vec::new(),
+            backlog: VecDeque::new(),
+            timeout: None,
+            log: Vec::new(),
         }
     }
 
@@ -55,11 +65,63 @@ impl World {
         address(self.server.key_hash(), vec![domain("localhost")], "")
     }
 
+    /// Drains the manager to `Timeout` (it takes no input before).
+    fn drain(&mut self) -> Vec<ManagerOutput> {
+        let mut outputs = Vec::new();
+        loop {
+            match self.mgr.poll_output() {
+                ManagerOutput::Timeout(t) => {
+                    self.timeout = t;
+                    self.log.push(format!("Timeout({t:?})"));
+                    return outputs;
+                }
+                out => {
+                    self.log.push(format!("{out:?}"));
+                    outputs.push(out);
+                }
+            }
+        }
+    }
+
+    /// Feeds one input and drains the manager.
+    fn feed(&mut self, input: ManagerInput<'_>) -> Vec<ManagerOutput> {
+        self.mgr.handle_input(self.now, input).unwrap();
+        self.drain()
+    }
+
+    /// Feeds one input; its outputs wait for [`Self::pump`].
+    fn input(&mut self, input: ManagerInput<'_>) {
+        let outputs = self.feed(input);
+        self.backlog.extend(outputs);
+    }
+
+    fn request(&mut self, server: &ServerAddress, request: Request) -> ManagerRequestId {
+        let input = ManagerInput::Request {
+            server: server.clone(),
+            request: Box::new(request),
+        };
+        let id = self.mgr.handle_input(self.now, input).unwrap().request;
+        let outputs = self.drain();
+        self.backlog.extend(outputs);
+        id.unwrap()
+    }
+
+    fn subscribe(&mut self, server: &ServerAddress, subs: Vec<QueueSubscription>) {
+        self.input(ManagerInput::Subscribe {
+            server: server.clone(),
+            subs,
+        });
+    }
+
+    fn subscribe_one(&mut self, server: &ServerAddress, sub: QueueSubscription) {
+        self.subscribe(server, vec![sub]);
+    }
+
     fn pump(&mut self) {
         loop {
             let mut moved = false;
-            loop {
-                match self.mgr.poll_output() {
+            while let Some(out) = self.backlog.pop_front() {
+                match out {
                     ManagerOutput::Connect {
                         conn,
                         host,
@@ -71,15 +133,11 @@ impl World {
                         self.connects
                             .push((self.now, conn, host, port, proxy.is_some()));
                         if self.refuse {
-                            self.mgr
-                                .handle_input(self.now, ManagerInput::ConnectFailed(conn))
-                                .unwrap();
+                            self.input(ManagerInput::ConnectFailed(conn));
                         } else {
                             self.server.accept(conn.0, self.now);
                             self.open.insert(conn);
-                            self.mgr
-                                .handle_input(self.now, ManagerInput::Connected(conn))
-                                .unwrap();
+                            self.input(ManagerInput::Connected(conn));
                         }
                     }
                     ManagerOutput::Transmit { conn, bytes } => {
@@ -92,15 +150,13 @@ impl World {
                         self.server.drop_conn(conn.0);
                     }
                     ManagerOutput::Event(e) => self.events.push(e),
-                    ManagerOutput::Timeout(_) => break,
+                    ManagerOutput::Timeout(_) => unreachable!("feed keeps no Timeout"),
                 }
             }
             for conn in self.open.clone() {
                 for bytes in self.server.transmit(conn.0, self.now) {
                     moved = true;
-                    self.mgr
-                        .handle_input(self.now, ManagerInput::Received(conn, &bytes))
-                        .unwrap();
+                    self.input(ManagerInput::Received(conn, &bytes));
                 }
             }
             if !moved {
@@ -111,24 +167,20 @@ impl World {
 
     fn advance_to(&mut self, t: Instant) {
         self.now = t;
-        self.mgr.handle_input(self.now, ManagerInput::Tick).unwrap();
+        self.input(ManagerInput::Tick);
         self.pump();
     }
 
     fn next_timeout(&mut self) -> Option<Instant> {
-        match self.mgr.poll_output() {
-            ManagerOutput::Timeout(t) => t,
-            other => panic!("undrained output {other:?}"),
-        }
+        assert!(self.backlog.is_empty(), "undrained {:?}", self.backlog);
+        self.timeout
     }
 
     /// The server drops every connection.
     fn drop_all(&mut self) {
         for conn in std::mem::take(&mut self.open) {
             self.server.drop_conn(conn.0);
-            self.mgr
-                .handle_input(self.now, ManagerInput::Closed(conn))
-                .unwrap();
+            self.input(ManagerInput::Closed(conn));
         }
         self.pump();
     }
@@ -142,7 +194,7 @@ impl World {
             .collect();
         let ids: Vec<_> = keys
             .iter()
-            .map(|k| self.mgr.request(self.now, &server, Request::create(k)))
+            .map(|k| self.request(&server, Request::create(k)))
             .collect();
         self.pump();
         let mut subs = Vec::new();
@@ -188,8 +240,8 @@ impl World {
 fn concurrent_requests_share_one_connection() {
     let mut w = World::new(1, ManagerConfig::default());
     let server = w.address();
-    let a = w.mgr.request(w.now, &server, Request::ping());
-    let b = w.mgr.request(w.now, &server, Request::ping());
+    let a = w.request(&server, Request::ping());
+    let b = w.request(&server, Request::ping());
     assert_eq!(w.mgr.connection_count(), 1);
     w.pump();
     assert_eq!(w.connects.len(), 1);
@@ -200,7 +252,7 @@ fn concurrent_requests_share_one_connection() {
             1
         );
     }
-    let c = w.mgr.request(w.now, &server, Request::ping());
+    let c = w.request(&server, Request::ping());
     w.pump();
     assert_eq!(w.connects.len(), 1);
     assert_eq!(
@@ -216,11 +268,10 @@ fn messages_arrive_decrypted() {
     let mut subs = w.create_queues(1);
     let (sub, sender_id) = subs.remove(0);
     let rid = sub.queue_id.clone();
-    w.mgr.subscribe(w.now, &server, sub);
+    w.subscribe_one(&server, sub);
     w.pump();
     assert_eq!(w.count(|e| matches!(e, ManagerEvent::Subscribed { .. })), 1);
-    w.mgr.request(
-        w.now,
+    w.request(
         &server,
         Request::send(
             sender_id,
@@ -248,7 +299,7 @@ fn reconnect_resubscribes_in_batches_with_one_down_and_one_up() {
     let mut w = World::new(3, ManagerConfig::default());
     let server = w.address();
     let subs: Vec<QueueSubscription> = w.create_queues(300).into_iter().map(|s| s.0).collect();
-    w.mgr.subscribe_many(w.now, &server, subs);
+    w.subscribe(&server, subs);
     w.pump();
     assert_eq!(
         w.count(|e| matches!(e, ManagerEvent::Subscribed { .. })),
@@ -288,7 +339,7 @@ fn reconnect_backs_off_on_the_reference_schedule() {
     let mut w = World::new(4, ManagerConfig::default());
     let server = w.address();
     let subs: Vec<QueueSubscription> = w.create_queues(2).into_iter().map(|s| s.0).collect();
-    w.mgr.subscribe_many(w.now, &server, subs);
+    w.subscribe(&server, subs);
     w.pump();
     w.refuse = true;
     w.drop_all();
@@ -321,7 +372,7 @@ fn requests_fail_when_the_connection_cannot_be_made() {
     let mut w = World::new(5, ManagerConfig::default());
     w.refuse = true;
     let server = w.address();
-    let id = w.mgr.request(w.now, &server, Request::ping());
+    let id = w.request(&server, Request::ping());
     w.pump();
     assert_eq!(
         w.count(|e| matches!(e, ManagerEvent::Response { id: i, result: Err(RequestError::Network), .. } if *i == id)),
@@ -336,10 +387,10 @@ fn requests_fail_when_the_connection_cannot_be_made() {
 fn connect_timeout_fails_waiting_requests() {
     let mut w = World::new(6, ManagerConfig::default());
     let server = w.address();
-    let id = w.mgr.request(w.now, &server, Request::ping());
+    let id = w.request(&server, Request::ping());
     // The shell never reports the TCP stream open.
-    match w.mgr.poll_output() {
-        ManagerOutput::Connect { .. } => {}
+    match w.backlog.pop_front() {
+        Some(ManagerOutput::Connect { .. }) => {}
         other => panic!("{other:?}"),
     }
     let t = w.next_timeout().unwrap();
@@ -357,7 +408,7 @@ fn takeover_ends_the_subscription() {
     let server = w.address();
     let (sub, _) = w.create_queues(1).remove(0);
     let rid = sub.queue_id.clone();
-    w.mgr.subscribe(w.now, &server, sub);
+    w.subscribe_one(&server, sub);
     w.pump();
     w.server.send_end(rid.as_bytes(), w.now);
     w.pump();
@@ -376,13 +427,23 @@ fn unknown_connections_are_api_errors() {
         .handle_input(w.now, ManagerInput::Received(ConnId(42), b"x"))
         .is_err());
     let server = w.address();
-    w.mgr.request(w.now, &server, Request::ping());
+    w.request(&server, Request::ping());
     w.pump();
     let conn = *w.open.iter().next().unwrap();
-    assert!(w
-        .mgr
-        .handle_input(w.now, ManagerInput::Connected(conn))
-        .is_err());
+    assert_eq!(
+        w.mgr.handle_input(w.now, ManagerInput::Connected(conn)),
+        Err(ManagerError::AlreadyConnected(conn))
+    );
+    // An input before the last one's outputs were drained is refused, and changes nothing.
+    w.mgr
+        .handle_input(w.now, ManagerInput::Closed(conn))
+        .unwrap();
+    assert_eq!(
+        w.mgr.handle_input(w.now, ManagerInput::Tick),
+        Err(ManagerError::OutputPending)
+    );
+    assert!(w.drain().contains(&ManagerOutput::Disconnect { conn }));
+    w.mgr.handle_input(w.now, ManagerInput::Tick).unwrap();
 }
 
 fn hosts() -> Vec<TransportHost> {
@@ -452,13 +513,12 @@ fn required_host_mode_refuses_incompatible_servers() {
     };
     let mut w = World::new(9, ManagerConfig::from_network(network));
     let server = w.address();
-    let id = w.mgr.request(w.now, &server, Request::ping());
+    let id = w.request(&server, Request::ping());
     let keys = RecipientKeys::generate(
         SignAlgorithm::Ed25519,
         &mut rand_chacha::ChaCha20Rng::seed_from_u64(1),
     );
-    w.mgr.subscribe(
-        w.now,
+    w.subscribe_one(
         &server,
         QueueSubscription {
             party: SubParty::Recipient,
@@ -493,47 +553,45 @@ fn onion_host_through_socks_proxy() {
     };
     let mut w = World::new(10, ManagerConfig::from_network(network));
     let server = address(w.server.key_hash(), hosts(), "5224");
-    w.mgr.request(w.now, &server, Request::ping());
-    let conn = match w.mgr.poll_output() {
-        ManagerOutput::Connect {
+    w.request(&server, Request::ping());
+    let outputs = std::mem::take(&mut w.backlog);
+    let conn = match outputs.front() {
+        Some(ManagerOutput::Connect {
             conn,
             host,
             port,
             proxy,
             ..
-        } => {
-            assert_eq!(host, TransportHost::Onion("abcdef.onion".into()));
-            assert_eq!(port, 5224);
-            assert_eq!(proxy, Some(SocksProxy::default()));
-            conn
+        }) => {
+            assert_eq!(*host, TransportHost::Onion("abcdef.onion".into()));
+            assert_eq!(*port, 5224);
+            assert_eq!(*proxy, Some(SocksProxy::default()));
+            *conn
         }
         other => panic!("{other:?}"),
     };
     // Nothing is sent before the stream is open.
-    assert!(matches!(w.mgr.poll_output(), ManagerOutput::Timeout(_)));
-    w.mgr
-        .handle_input(w.now, ManagerInput::Connected(conn))
-        .unwrap();
-    let transmit = |w: &mut World| match w.mgr.poll_output() {
-        ManagerOutput::Transmit { bytes, .. } => bytes,
+    assert_eq!(outputs.len(), 1, "{outputs:?}");
+    let transmit = |outputs: Vec<ManagerOutput>| match &outputs[..] {
+        [ManagerOutput::Transmit { bytes, .. }] => bytes.clone(),
         other => panic!("{other:?}"),
     };
-    assert_eq!(transmit(&mut w), vec![5, 1, 0]);
-    w.mgr
-        .handle_input(w.now, ManagerInput::Received(conn, &[5, 0]))
-        .unwrap();
+    assert_eq!(
+        transmit(w.feed(ManagerInput::Connected(conn))),
+        vec![5, 1, 0]
+    );
     let mut expected = vec![5, 1, 0, 3, 12];
     expected.extend_from_slice(b"abcdef.onion");
     expected.extend_from_slice(&5224u16.to_be_bytes());
-    assert_eq!(transmit(&mut w), expected);
-    w.mgr
-        .handle_input(
-            w.now,
-            ManagerInput::Received(conn, &[5, 0, 0, 1, 127, 0, 0, 1, 0x23, 0x28]),
-        )
-        .unwrap();
+    assert_eq!(
+        transmit(w.feed(ManagerInput::Received(conn, &[5, 0]))),
+        expected
+    );
     // Then TLS starts: a ClientHello record.
-    let hello = transmit(&mut w);
+    let hello = transmit(w.feed(ManagerInput::Received(
+        conn,
+        &[5, 0, 0, 1, 127, 0, 0, 1, 0x23, 0x28],
+    )));
     assert_eq!(hello[0], 0x16);
 }
 
@@ -545,19 +603,15 @@ fn socks_failure_is_a_connect_failure() {
     };
     let mut w = World::new(11, ManagerConfig::from_network(network));
     let server = w.address();
-    let id = w.mgr.request(w.now, &server, Request::ping());
-    let ManagerOutput::Connect { conn, .. } = w.mgr.poll_output() else {
+    let id = w.request(&server, Request::ping());
+    let Some(ManagerOutput::Connect { conn, .. }) = w.backlog.pop_front() else {
         panic!()
     };
-    w.mgr
-        .handle_input(w.now, ManagerInput::Connected(conn))
-        .unwrap();
-    w.mgr
-        .handle_input(
-            w.now,
-            ManagerInput::Received(conn, &[5, 0, 5, 4, 0, 0, 0, 0, 0, 0, 0, 0]),
-        )
-        .unwrap();
+    w.input(ManagerInput::Connected(conn));
+    w.input(ManagerInput::Received(
+        conn,
+        &[5, 0, 5, 4, 0, 0, 0, 0, 0, 0, 0, 0],
+    ));
     w.pump();
     assert_eq!(
         w.count(|e| matches!(e, ManagerEvent::Response { id: i, result: Err(RequestError::Network), .. } if *i == id)),
@@ -573,10 +627,9 @@ fn ack_delivers_the_next_message_opened() {
     let (sub, sender_id) = w.create_queues(1).remove(0);
     let rid = sub.queue_id.clone();
     let sign_key = sub.sign_key.clone();
-    w.mgr.subscribe(w.now, &server, sub);
+    w.subscribe_one(&server, sub);
     for body in [&b"first"[..], b"second"] {
-        w.mgr.request(
-            w.now,
+        w.request(
             &server,
             Request::send(
                 sender_id.clone(),
@@ -605,9 +658,7 @@ fn ack_delivers_the_next_message_opened() {
             _ => None,
         })
         .unwrap();
-    let ack = w
-        .mgr
-        .request(w.now, &server, Request::ack(rid, &sign_key, first));
+    let ack = w.request(&server, Request::ack(rid, &sign_key, first));
     w.pump();
     assert_eq!(bodies(&w), vec![b"first".to_vec(), b"second".to_vec()]);
     assert_eq!(
@@ -623,7 +674,7 @@ fn resubscription_timeouts_are_retried_on_the_live_connection() {
     let mut w = World::new(13, ManagerConfig::default());
     let server = w.address();
     let subs: Vec<QueueSubscription> = w.create_queues(3).into_iter().map(|s| s.0).collect();
-    w.mgr.subscribe_many(w.now, &server, subs);
+    w.subscribe(&server, subs);
     w.pump();
     w.events.clear();
     w.server.answering = false;
@@ -653,7 +704,7 @@ fn same_seed_same_outputs() {
         let mut w = World::new(seed, ManagerConfig::default());
         let server = w.address();
         let subs: Vec<QueueSubscription> = w.create_queues(2).into_iter().map(|s| s.0).collect();
-        w.mgr.subscribe_many(w.now, &server, subs);
+        w.subscribe(&server, subs);
         w.pump();
         w.drop_all();
         let events: Vec<String> = w.events.iter().map(|e| format!("{e:?}")).collect();
@@ -662,4 +713,44 @@ fn same_seed_same_outputs() {
     let (wire, events) = run(14);
     assert!(wire.len() > 4 && events.len() > 2);
     assert_eq!((wire, events), run(14));
+}
+
+#[test]
+fn two_managers_fed_the_same_inputs_give_the_same_outputs() {
+    // Many servers (one scripted server behind twelve addresses), each with several
+    // subscriptions, through a drop, reconnection, resubscription and timers.
+    let run = || {
+        let mut w = World::new(15, ManagerConfig::default());
+        let servers: Vec<ServerAddress> = (0..12)
+            .map(|i| {
+                address(
+                    w.server.key_hash(),
+                    vec![domain("localhost")],
+                    &format!("{}", 6000 + i),
+                )
+            })
+            .collect();
+        let subs: Vec<QueueSubscription> = w.create_queues(36).into_iter().map(|s| s.0).collect();
+        for (i, server) in servers.iter().enumerate() {
+            w.subscribe(server, subs[i * 3..i * 3 + 3].to_vec());
+            w.request(server, Request::ping());
+        }
+        w.pump();
+        w.drop_all();
+        for _ in 0..6 {
+            match w.next_timeout() {
+                Some(t) => w.advance_to(t.max(w.now + Duration::from_secs(1))),
+                None => break,
+            }
+        }
+        (w.log, w.events.len(), w.connects.len())
+    };
+    let (log, events, connects) = run();
+    assert!(connects >= 24, "every server connected twice: {connects}");
+    assert!(events >= 12 * 3, "{events}");
+    let (again, _, _) = run();
+    assert_eq!(log.len(), again.len());
+    for (i, (a, b)) in log.iter().zip(&again).enumerate() {
+        assert_eq!(a, b, "output {i} differs");
+    }
 }

@@ -19,7 +19,8 @@ use simplex_core::protocol::{
 use simplex_core::time::Instant;
 use simplex_core::tls::{ServerIdentity, TlsSession};
 use simplex_core::transport::{
-    ClientConnection, CloseReason, Framing, HandshakeError, Input, Output, ServerConnection,
+    ApiError, ClientConnection, CloseReason, Framing, HandshakeError, Input, Output,
+    ServerConnection, MAX_PENDING_BLOCKS,
 };
 use std::time::Duration;
 use support::{rng, TIMEOUT};
@@ -500,6 +501,36 @@ fn foreign_session_id_is_a_session_error() {
         t.server_received,
         vec![(CorrId::from_slice(b"1").unwrap(), Err(ErrorType::Session))]
     );
+}
+
+#[test]
+fn send_capacity_counts_the_blocks_it_takes() {
+    let (mut client, _server) = pair(21, SMP_VERSION_RANGE, identity().key_hash());
+    // Before the handshake nothing is taken.
+    assert_eq!(client.send_capacity(), 0);
+    let (mut client2, _server, _t) = established(21, SMP_VERSION_RANGE);
+    assert_eq!(client2.send_capacity(), MAX_PENDING_BLOCKS);
+    let ping = transmission(&client2, "1", &[], &Command::Ping, None);
+    // Without draining, each send fills one more block until there is no room.
+    for left in (0..MAX_PENDING_BLOCKS).rev() {
+        client2
+            .handle_input(Instant::ZERO, Input::Send(vec![ping.clone()]))
+            .unwrap();
+        assert!(client2.send_capacity() <= left);
+        if client2.send_capacity() == 0 {
+            break;
+        }
+    }
+    assert_eq!(client2.send_capacity(), 0);
+    assert_eq!(
+        client2.handle_input(Instant::ZERO, Input::Send(vec![ping.clone()])),
+        Err(ApiError::Backpressure)
+    );
+    // Draining makes room again.
+    while !matches!(client2.poll_output(), Output::Timeout(_)) {}
+    assert!(client2.send_capacity() > 0);
+    client.handle_input(Instant::ZERO, Input::Close).unwrap();
+    assert_eq!(client.send_capacity(), 0);
 }
 
 proptest! {

@@ -13,9 +13,9 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use simplex_core::address::{ServerAddress, TransportHost};
 use simplex_core::client::{
-    decrypt_notification, generate_sign_key, ClientService, ConnectionManager, ManagerConfig,
-    ManagerEvent, ManagerRequestId, QueueSubscription, RecipientKeys, Reply, Request, RequestError,
-    SignAlgorithm, SubParty,
+    decrypt_notification, generate_sign_key, ClientCommand, ClientService, ConnectionManager,
+    ManagerConfig, ManagerEvent, ManagerRequestId, QueueSubscription, RecipientKeys, Reply,
+    Request, RequestError, SignAlgorithm, SubParty,
 };
 use simplex_core::crypto::x25519;
 use simplex_core::driver::{Service, ShellInput, SocketAction, SocketId};
@@ -172,7 +172,7 @@ impl World {
         };
         let mut actions = Vec::new();
         self.client_deadline = self.client.handle(clock, input, &mut actions);
-        self.events.extend(self.client.take_events());
+        self.events.extend(self.client.port_mut().take_events());
         for action in actions {
             match action {
                 SocketAction::Connect {
@@ -269,6 +269,14 @@ impl World {
         self.settle();
     }
 
+    /// Hands the client a command; the turn it is taken in is run at once. Returns the id a
+    /// request got.
+    fn command(&mut self, command: ClientCommand) -> Option<ManagerRequestId> {
+        self.client.port_mut().push(command);
+        self.client_input(ShellInput::Tick);
+        self.client.port_mut().take_accepted().next()
+    }
+
     fn take_events(&mut self) -> Vec<ManagerEvent> {
         std::mem::take(&mut self.events)
     }
@@ -276,8 +284,12 @@ impl World {
     /// Sends a request and runs the world until its answer.
     fn call(&mut self, request: Request) -> Result<Reply, RequestError> {
         let address = self.address.clone();
-        let now = self.now;
-        let id = self.client.manager().request(now, &address, request);
+        let id = self
+            .command(ClientCommand::Request {
+                server: address,
+                request: Box::new(request),
+            })
+            .expect("a request id");
         for _ in 0..100 {
             self.settle();
             if let Some(result) = self.answer(id) {
@@ -350,11 +362,10 @@ fn queue_life(seed: u64) -> Vec<u8> {
 
     // Subscribe, then send three messages and take them one by one.
     let address = world.address.clone();
-    let now = world.now;
-    world
-        .client
-        .manager()
-        .subscribe(now, &address, q.subscription());
+    world.command(ClientCommand::Subscribe {
+        server: address.clone(),
+        subs: vec![q.subscription()],
+    });
     world.settle();
     assert!(world
         .take_events()
@@ -406,17 +417,15 @@ fn queue_life(seed: u64) -> Vec<u8> {
         }) => (notifier_id, server_dh_key),
         other => panic!("{other:?}"),
     };
-    let now = world.now;
-    world.client.manager().subscribe(
-        now,
-        &address,
-        QueueSubscription {
+    world.command(ClientCommand::Subscribe {
+        server: address.clone(),
+        subs: vec![QueueSubscription {
             party: SubParty::Notifier,
             queue_id: notifier_id.clone(),
             sign_key: notifier_key,
             body_key: None,
-        },
-    );
+        }],
+    });
     world.settle();
     world.take_events();
     let send = Request::send(
@@ -492,11 +501,10 @@ fn server_crash_mid_stream_loses_nothing() {
         let mut world = World::new(seed);
         let q = create(&mut world, seed);
         let address = world.address.clone();
-        let now = world.now;
-        world
-            .client
-            .manager()
-            .subscribe(now, &address, q.subscription());
+        world.command(ClientCommand::Subscribe {
+            server: address.clone(),
+            subs: vec![q.subscription()],
+        });
         world.settle();
         let mut seen: BTreeMap<MsgId, Bytes> = BTreeMap::new();
         let mut order = Vec::new();
@@ -532,8 +540,10 @@ fn server_crash_mid_stream_loses_nothing() {
                                 &q.keys.sign_key,
                                 m.msg_id.clone(),
                             );
-                            let now = world.now;
-                            world.client.manager().request(now, &address, ack);
+                            world.command(ClientCommand::Request {
+                                server: address.clone(),
+                                request: Box::new(ack),
+                            });
                         }
                     }
                     ManagerEvent::Down { .. } => downs += 1,

@@ -7,7 +7,6 @@
 //! manager reports (messages, notifications, subscriptions down and up) on one event channel.
 //! No protocol decision is made here: this is plumbing between threads.
 
-use simplex_core::time::Clock;
 use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -18,10 +17,10 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use simplex_core::address::ServerAddress;
 use simplex_core::client::{
-    ClientService, ConnectionManager, ManagerConfig, ManagerEvent, ManagerRequestId,
-    QueueSubscription, Reply, Request, RequestError, SubKey,
+    ClientCommand, ClientPort, ClientService, ConnectionManager, ManagerConfig, ManagerEvent,
+    ManagerRequestId, QueueSubscription, Reply, Request, RequestError, SubKey,
 };
-use simplex_core::driver::{Service, ShellInput, ShellLimits, SocketAction, StopFlag, Waker};
+use simplex_core::driver::{ShellLimits, StopFlag, Waker};
 
 /// Which shell drives the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,42 +80,46 @@ enum Job {
 /// The waker the shell hands over, shared with the caller's side.
 type WakerSlot = Arc<Mutex<Option<Waker>>>;
 
-/// The service the shell drives: the client service plus the channels.
-struct ChannelService {
-    inner: ClientService,
+/// The client service's port: jobs from the caller's side become commands, answers go to
+/// their callers and the other events to the event channel.
+struct ChannelPort {
     jobs: Receiver<Job>,
     events: Sender<Vec<ManagerEvent>>,
+    /// The answer channel of the request just handed over, until its id comes back.
+    next_answer: Option<Sender<Result<Reply, RequestError>>>,
     waiting: HashMap<ManagerRequestId, Sender<Result<Reply, RequestError>>>,
     waker: WakerSlot,
 }
 
-impl ChannelService {
-    fn take_jobs(&mut self, clock: Clock) {
-        while let Ok(job) = self.jobs.try_recv() {
-            let manager = self.inner.manager();
-            match job {
-                Job::Request {
-                    server,
-                    request,
-                    answer,
-                } => {
-                    let id = manager.request(clock.now, &server, *request);
-                    self.waiting.insert(id, answer);
-                }
-                Job::Subscribe { server, subs } => manager.subscribe_many(clock.now, &server, subs),
-                Job::Forget { server, sub } => {
-                    manager.forget_subscription(&server, &sub);
-                }
+impl ClientPort for ChannelPort {
+    fn next_command(&mut self) -> Option<ClientCommand> {
+        let job = self.jobs.try_recv().ok()?;
+        Some(match job {
+            Job::Request {
+                server,
+                request,
+                answer,
+            } => {
+                self.next_answer = Some(answer);
+                ClientCommand::Request { server, request }
             }
+            Job::Subscribe { server, subs } => ClientCommand::Subscribe { server, subs },
+            Job::Forget { server, sub } => ClientCommand::Forget { server, sub },
+        })
+    }
+
+    fn accepted(&mut self, id: ManagerRequestId) {
+        if let Some(answer) = self.next_answer.take() {
+            self.waiting.insert(id, answer);
         }
     }
 
     /// Answers go to their callers; the other events of one turn go out together, so a
     /// caller never sees half of what one input caused (a subscription without the message
     /// delivered in answer to it, say).
-    fn pass_events(&mut self) {
+    fn deliver(&mut self, events: Vec<ManagerEvent>) {
         let mut batch = Vec::new();
-        for event in self.inner.take_events() {
+        for event in events {
             match event {
                 ManagerEvent::Response { id, result, .. } if self.waiting.contains_key(&id) => {
                     if let Some(answer) = self.waiting.remove(&id) {
@@ -130,27 +133,11 @@ impl ChannelService {
             let _ = self.events.send(batch);
         }
     }
-}
 
-impl Service for ChannelService {
     fn set_waker(&mut self, waker: Waker) {
         if let Ok(mut slot) = self.waker.lock() {
             *slot = Some(waker);
         }
-    }
-
-    fn handle(
-        &mut self,
-        clock: Clock,
-        input: ShellInput<'_>,
-        actions: &mut Vec<SocketAction>,
-    ) -> Option<simplex_core::time::Instant> {
-        if !matches!(input, ShellInput::Shutdown) {
-            self.take_jobs(clock);
-        }
-        let deadline = self.inner.handle(clock, input, actions);
-        self.pass_events();
-        deadline
     }
 }
 
@@ -216,13 +203,14 @@ impl ClientRuntime {
                     Box::new(rng),
                     simplex_core::time::Instant::ZERO,
                 );
-                let mut service = ChannelService {
-                    inner: ClientService::new(manager),
+                let port = ChannelPort {
                     jobs: jobs_rx,
                     events: events_tx,
+                    next_answer: None,
                     waiting: HashMap::new(),
                     waker: thread_waker,
                 };
+                let mut service = ClientService::with_port(manager, port);
                 let limits = ShellLimits::default();
                 match runtime {
                     Runtime::Mio => {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::expect::{Expect, Unexpected};
 use super::network::NetworkConfig;
 use crate::crypto::cbox::CbNonce;
 use crate::crypto::keys::SignKey;
@@ -168,8 +169,8 @@ pub enum RequestError {
     #[error("unreadable response: {0:?}")]
     Response(ErrorType),
     /// An answer that does not fit the command, or about another queue.
-    #[error("unexpected response {0}")]
-    Unexpected(&'static str),
+    #[error("unexpected response: {0}")]
+    Unexpected(Unexpected),
     /// No answer within the response timeout.
     #[error("response timeout")]
     Timeout,
@@ -255,7 +256,7 @@ pub enum ClientOutput {
 struct InFlight {
     id: RequestId,
     entity_id: EntityId,
-    command: &'static str,
+    expect: Expect,
     internal_ping: bool,
 }
 
@@ -285,6 +286,8 @@ pub struct SmpClient {
     outputs: VecDeque<ClientOutput>,
     closed: bool,
     reported_closed: bool,
+    /// Whether `poll_output` reached `Timeout` since the last input.
+    drained: bool,
 }
 
 impl std::fmt::Debug for SmpClient {
@@ -305,10 +308,39 @@ pub enum ClientInput<'a> {
     Received(&'a [u8]),
     /// The socket reached end of file.
     PeerClosed,
+    /// Commands to send (they wait for the connection if it is not up yet). All commands
+    /// given in one input go out together, in as few blocks as fit under v4; each gets an id
+    /// ([`Handled::submitted`]) its [`ClientOutput::Response`] will carry.
+    Submit(Vec<Request>),
     /// Close the connection cleanly.
     Close,
     /// Only time passed.
     Tick,
+}
+
+/// What an accepted input did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Handled {
+    /// How many received bytes were consumed (all of them unless the connection closed
+    /// meanwhile); 0 for inputs that carry none.
+    pub consumed: usize,
+    /// The ids of the commands of a [`ClientInput::Submit`], in order; empty otherwise.
+    pub submitted: Vec<RequestId>,
+}
+
+/// API misuse: the input broke the machine's contract and was not taken. Nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// An input came before the outputs of the previous one were drained to
+    /// [`ClientOutput::Timeout`].
+    #[error("outputs of the previous input were not drained")]
+    OutputPending,
+    /// Commands submitted after the connection ended.
+    #[error("the connection is closed")]
+    Closed,
+    /// The connection refused the input.
+    #[error("{0}")]
+    Transport(#[from] ApiError),
 }
 
 impl SmpClient {
@@ -333,6 +365,7 @@ impl SmpClient {
             outputs: VecDeque::new(),
             closed: false,
             reported_closed: false,
+            drained: true,
         }
     }
 
@@ -361,45 +394,46 @@ impl SmpClient {
         self.in_flight.len() + self.waiting.len()
     }
 
-    /// Sends commands (waiting for the connection if it is not up yet). All commands given in
-    /// one call go out together: in as few blocks as fit under v4. Each gets an id its
-    /// [`ClientOutput::Response`] will carry.
-    pub fn submit(
-        &mut self,
-        now: Instant,
-        requests: Vec<Request>,
-    ) -> Result<Vec<RequestId>, ApiError> {
-        if self.closed {
-            return Err(ApiError::Closed);
-        }
-        self.now = self.now.max(now);
-        let mut ids = Vec::with_capacity(requests.len());
-        for request in requests {
-            let id = RequestId(self.next_corr);
-            self.next_corr += 1;
-            ids.push(id);
-            if self.version.is_some() {
-                self.encode(now, id, request, false);
-            } else {
-                self.waiting.push_back((id, request));
+    /// How many more blocks of commands go to the connection at once: its send capacity
+    /// less the blocks already queued here. Commands submitted beyond it are kept (and sent as
+    /// `Transmit` outputs are drained), so this is for a caller that wants to pace itself.
+    pub fn send_capacity(&self) -> usize {
+        let queued = if self.version.is_some_and(|v| v >= 4) {
+            let lens: Vec<usize> = self.outbox.iter().map(Vec::len).collect();
+            let (mut start, mut blocks) = (0, 0);
+            while start < lens.len() {
+                start += block_fill(lens[start..].iter().copied());
+                blocks += 1;
             }
-        }
-        Ok(ids)
+            blocks
+        } else {
+            self.outbox.len()
+        };
+        self.conn.send_capacity().saturating_sub(queued)
     }
 
-    /// Feeds an input; returns how many received bytes were consumed (all of them unless the
-    /// connection closed meanwhile).
+    /// Feeds an input. Afterwards drain [`Self::poll_output`] until it returns
+    /// [`ClientOutput::Timeout`]; another input before that is refused
+    /// ([`ClientError::OutputPending`]).
     pub fn handle_input(
         &mut self,
         now: Instant,
         input: ClientInput<'_>,
-    ) -> Result<usize, ApiError> {
+    ) -> Result<Handled, ClientError> {
+        if !self.drained {
+            return Err(ClientError::OutputPending);
+        }
+        if self.closed && matches!(input, ClientInput::Submit(_)) {
+            return Err(ClientError::Closed);
+        }
         self.now = self.now.max(now);
-        let consumed = match input {
+        let mut handled = Handled::default();
+        match input {
             ClientInput::Received(bytes) => {
                 if self.closed {
                     // Bytes that were in flight when the connection ended: nothing to do.
-                    return Ok(bytes.len());
+                    handled.consumed = bytes.len();
+                    return Ok(handled);
                 }
                 let mut done = 0;
                 while done < bytes.len() {
@@ -412,30 +446,41 @@ impl SmpClient {
                         break;
                     }
                 }
-                done
+                handled.consumed = done;
+            }
+            ClientInput::Submit(requests) => {
+                handled.submitted = Vec::with_capacity(requests.len());
+                for request in requests {
+                    let id = RequestId(self.next_corr);
+                    self.next_corr += 1;
+                    handled.submitted.push(id);
+                    if self.version.is_some() {
+                        self.encode(now, id, request, false);
+                    } else {
+                        self.waiting.push_back((id, request));
+                    }
+                }
             }
             ClientInput::PeerClosed => {
                 if !self.conn.is_closed() {
                     self.conn.handle_input(now, Input::PeerClosed)?;
                 }
-                0
             }
             ClientInput::Close => {
                 if !self.conn.is_closed() {
                     self.conn.handle_input(now, Input::Close)?;
                 }
-                0
             }
             ClientInput::Tick => {
                 if !self.conn.is_closed() {
                     self.conn.handle_input(now, Input::Tick)?;
                 }
-                0
             }
-        };
+        }
+        self.drained = false;
         self.drain_connection();
         self.check_timers(now);
-        Ok(consumed)
+        Ok(handled)
     }
 
     /// The next output. Drain until [`ClientOutput::Timeout`].
@@ -461,6 +506,7 @@ impl SmpClient {
         if let Some(out) = self.outputs.pop_front() {
             return out;
         }
+        self.drained = true;
         ClientOutput::Timeout(self.poll_timeout())
     }
 
@@ -537,11 +583,11 @@ impl SmpClient {
             return self.on_event(entity_id, message);
         };
         let result = if pending.entity_id != entity_id {
-            Err(RequestError::Unexpected("response for another queue"))
+            Err(RequestError::Unexpected(Unexpected::OtherQueue))
         } else {
             match message {
                 Err(e) => Err(RequestError::Response(e)),
-                Ok(msg) => expected_reply(pending.command, msg),
+                Ok(msg) => pending.expect.check(msg),
             }
         };
         if pending.internal_ping {
@@ -632,7 +678,7 @@ impl SmpClient {
                     InFlight {
                         id,
                         entity_id: request.entity_id,
-                        command: request.command.tag(),
+                        expect: Expect::of(&request.command),
                         internal_ping,
                     },
                 );
@@ -647,38 +693,32 @@ impl SmpClient {
     }
 
     /// Hands queued transmissions to the connection one block's worth at a time (so blocks
-    /// are full whatever the calls that queued them), until it has no more room. Returns
-    /// whether anything was taken.
+    /// are full whatever the calls that queued them), as many blocks as its send capacity.
+    /// Returns whether anything was taken.
     fn flush(&mut self) -> bool {
-        if self.outbox.is_empty() || self.closed || self.version.is_none() {
+        if self.closed || self.version.is_none() {
             return false;
         }
         let batch = self.version.is_some_and(|v| v >= 4);
         let mut progress = false;
-        while !self.outbox.is_empty() {
+        let mut capacity = self.conn.send_capacity();
+        while capacity > 0 && !self.outbox.is_empty() {
             let n = if batch {
                 block_fill(self.outbox.iter().map(Vec::len))
             } else {
                 1
             };
             let chunk: Vec<Vec<u8>> = self.outbox.drain(..n).collect();
-            match self.conn.handle_input(self.now, Input::Send(Vec::new())) {
-                Err(ApiError::Backpressure) | Err(ApiError::NotEstablished) => {
-                    for t in chunk.into_iter().rev() {
-                        self.outbox.push_front(t);
-                    }
-                    break;
-                }
-                Err(ApiError::Closed) => {
-                    self.outbox.clear();
-                    break;
-                }
-                Ok(_) => {
-                    // Checked just above with nothing to send, so this one is taken.
-                    let _ = self.conn.handle_input(self.now, Input::Send(chunk));
-                    progress = true;
-                }
+            // Each chunk fills one block, and the connection said it takes this many.
+            if self
+                .conn
+                .handle_input(self.now, Input::Send(chunk))
+                .is_err()
+            {
+                break;
             }
+            capacity -= 1;
+            progress = true;
         }
         progress
     }
@@ -742,38 +782,4 @@ fn block_fill(lens: impl Iterator<Item = usize>) -> usize {
         n += 1;
     }
     n.max(1)
-}
-
-/// The answer a command expects (the reference's per-command result checks).
-fn expected_reply(command: &'static str, msg: BrokerMsg) -> Result<Reply, RequestError> {
-    match (command, msg) {
-        (_, BrokerMsg::Err(e)) => Err(RequestError::Protocol(e)),
-        (
-            "NEW",
-            BrokerMsg::Ids {
-                recipient_id,
-                sender_id,
-                server_dh_key,
-            },
-        ) => Ok(Reply::Ids {
-            recipient_id,
-            sender_id,
-            server_dh_key,
-        }),
-        (
-            "NKEY",
-            BrokerMsg::Nid {
-                notifier_id,
-                server_dh_key,
-            },
-        ) => Ok(Reply::Nid {
-            notifier_id,
-            server_dh_key,
-        }),
-        ("PING", BrokerMsg::Pong) => Ok(Reply::Pong),
-        ("SUB" | "GET" | "ACK", BrokerMsg::Msg(m)) => Ok(Reply::Message(m)),
-        ("NEW" | "NKEY" | "PING", other) => Err(RequestError::Unexpected(other.tag())),
-        (_, BrokerMsg::Ok) => Ok(Reply::Ok),
-        (_, other) => Err(RequestError::Unexpected(other.tag())),
-    }
 }

@@ -15,11 +15,13 @@
 //!   [`ManagerEvent::Down`]/[`ManagerEvent::Up`] once per server. It opens delivered message
 //!   bodies with each queue's key, so the user gets plaintext ([`ReceivedMessage`]).
 //! - [`ClientService`] puts the manager behind the shells' interface
-//!   ([`crate::driver::Service`]), so `simplex-io-mio` and `simplex-io-smol` drive it.
+//!   ([`crate::driver::Service`]), so `simplex-io-mio` and `simplex-io-smol` drive it; the
+//!   embedder's commands and events pass through its [`ClientPort`] within those turns.
 //! - [`NetworkConfig`] is the reference agent's: SOCKS5 proxy, host mode, timeouts,
 //!   keep-alive. The SOCKS5 exchange itself is [`crate::socks5`].
 
 mod decrypt;
+mod expect;
 mod machine;
 mod manager;
 mod network;
@@ -31,17 +33,19 @@ pub use decrypt::{
     decrypt_message, decrypt_notification, parse_notification_meta, DecryptError, NotificationMeta,
     ReceivedMessage,
 };
+pub use expect::{Expect, ReplyKind, Unexpected};
 pub use machine::{
-    ClientCloseReason, ClientConfig, ClientInput, ClientOutput, Reply, Request, RequestError,
-    RequestId, SmpClient,
+    ClientCloseReason, ClientConfig, ClientError, ClientInput, ClientOutput, Handled, Reply,
+    Request, RequestError, RequestId, SmpClient,
 };
 pub use manager::{
-    ConnId, ConnectionManager, ManagerConfig, ManagerError, ManagerEvent, ManagerInput,
-    ManagerOutput, ManagerRequestId, MessageError, QueueSubscription, SubKey, SubParty,
+    ConnId, ConnectionManager, ManagerConfig, ManagerError, ManagerEvent, ManagerHandled,
+    ManagerInput, ManagerOutput, ManagerRequestId, MessageError, QueueSubscription, SubKey,
+    SubParty,
 };
 pub use network::{
     server_port, HostMode, IncompatibleHost, KeepAlive, NetworkConfig, SocksProxy, DEFAULT_SMP_PORT,
 };
 pub use queue_keys::{body_key, generate_sign_key, RecipientKeys, SignAlgorithm};
 pub use retry::RetryInterval;
-pub use service::{conn_of, socket_of, ClientService};
+pub use service::{conn_of, socket_of, ClientCommand, ClientPort, ClientService, Mailbox};

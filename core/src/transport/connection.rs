@@ -317,6 +317,17 @@ impl<M: ProtocolMessage> SmpConnection<M> {
         matches!(self.phase, Phase::Closing | Phase::Closed)
     }
 
+    /// How many blocks [`Input::Send`] takes now: none before the connection is established,
+    /// after it ended, or while [`MAX_PENDING_BLOCKS`] blocks wait for the socket (drain
+    /// `Transmit` outputs to make room). A sender fills at most this many blocks instead of
+    /// probing with a send and handling [`ApiError::Backpressure`].
+    pub fn send_capacity(&self) -> usize {
+        if self.phase != Phase::Established {
+            return 0;
+        }
+        MAX_PENDING_BLOCKS.saturating_sub(self.pending_blocks.len())
+    }
+
     /// Feeds an input. Returns how many received bytes were consumed: fewer than given only
     /// when the peer sends faster than outputs are drained — drain, then feed the rest.
     pub fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<usize, ApiError> {

@@ -90,45 +90,58 @@ pub fn client_machine(data: &[u8]) {
         Request::subscribe(EntityId::from_slice(&[1; 24]).expect("id"), &key),
         Request::ping(),
     ];
-    client.submit(Instant::ZERO, requests).expect("open client");
+    client
+        .handle_input(Instant::ZERO, ClientInput::Submit(requests))
+        .expect("open client");
     let mut answered = std::collections::HashSet::new();
     let now = Instant::ZERO;
-    let mut pump = |client: &mut SmpClient, server: &mut ServerConnection| loop {
-        let mut to_client = Vec::new();
-        let drain_server = |server: &mut ServerConnection, to_client: &mut Vec<Vec<u8>>| loop {
-            match server.poll_output() {
-                Output::Transmit(b) => to_client.push(b),
-                Output::Timeout(_) => break,
-                _ => {}
-            }
-        };
-        loop {
-            match client.poll_output() {
-                ClientOutput::Transmit(b) => {
-                    let mut rest = &b[..];
-                    while !rest.is_empty() {
-                        let n = server
-                            .handle_input(now, Input::Received(rest))
-                            .unwrap_or(rest.len());
-                        rest = &rest[n..];
-                        drain_server(server, &mut to_client);
-                        if n == 0 {
-                            break;
-                        }
+    // Bytes from the client go into the server (as far as it takes them), its answers are
+    // kept for the client.
+    let feed_server =
+        |server: &mut ServerConnection, bytes: &[u8], to_client: &mut Vec<Vec<u8>>| {
+            let mut rest = bytes;
+            while !rest.is_empty() {
+                let n = server
+                    .handle_input(now, Input::Received(rest))
+                    .unwrap_or(rest.len());
+                rest = &rest[n..];
+                loop {
+                    match server.poll_output() {
+                        Output::Transmit(b) => to_client.push(b),
+                        Output::Timeout(_) => break,
+                        _ => {}
                     }
                 }
-                ClientOutput::Response { id, .. } => {
-                    assert!(answered.insert(id), "request answered twice");
+                if n == 0 {
+                    break;
                 }
-                ClientOutput::Timeout(_) => break,
-                _ => {}
             }
-        }
-        drain_server(server, &mut to_client);
-        if to_client.is_empty() {
-            break;
-        }
-        for b in to_client {
+        };
+    // The client takes no input before its outputs are drained: drain after each one.
+    let mut pump = |client: &mut SmpClient, server: &mut ServerConnection| {
+        let mut to_client = Vec::new();
+        loop {
+            loop {
+                match client.poll_output() {
+                    ClientOutput::Transmit(b) => feed_server(server, &b, &mut to_client),
+                    ClientOutput::Response { id, .. } => {
+                        assert!(answered.insert(id), "request answered twice");
+                    }
+                    ClientOutput::Timeout(_) => break,
+                    _ => {}
+                }
+            }
+            loop {
+                match server.poll_output() {
+                    Output::Transmit(b) => to_client.push(b),
+                    Output::Timeout(_) => break,
+                    _ => {}
+                }
+            }
+            if to_client.is_empty() {
+                break;
+            }
+            let b = to_client.remove(0);
             let _ = client.handle_input(now, ClientInput::Received(&b));
         }
     };

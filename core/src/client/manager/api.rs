@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use crate::address::{ServerAddress, TransportHost};
 use crate::client::decrypt::{DecryptError, ReceivedMessage};
-use crate::client::machine::{ClientConfig, Reply, RequestError};
+use crate::client::machine::{ClientConfig, Reply, Request, RequestError};
 use crate::client::network::{KeepAlive, NetworkConfig, SocksProxy};
 use crate::client::retry::RetryInterval;
 use crate::crypto::cbox::{CbKey, CbNonce};
@@ -207,9 +207,38 @@ pub enum ManagerOutput {
     Timeout(Option<Instant>),
 }
 
-/// What the shell feeds the manager.
+/// What the shell and the user feed the manager.
 #[derive(Debug)]
 pub enum ManagerInput<'a> {
+    /// Send a request to a server, connecting first if needed (requests made while it
+    /// connects wait on that one connection). Its id is [`ManagerHandled::request`]; the
+    /// answer comes as [`ManagerEvent::Response`].
+    Request {
+        /// The server.
+        server: ServerAddress,
+        /// The command (boxed: it is by far the largest input).
+        request: Box<Request>,
+    },
+    /// Subscribe queues of one server (in as few blocks as fit) and keep them subscribed
+    /// across reconnections. The outcome comes as [`ManagerEvent::Subscribed`] or
+    /// [`ManagerEvent::SubscriptionFailed`].
+    Subscribe {
+        /// The server.
+        server: ServerAddress,
+        /// The subscriptions.
+        subs: Vec<QueueSubscription>,
+    },
+    /// Forget a subscription locally (the server keeps it until the connection ends);
+    /// [`ManagerHandled::forgotten`] says whether it was kept.
+    Forget {
+        /// The server.
+        server: ServerAddress,
+        /// Which subscription.
+        sub: SubKey,
+    },
+    /// Close every connection and forget every subscription; open requests are answered with
+    /// [`crate::client::RequestError::Network`].
+    Close,
     /// The TCP stream is open.
     Connected(ConnId),
     /// The TCP stream could not be opened.
@@ -222,10 +251,26 @@ pub enum ManagerInput<'a> {
     Tick,
 }
 
-/// A caller error: the input named a stream the manager does not know (already closed, or
-/// never asked for). Nothing changed.
+/// What an accepted input did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ManagerHandled {
+    /// Bytes of a [`ManagerInput::Received`] consumed (all, unless the connection ended
+    /// meanwhile); 0 for other inputs.
+    pub consumed: usize,
+    /// The id of a [`ManagerInput::Request`].
+    pub request: Option<ManagerRequestId>,
+    /// Whether a [`ManagerInput::Forget`] found the subscription.
+    pub forgotten: bool,
+}
+
+/// API misuse: the input broke the manager's contract (or named a stream it does not know:
+/// already closed, or never asked for). Nothing changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ManagerError {
+    /// An input came before the outputs of the previous one were drained to
+    /// [`ManagerOutput::Timeout`].
+    #[error("outputs of the previous input were not drained")]
+    OutputPending,
     /// Unknown stream.
     #[error("unknown connection {0:?}")]
     UnknownConnection(ConnId),

@@ -7,9 +7,10 @@
 //! subscriptions down once, reconnects on the reference's retry schedule, resubscribes every
 //! queue in one batch and reports them up once. See `spec/client.md`.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::decrypt::{decrypt_message, ReceivedMessage};
+use super::expect::{Expect, ReplyKind, Unexpected};
 use super::machine::{
     ClientInput, ClientOutput, Reply, Request, RequestError, RequestId, SmpClient,
 };
@@ -23,9 +24,13 @@ use crate::tls::TlsSession;
 use crate::transport::ClientConnection;
 
 mod api;
+mod commands;
+mod servers;
+
+use servers::{DeadlineIndex, ServerKey, Servers};
 
 pub use api::{
-    ConnId, ManagerConfig, ManagerError, ManagerEvent, ManagerInput, ManagerOutput,
+    ConnId, ManagerConfig, ManagerError, ManagerEvent, ManagerHandled, ManagerInput, ManagerOutput,
     ManagerRequestId, MessageError, QueueSubscription, SubKey, SubParty,
 };
 
@@ -57,6 +62,11 @@ struct Link {
     up: bool,
     /// The end of the connect timeout (until `up`).
     connect_deadline: Instant,
+    /// Bytes the client produced before the stream (or the SOCKS5 tunnel) could carry them.
+    held: Vec<Vec<u8>>,
+    /// Pending subscriptions are to be submitted once the client's outputs are drained (it
+    /// takes no input before that).
+    submit_subs: bool,
 }
 
 enum SlotState {
@@ -67,21 +77,27 @@ enum SlotState {
 
 struct Slot {
     state: SlotState,
-    subs: HashMap<SubKey, SubEntry>,
+    subs: BTreeMap<SubKey, SubEntry>,
     backoff: Backoff,
     /// In a reconnection: resubscriptions still unanswered, and those answered OK.
     resubscribing: Option<(usize, Vec<SubKey>)>,
     /// Retry pending subscriptions on the live connection at this time.
     retry_subs_at: Option<Instant>,
-    user_requests: HashMap<RequestId, (ManagerRequestId, &'static str)>,
-    sub_requests: HashMap<RequestId, SubKey>,
+    user_requests: BTreeMap<RequestId, (ManagerRequestId, Expect)>,
+    sub_requests: BTreeMap<RequestId, SubKey>,
 }
 
 /// Connections to many SMP servers; one per server.
 pub struct ConnectionManager {
     config: ManagerConfig,
     rng: Box<dyn CryptoRng + Send>,
-    slots: HashMap<ServerAddress, Slot>,
+    slots: Servers<Slot>,
+    /// Each server's next deadline (backoff end, connect timeout, its client's timers).
+    deadlines: DeadlineIndex,
+    /// Servers whose deadline may have moved during the current input.
+    touched: BTreeSet<ServerKey>,
+    /// Whether `poll_output` reached `Timeout` since the last input.
+    drained: bool,
     conns: BTreeMap<ConnId, ServerAddress>,
     next_conn: u64,
     next_request: u64,
@@ -105,7 +121,10 @@ impl ConnectionManager {
         Self {
             config,
             rng,
-            slots: HashMap::new(),
+            slots: Servers::default(),
+            deadlines: DeadlineIndex::default(),
+            touched: BTreeSet::new(),
+            drained: true,
             conns: BTreeMap::new(),
             next_conn: 0,
             next_request: 0,
@@ -134,175 +153,112 @@ impl ConnectionManager {
         self.slots.get(server).map_or(0, |s| s.subs.len())
     }
 
-    /// Sends a request to a server, connecting first if needed (requests made while it
-    /// connects wait on that one connection). The answer comes as
-    /// [`ManagerEvent::Response`].
-    pub fn request(
-        &mut self,
-        now: Instant,
-        server: &ServerAddress,
-        request: Request,
-    ) -> ManagerRequestId {
-        self.now = self.now.max(now);
-        let id = ManagerRequestId(self.next_request);
-        self.next_request += 1;
-        self.ensure_link(now, server);
-        let entity_id = request.entity_id.clone();
-        let tag = request.command.tag();
-        let unreachable = if self.config.network.target(server).is_err() {
-            RequestError::IncompatibleHost
-        } else {
-            RequestError::Network
-        };
-        let result = match self.slots.get_mut(server) {
-            Some(slot) => match &mut slot.state {
-                SlotState::Linked(link) => match link.client.submit(now, vec![request]) {
-                    Ok(ids) => {
-                        for rid in ids {
-                            slot.user_requests.insert(rid, (id, tag));
-                        }
-                        Ok(())
-                    }
-                    Err(_) => Err(RequestError::Network),
-                },
-                _ => Err(unreachable),
-            },
-            None => Err(unreachable),
-        };
-        if let Err(error) = result {
-            self.event(ManagerEvent::Response {
-                id,
-                server: server.clone(),
-                entity_id,
-                result: Err(error),
-            });
-        }
-        id
-    }
-
-    /// Subscribes a queue and keeps it subscribed across reconnections. The outcome comes as
-    /// [`ManagerEvent::Subscribed`] or [`ManagerEvent::SubscriptionFailed`].
-    pub fn subscribe(&mut self, now: Instant, server: &ServerAddress, sub: QueueSubscription) {
-        self.subscribe_many(now, server, vec![sub]);
-    }
-
-    /// Subscribes several queues of one server, in as few blocks as fit.
-    pub fn subscribe_many(
-        &mut self,
-        now: Instant,
-        server: &ServerAddress,
-        subs: Vec<QueueSubscription>,
-    ) {
-        self.now = self.now.max(now);
-        let slot = self
-            .slots
-            .entry(server.clone())
-            .or_insert_with(|| Slot::new(&self.config.reconnect));
-        for sub in subs {
-            let key = (sub.party, sub.queue_id.clone());
-            slot.subs.insert(
-                key,
-                SubEntry {
-                    sub,
-                    status: SubStatus::Pending,
-                    was_down: false,
-                },
-            );
-        }
-        self.ensure_link(now, server);
-        self.send_pending_subs(now, server);
-    }
-
-    /// Forgets a subscription locally (the server keeps it until the connection ends).
-    pub fn forget_subscription(&mut self, server: &ServerAddress, sub: &SubKey) -> bool {
-        self.slots
-            .get_mut(server)
-            .is_some_and(|slot| slot.subs.remove(sub).is_some())
-    }
-
-    /// Closes every connection and forgets every subscription; open requests are answered
-    /// with [`RequestError::Network`].
-    pub fn close(&mut self, now: Instant) {
-        self.now = self.now.max(now);
-        let linked: Vec<ServerAddress> = self.conns.values().cloned().collect();
-        for slot in self.slots.values_mut() {
-            slot.subs.clear();
-        }
-        for server in linked {
-            self.link_failed(now, &server);
-        }
-        self.slots.clear();
-    }
-
-    /// Feeds an input; returns how many received bytes were consumed (all, unless the
-    /// connection ended meanwhile).
+    /// Feeds an input. Afterwards drain [`Self::poll_output`] until it returns
+    /// [`ManagerOutput::Timeout`]; another input before that is refused
+    /// ([`ManagerError::OutputPending`]). Only the servers the input concerns, and those whose
+    /// deadline has passed, are looked at.
     pub fn handle_input(
         &mut self,
         now: Instant,
         input: ManagerInput<'_>,
-    ) -> Result<usize, ManagerError> {
+    ) -> Result<ManagerHandled, ManagerError> {
+        if !self.drained {
+            return Err(ManagerError::OutputPending);
+        }
+        // Refuse what names an unknown stream before anything changes.
+        match &input {
+            ManagerInput::Connected(conn) => {
+                let server = self.server_of(*conn)?;
+                if self.link_mut(&server, *conn)?.opened {
+                    return Err(ManagerError::AlreadyConnected(*conn));
+                }
+            }
+            ManagerInput::ConnectFailed(conn)
+            | ManagerInput::Closed(conn)
+            | ManagerInput::Received(conn, _) => {
+                let server = self.server_of(*conn)?;
+                self.link_mut(&server, *conn)?;
+            }
+            _ => {}
+        }
         self.now = self.now.max(now);
-        let mut consumed = 0;
+        self.drained = false;
+        let mut handled = ManagerHandled::default();
         match input {
             ManagerInput::Tick => {}
+            ManagerInput::Request { server, request } => {
+                self.touch(&server);
+                handled.request = Some(self.request(now, &server, *request));
+            }
+            ManagerInput::Subscribe { server, subs } => {
+                self.touch(&server);
+                self.subscribe(now, &server, subs);
+            }
+            ManagerInput::Forget { server, sub } => handled.forgotten = self.forget(&server, &sub),
+            ManagerInput::Close => self.close(now),
             ManagerInput::Connected(conn) => {
                 let server = self.server_of(conn)?;
-                let link = self.link_mut(&server, conn)?;
-                if link.opened {
-                    return Err(ManagerError::AlreadyConnected(conn));
-                }
-                link.opened = true;
+                self.link_mut(&server, conn)?.opened = true;
+                self.process_link(now, &server, false);
             }
-            ManagerInput::ConnectFailed(conn) => {
+            ManagerInput::ConnectFailed(conn) | ManagerInput::Closed(conn) => {
                 let server = self.server_of(conn)?;
-                self.link_mut(&server, conn)?;
-                self.link_failed(now, &server);
-            }
-            ManagerInput::Closed(conn) => {
-                let server = self.server_of(conn)?;
-                self.link_mut(&server, conn)?;
                 self.link_failed(now, &server);
             }
             ManagerInput::Received(conn, bytes) => {
                 let server = self.server_of(conn)?;
-                let link = self.link_mut(&server, conn)?;
-                let mut rest = bytes;
-                if let Some(socks) = link.socks.as_mut() {
-                    let n = socks.handle_input(rest);
-                    rest = &rest[n..];
-                    consumed += n;
-                    match socks.status().clone() {
-                        Socks5Status::InProgress => {}
-                        Socks5Status::Connected(_) => link.socks = None,
-                        Socks5Status::Failed(_) => {
-                            self.link_failed(now, &server);
-                            return Ok(bytes.len());
-                        }
-                    }
-                }
-                if link.socks.is_none() && !rest.is_empty() {
-                    consumed += link
-                        .client
-                        .handle_input(now, ClientInput::Received(rest))
-                        .unwrap_or(rest.len());
-                }
+                handled.consumed = self.receive(now, &server, conn, bytes)?;
             }
         }
         self.on_time(now);
+        self.refresh_deadlines();
+        Ok(handled)
+    }
+
+    /// Bytes from a stream: to SOCKS5 while the tunnel is being made, then to the client.
+    fn receive(
+        &mut self,
+        now: Instant,
+        server: &ServerAddress,
+        conn: ConnId,
+        bytes: &[u8],
+    ) -> Result<usize, ManagerError> {
+        let link = self.link_mut(server, conn)?;
+        let mut rest = bytes;
+        let mut consumed = 0;
+        if let Some(socks) = link.socks.as_mut() {
+            let n = socks.handle_input(rest);
+            rest = &rest[n..];
+            consumed += n;
+            match socks.status().clone() {
+                Socks5Status::InProgress => {}
+                Socks5Status::Connected(_) => link.socks = None,
+                Socks5Status::Failed(_) => {
+                    self.link_failed(now, server);
+                    return Ok(bytes.len());
+                }
+            }
+        }
+        if link.socks.is_none() && !rest.is_empty() {
+            consumed += link
+                .client
+                .handle_input(now, ClientInput::Received(rest))
+                .map_or(rest.len(), |handled| handled.consumed);
+        }
+        self.process_link(now, server, false);
         Ok(consumed)
     }
 
     /// The next output. Drain until [`ManagerOutput::Timeout`].
     pub fn poll_output(&mut self) -> ManagerOutput {
-        loop {
-            if let Some(out) = self.outputs.pop_front() {
-                return out;
-            }
-            if !self.pull_links() {
-                break;
+        // Every link is drained right after each input it gets, so its outputs are here.
+        match self.outputs.pop_front() {
+            Some(out) => out,
+            None => {
+                self.drained = true;
+                ManagerOutput::Timeout(self.deadlines.earliest())
             }
         }
-        ManagerOutput::Timeout(self.next_timeout())
     }
 
     fn server_of(&self, conn: ConnId) -> Result<ServerAddress, ManagerError> {
@@ -329,10 +285,10 @@ impl ConnectionManager {
 
     /// Starts connecting unless a connection exists or is being made.
     fn ensure_link(&mut self, now: Instant, server: &ServerAddress) {
+        let reconnect = self.config.reconnect;
         let slot = self
             .slots
-            .entry(server.clone())
-            .or_insert_with(|| Slot::new(&self.config.reconnect));
+            .get_or_insert_with(server, || Slot::new(&reconnect));
         if matches!(slot.state, SlotState::Linked(_)) {
             return;
         }
@@ -340,6 +296,7 @@ impl ConnectionManager {
     }
 
     fn start_link(&mut self, now: Instant, server: &ServerAddress) {
+        self.touch(server);
         let network = &self.config.network;
         let target = network.target(server);
         let Some(slot) = self.slots.get_mut(server) else {
@@ -405,6 +362,8 @@ impl ConnectionManager {
             socks,
             up: false,
             connect_deadline: now + timeout,
+            held: Vec::new(),
+            submit_subs: false,
         }));
         self.conns.insert(conn, server.clone());
         self.outputs.push_back(ManagerOutput::Connect {
@@ -433,75 +392,69 @@ impl ConnectionManager {
         let Some(slot) = self.slots.get_mut(server) else {
             return;
         };
-        let state = std::mem::replace(&mut slot.state, SlotState::Idle);
-        if let SlotState::Linked(mut link) = state {
-            submit_pending_subs(now, slot, &mut link);
-            slot.state = SlotState::Linked(link);
-        } else {
-            slot.state = state;
+        if let SlotState::Linked(link) = &mut slot.state {
+            link.submit_subs = true;
+            self.process_link(now, server, false);
         }
     }
 
-    /// Timers: connect deadlines, backoff ends, client timers.
+    /// Timers of the servers that are due (connect deadlines, backoff ends, client timers,
+    /// subscription retries), earliest first.
     fn on_time(&mut self, now: Instant) {
-        let linked: Vec<ServerAddress> = self.conns.values().cloned().collect();
-        for server in &linked {
+        for key in self.deadlines.due(now) {
+            let Some(server) = self.slots.address(key).cloned() else {
+                continue;
+            };
+            self.touched.insert(key);
             let mut failed = false;
             let mut retry_subs = false;
-            if let Some(slot) = self.slots.get_mut(server) {
-                if let SlotState::Linked(link) = &mut slot.state {
-                    if !link.up && now >= link.connect_deadline {
-                        failed = true;
-                    } else if link.socks.is_none() && link.opened {
-                        let _ = link.client.handle_input(now, ClientInput::Tick);
+            let mut ticked = false;
+            let mut reconnect = false;
+            if let Some(slot) = self.slots.get_mut(&server) {
+                match &mut slot.state {
+                    SlotState::Linked(link) => {
+                        if !link.up && now >= link.connect_deadline {
+                            failed = true;
+                        } else if link.socks.is_none() && link.opened {
+                            ticked = link.client.handle_input(now, ClientInput::Tick).is_ok();
+                        }
+                        if slot.retry_subs_at.is_some_and(|t| now >= t) {
+                            slot.retry_subs_at = None;
+                            retry_subs = true;
+                        }
                     }
-                }
-                if slot.retry_subs_at.is_some_and(|t| now >= t) {
-                    slot.retry_subs_at = None;
-                    retry_subs = true;
+                    SlotState::Backoff { until } => reconnect = now >= *until,
+                    SlotState::Idle => {}
                 }
             }
             if failed {
-                self.link_failed(now, server);
+                self.link_failed(now, &server);
             } else if retry_subs {
-                self.send_pending_subs(now, server);
+                self.send_pending_subs(now, &server);
+            } else if ticked {
+                self.process_link(now, &server, false);
+            } else if reconnect {
+                self.start_link(now, &server);
             }
-        }
-        let mut due: Vec<ServerAddress> = self
-            .slots
-            .iter()
-            .filter(|(_, s)| matches!(s.state, SlotState::Backoff { until } if now >= until))
-            .map(|(k, _)| k.clone())
-            .collect();
-        due.sort_by_key(|s| s.key_hash.to_base64url());
-        for server in due {
-            self.start_link(now, &server);
         }
     }
 
-    fn next_timeout(&self) -> Option<Instant> {
-        let mut next: Option<Instant> = None;
-        let mut consider = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
-        for slot in self.slots.values() {
-            match &slot.state {
-                SlotState::Backoff { until } => consider(*until),
-                SlotState::Linked(link) => {
-                    if !link.up {
-                        consider(link.connect_deadline);
-                    }
-                    if link.opened && link.socks.is_none() {
-                        if let Some(t) = link.client.poll_timeout() {
-                            consider(t);
-                        }
-                    }
-                    if let Some(t) = slot.retry_subs_at {
-                        consider(t);
-                    }
-                }
-                SlotState::Idle => {}
-            }
+    /// Marks a server whose deadline may have moved.
+    fn touch(&mut self, server: &ServerAddress) {
+        let key = self.slots.key(server);
+        self.touched.insert(key);
+    }
+
+    /// Re-reads the deadline of every server touched by the input.
+    fn refresh_deadlines(&mut self) {
+        for key in std::mem::take(&mut self.touched) {
+            let deadline = self
+                .slots
+                .address(key)
+                .and_then(|server| self.slots.get(server))
+                .and_then(slot_deadline);
+            self.deadlines.set(key, deadline);
         }
-        next
     }
 
     /// The stream failed (or was closed by the peer): end the link.
@@ -509,29 +462,17 @@ impl ConnectionManager {
         self.process_link(now, server, true);
     }
 
-    /// Pulls outputs from every link once; whether anything came.
-    fn pull_links(&mut self) -> bool {
-        let servers: Vec<ServerAddress> = self.conns.values().cloned().collect();
-        let mut any = false;
-        for server in servers {
-            any |= self.process_link(self.now, &server, false);
-        }
-        any
-    }
-
     /// Drains one link (ending it first when `end`); handles its end. Whether anything came
     /// out.
     fn process_link(&mut self, now: Instant, server: &ServerAddress, end: bool) -> bool {
-        let Some(slot) = self.slots.get_mut(server) else {
+        self.touch(server);
+        let Some(mut slot) = self.slots.remove(server) else {
             return false;
         };
         let SlotState::Linked(mut link) = std::mem::replace(&mut slot.state, SlotState::Idle)
         else {
+            self.slots.insert(server, slot);
             return false;
-        };
-        let mut slot = match self.slots.remove(server) {
-            Some(slot) => slot,
-            None => return false,
         };
         if end {
             let _ = link.client.handle_input(now, ClientInput::Close);
@@ -543,14 +484,16 @@ impl ConnectionManager {
         if !ended {
             slot.state = SlotState::Linked(link);
         }
-        self.slots.insert(server.clone(), slot);
+        self.slots.insert(server, slot);
         if ended {
             self.after_drop(now, server, conn, was_up);
         }
         ended || self.outputs.len() > before
     }
 
-    /// Moves one link's outputs out; returns whether its connection ended.
+    /// Moves one link's outputs out until its client is drained; returns whether its
+    /// connection ended. Client bytes wait in the link until the stream (and the SOCKS5
+    /// tunnel, if any) is open; pending subscriptions go in once the client is drained.
     fn drain_link(
         &mut self,
         now: Instant,
@@ -560,10 +503,7 @@ impl ConnectionManager {
         discard: bool,
     ) -> bool {
         loop {
-            if !discard {
-                if !link.opened {
-                    return false;
-                }
+            if !discard && link.opened {
                 if let Some(socks) = link.socks.as_mut() {
                     if let Some(bytes) = socks.poll_transmit() {
                         self.outputs.push_back(ManagerOutput::Transmit {
@@ -572,19 +512,35 @@ impl ConnectionManager {
                         });
                         continue;
                     }
-                    return false;
-                }
-            }
-            match link.client.poll_output() {
-                ClientOutput::Transmit(bytes) => {
-                    if !discard {
+                } else {
+                    for bytes in std::mem::take(&mut link.held) {
                         self.outputs.push_back(ManagerOutput::Transmit {
                             conn: link.conn,
                             bytes,
                         });
                     }
                 }
-                ClientOutput::Timeout(_) => return false,
+            }
+            match link.client.poll_output() {
+                ClientOutput::Transmit(bytes) => {
+                    if discard {
+                    } else if link.opened && link.socks.is_none() {
+                        self.outputs.push_back(ManagerOutput::Transmit {
+                            conn: link.conn,
+                            bytes,
+                        });
+                    } else {
+                        link.held.push(bytes);
+                    }
+                }
+                ClientOutput::Timeout(_) => {
+                    if link.submit_subs && !discard {
+                        link.submit_subs = false;
+                        submit_pending_subs(now, slot, link);
+                        continue;
+                    }
+                    return false;
+                }
                 ClientOutput::Closed(_) => return true,
                 other => self.on_client_output(now, server, slot, link, other),
             }
@@ -607,14 +563,14 @@ impl ConnectionManager {
                 self.event(ManagerEvent::Connected {
                     server: server.clone(),
                 });
-                submit_pending_subs(now, slot, link);
+                link.submit_subs = true;
             }
             ClientOutput::Response {
                 id,
                 entity_id,
                 result,
             } => {
-                if let Some((mid, tag)) = slot.user_requests.remove(&id) {
+                if let Some((mid, expect)) = slot.user_requests.remove(&id) {
                     // A message in answer to ACK or SUB is a delivery, as in the reference:
                     // the user gets it opened, and the command's answer is OK. GET keeps the
                     // message as its answer too.
@@ -626,7 +582,7 @@ impl ConnectionManager {
                                 queue_id: entity_id.clone(),
                                 message: opened,
                             });
-                            if tag == "GET" {
+                            if expect == Expect::Message {
                                 Ok(Reply::Message(message))
                             } else {
                                 Ok(Reply::Ok)
@@ -726,7 +682,13 @@ impl ConnectionManager {
                 self.event(ManagerEvent::SubscriptionFailed {
                     server: server.clone(),
                     sub: key.clone(),
-                    error: RequestError::Unexpected(reply_tag(&other)),
+                    error: RequestError::Unexpected(Unexpected::Reply {
+                        expected: match key.0 {
+                            SubParty::Recipient => Expect::Delivery,
+                            SubParty::Notifier => Expect::Ok,
+                        },
+                        got: ReplyKind::of_reply(&other),
+                    }),
                 });
             }
             Err(error) => {
@@ -797,6 +759,31 @@ impl ConnectionManager {
     }
 }
 
+/// A server's next deadline: its backoff's end, or its link's connect timeout, its client's
+/// next timer and the next subscription retry, whichever is first.
+fn slot_deadline(slot: &Slot) -> Option<Instant> {
+    let mut next: Option<Instant> = None;
+    let mut consider = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
+    match &slot.state {
+        SlotState::Backoff { until } => consider(*until),
+        SlotState::Linked(link) => {
+            if !link.up {
+                consider(link.connect_deadline);
+            }
+            if link.opened && link.socks.is_none() {
+                if let Some(t) = link.client.poll_timeout() {
+                    consider(t);
+                }
+            }
+            if let Some(t) = slot.retry_subs_at {
+                consider(t);
+            }
+        }
+        SlotState::Idle => {}
+    }
+    next
+}
+
 /// Submits every pending subscription on a live link, in one batch; starts a resubscription
 /// round for those that were down.
 fn submit_pending_subs(now: Instant, slot: &mut Slot, link: &mut Link) {
@@ -824,9 +811,10 @@ fn submit_pending_subs(now: Instant, slot: &mut Slot, link: &mut Link) {
             Request::signed(e.sub.queue_id.clone(), &e.sub.sign_key, command)
         })
         .collect();
-    let Ok(ids) = link.client.submit(now, requests) else {
+    let Ok(handled) = link.client.handle_input(now, ClientInput::Submit(requests)) else {
         return;
     };
+    let ids = handled.submitted;
     let mut resubscribing = 0;
     for (id, key) in ids.into_iter().zip(keys) {
         if let Some(e) = slot.subs.get_mut(&key) {
@@ -860,26 +848,16 @@ fn open_message(
     }
 }
 
-fn reply_tag(reply: &Reply) -> &'static str {
-    match reply {
-        Reply::Ids { .. } => "IDS",
-        Reply::Nid { .. } => "NID",
-        Reply::Ok => "OK",
-        Reply::Pong => "PONG",
-        Reply::Message(_) => "MSG",
-    }
-}
-
 impl Slot {
     fn new(interval: &RetryInterval) -> Self {
         Self {
             state: SlotState::Idle,
-            subs: HashMap::new(),
+            subs: BTreeMap::new(),
             backoff: Backoff::new(interval),
             resubscribing: None,
             retry_subs_at: None,
-            user_requests: HashMap::new(),
-            sub_requests: HashMap::new(),
+            user_requests: BTreeMap::new(),
+            sub_requests: BTreeMap::new(),
         }
     }
 }
