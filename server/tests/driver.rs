@@ -427,3 +427,45 @@ fn each_block_of_one_read_is_answered_on_its_own() {
         ]
     );
 }
+
+/// Across workers: a record the queue's shard cannot commit turns its answer to a client held
+/// by another worker into a close of that client there, not an `OK`.
+#[test]
+fn an_uncommitted_record_closes_a_client_held_by_another_worker() {
+    let mut w = World::workers(7, 2);
+    let maker = w.connect(50); // socket 2: worker 0
+    let other = w.connect(51); // socket 3: worker 1
+    let rkey = ed25519(9);
+    let dh = x25519::PrivateKey::from_bytes(&[9; 32]);
+    w.send(
+        maker,
+        "n",
+        &[],
+        Command::New {
+            recipient_key: rkey.verify_key(),
+            dh_key: dh.public_key(),
+        },
+        Some(&rkey),
+    );
+    let Some(BrokerMsg::Ids { recipient_id, .. }) = w.received[maker].last().cloned() else {
+        panic!("{:?}", w.received[maker])
+    };
+    assert_eq!(w.drivers[0].server().queue_count(), 1);
+
+    // KEY from the other worker's connection: worker 0 logs it and answers by mail.
+    w.records_fail = true;
+    let skey = ed25519(10);
+    w.send(
+        other,
+        "k",
+        recipient_id.as_bytes(),
+        Command::Key(skey.verify_key()),
+        Some(&rkey),
+    );
+    assert_eq!(w.failed_records, 1);
+    assert!(w.received[other].is_empty(), "{:?}", w.received[other]);
+    assert_eq!(w.closed, vec![w.clients[other].0]);
+    assert_eq!(w.drivers[1].connection_count(), 0);
+    // The maker's connection, on the failing worker but not answered after the record, stays.
+    assert_eq!(w.drivers[0].connection_count(), 1);
+}

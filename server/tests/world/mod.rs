@@ -157,6 +157,8 @@ impl World {
             for i in 0..self.clients.len() {
                 loop {
                     match self.clients[i].1.poll_output() {
+                        // The socket is gone (the client's own close_notify, say).
+                        Output::Transmit(_) if self.closed.contains(&self.clients[i].0) => {}
                         Output::Transmit(bytes) => {
                             let conn = self.clients[i].0;
                             let now = clock(self.micros);
