@@ -5,17 +5,49 @@
 //! messages; after it stops gracefully the reference starts again on what ours left and still
 //! has the undelivered message, with the same id.
 //!
-//! Gated by `SIMPLEX_REFERENCE_DIR` (see `tests/src/reference`, included here by path as this
-//! crate cannot depend on the tests crate).
+//! Gated by `SIMPLEX_REFERENCE_DIR` (see `tests/src/reference`, whose launcher is included here
+//! by path as this crate cannot depend on the tests crate).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../../tests/src/net.rs"]
 #[allow(dead_code)]
 mod net;
-#[path = "../../tests/src/reference/mod.rs"]
+/// The reference launcher of `tests/src/reference`, its two files included by path (not its
+/// `mod.rs`, whose other modules need the tests crate), with the gating of that `mod.rs`.
 #[allow(dead_code)]
-mod reference;
+#[path = "../../tests/src/reference"]
+mod reference {
+    pub mod process;
+    pub mod smp_server;
+
+    use std::path::PathBuf;
+
+    /// The directory of the reference programs.
+    pub struct Programs {
+        dir: PathBuf,
+    }
+
+    impl Programs {
+        /// The reference smp-server, which must be there when the variable is set.
+        pub fn smp_server(&self) -> PathBuf {
+            let path = self.dir.join("smp-server");
+            assert!(path.is_file(), "{} has no smp-server", self.dir.display());
+            path
+        }
+    }
+
+    /// The programs named by `SIMPLEX_REFERENCE_DIR`, or `None` (saying so) when it is unset.
+    pub fn programs(test: &str) -> Option<Programs> {
+        match std::env::var_os("SIMPLEX_REFERENCE_DIR") {
+            Some(dir) if !dir.is_empty() => Some(Programs { dir: dir.into() }),
+            _ => {
+                println!("interop test {test} did not run: SIMPLEX_REFERENCE_DIR is not set");
+                None
+            }
+        }
+    }
+}
 
 use std::process::Command;
 use std::time::{Duration, Instant};
