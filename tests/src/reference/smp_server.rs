@@ -261,6 +261,8 @@ impl ReferenceSmpServer {
             if attempt > 0 {
                 std::thread::sleep(Duration::from_millis(200));
             }
+            let stderr = self.dir.path().join("smp-server.stderr");
+            let stderr_before = std::fs::metadata(&stderr).map_or(0, |m| m.len());
             let mut guard = ChildGuard::spawn(
                 {
                     let mut c = self.command();
@@ -284,6 +286,16 @@ impl ReferenceSmpServer {
                 Err(e) => {
                     guard.kill();
                     last = format!("{e}\n{}", guard.output());
+                    // Only a port taken meanwhile is worth another try; any other failure
+                    // (a file it cannot restore, say) would fail the same way again.
+                    let this_run = std::fs::read(&stderr)
+                        .ok()
+                        .and_then(|b| b.get(stderr_before as usize..).map(<[u8]>::to_vec))
+                        .unwrap_or_default();
+                    let this_run = String::from_utf8_lossy(&this_run);
+                    if !this_run.contains("in use") && !this_run.contains("busy") {
+                        break;
+                    }
                     if !self.started_once {
                         self.pick_address();
                         let ini = std::fs::read_to_string(self.ini_path())
