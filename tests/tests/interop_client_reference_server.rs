@@ -1,6 +1,6 @@
 //! Interop: our SMP client (the connection manager on each shell, through
 //! `simplex_agent_cli::client_runtime`) against the reference smp-server v3.2.0, live on
-//! loopback. Protocol v3 and v4 (the client's offered range), Ed25519 and Ed448 queue keys,
+//! loopback. Protocol v1 to v4 (the client's offered range), Ed25519 and Ed448 queue keys,
 //! `GET`, notifiers (`NKEY`, `NSUB`, `NMSG`, `NDEL`), a server identity the reference generated,
 //! the INI's quota; and on our transport (`simplex_tests::net`) the negotiated version and the
 //! reference's WebSockets port.
@@ -230,7 +230,7 @@ fn queue_commands_all(shell: ClientShell, test: &str, identity: Identity) {
         return;
     };
     let mut seed = 1;
-    for max_version in [3, 4] {
+    for max_version in [1, 2, 3, 4] {
         for alg in [SignAlgorithm::Ed25519, SignAlgorithm::Ed448] {
             queue_commands(shell, &address, max_version, alg, seed);
             seed += 1;
