@@ -1,6 +1,6 @@
 //! Interop: our SMP client (the connection manager on each shell, through
 //! `simplex_agent_cli::client_runtime`) against the reference smp-server v3.2.0, live on
-//! loopback. Protocol v3 and v4 (the client's offered range), Ed25519 and Ed448 queue keys,
+//! loopback. Protocol v1 to v4 (the client's offered range), Ed25519 and Ed448 queue keys,
 //! `GET`, notifiers (`NKEY`, `NSUB`, `NMSG`, `NDEL`), a server identity the reference generated,
 //! the INI's quota; and on our transport (`simplex_tests::net`) the negotiated version and the
 //! reference's WebSockets port.
@@ -230,7 +230,7 @@ fn queue_commands_all(shell: ClientShell, test: &str, identity: Identity) {
         return;
     };
     let mut seed = 1;
-    for max_version in [3, 4] {
+    for max_version in [1, 2, 3, 4] {
         for alg in [SignAlgorithm::Ed25519, SignAlgorithm::Ed448] {
             queue_commands(shell, &address, max_version, alg, seed);
             seed += 1;
@@ -583,4 +583,88 @@ fn subscription_taken_over_mio() {
 #[test]
 fn subscription_taken_over_smol() {
     subscription_taken_over(ClientShell::Smol, "subscription_taken_over_smol");
+}
+
+/// Many subscriptions at once: the manager packs the `SUB`s into v4 batches (several per
+/// block) and the reference answers each; then a message to every queue arrives on the one
+/// subscribed connection.
+fn many_subscriptions(shell: ClientShell, test: &str) {
+    const QUEUES: usize = 300;
+    let Some((mut server, address)) = reference_server(test, Identity::Fixture) else {
+        return;
+    };
+    let maker = client(shell, 4, 70);
+    let queues: Vec<Queue> = (0..QUEUES)
+        .map(|i| {
+            let alg = if i % 2 == 0 {
+                SignAlgorithm::Ed25519
+            } else {
+                SignAlgorithm::Ed448
+            };
+            create(&maker, &address, alg, 1000 + i as u64)
+        })
+        .collect();
+    maker.stop().unwrap();
+    let mut reader = client(shell, 4, 71);
+    reader
+        .subscribe(&address, queues.iter().map(Queue::subscription).collect())
+        .unwrap();
+    let mut subscribed = std::collections::BTreeSet::new();
+    let until = Instant::now() + 3 * T;
+    while subscribed.len() < QUEUES {
+        assert!(Instant::now() < until, "{} subscribed", subscribed.len());
+        match reader.next_event(Duration::from_millis(200)) {
+            Some(ManagerEvent::Subscribed { sub, .. }) => {
+                subscribed.insert(sub.1);
+            }
+            Some(ManagerEvent::SubscriptionFailed { error, .. }) => panic!("{error:?}"),
+            _ => {}
+        }
+    }
+    let sender = client(shell, 4, 72);
+    for (i, q) in queues.iter().enumerate() {
+        let send = Request::send(
+            q.sender_id.clone(),
+            None,
+            MsgFlags::default(),
+            Bytes::from(format!("to queue {i}")),
+        );
+        assert_eq!(sender.request(&address, send, T), Ok(Reply::Ok));
+    }
+    let by_id: std::collections::HashMap<&EntityId, usize> = queues
+        .iter()
+        .enumerate()
+        .map(|(i, q)| (&q.recipient_id, i))
+        .collect();
+    let mut got = vec![false; QUEUES];
+    let until = Instant::now() + 3 * T;
+    while got.iter().any(|g| !g) {
+        assert!(
+            Instant::now() < until,
+            "{} of {QUEUES} messages",
+            got.iter().filter(|g| **g).count()
+        );
+        if let Some(ManagerEvent::Message {
+            queue_id, message, ..
+        }) = reader.next_event(Duration::from_millis(200))
+        {
+            let i = by_id[&queue_id];
+            assert_eq!(message.unwrap().body, Bytes::from(format!("to queue {i}")));
+            assert!(!got[i], "queue {i} twice");
+            got[i] = true;
+        }
+    }
+    reader.stop().unwrap();
+    sender.stop().unwrap();
+    server.stop(StopSignal::Interrupt);
+}
+
+#[test]
+fn many_subscriptions_mio() {
+    many_subscriptions(ClientShell::Mio, "many_subscriptions_mio");
+}
+
+#[test]
+fn many_subscriptions_smol() {
+    many_subscriptions(ClientShell::Smol, "many_subscriptions_smol");
 }

@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use simplex_agent_cli::client_runtime::{ClientRuntime, Runtime as ClientShell, RuntimeConfig};
+use simplex_agent_cli::client_runtime::{
+    ClientRuntime, Runtime as ClientShell, RuntimeConfig, RuntimeError,
+};
 use simplex_core::address::ServerAddress;
 use simplex_core::client::{
     body_key, decrypt_notification, generate_sign_key, ManagerEvent, QueueSubscription,
@@ -247,7 +249,15 @@ fn verify(server: &ServerAddress, planned: &[Planned]) {
         let q = &p.q;
         if p.deleted {
             let sub = recipient.subscribe_wait(server, q.subscription(), T);
-            assert!(sub.is_err(), "{name}: the deleted queue subscribed");
+            assert!(
+                matches!(
+                    sub,
+                    Err(RuntimeError::Subscription(RequestError::Protocol(
+                        ErrorType::Auth
+                    )))
+                ),
+                "{name}: SUB of the deleted queue answered {sub:?}"
+            );
             let send = Request::send(
                 q.sender_id.clone(),
                 None,

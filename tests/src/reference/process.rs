@@ -116,10 +116,11 @@ impl ChildGuard {
             StopSignal::Interrupt => "-INT",
             StopSignal::Terminate => "-TERM",
         };
-        // `kill` by the child's own pid: std has no portable way to send a chosen signal.
-        let sent = Command::new("kill")
-            .arg(sig)
-            .arg(child.id().to_string())
+        // The shell's builtin `kill` by the child's own pid (std cannot send a chosen signal,
+        // and a `kill` program may not be installed).
+        let sent = Command::new("sh")
+            .arg("-c")
+            .arg(format!("kill {sig} {}", child.id()))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();

@@ -18,6 +18,8 @@ const INIT_TIMEOUT: Duration = Duration::from_secs(30);
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a stop may take (saving messages included) before the server is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+/// Where the INI as `init` wrote it is kept, next to the config and log directories.
+const GENERATED_INI: &str = "smp-server.ini.generated";
 /// The server's identity: the fingerprint our fixtures have (`../shared/fixtures/README.md`).
 const FIXTURE_FINGERPRINT: &str = "LcJUMfVhwD8yxjAiSaDzzGF3-kLG4Uh0Fl_ZIjrRwjI=";
 
@@ -151,7 +153,18 @@ impl ReferenceSmpServer {
             .trim()
             .to_string();
         self.pick_address();
+        std::fs::write(self.dir.path().join(GENERATED_INI), &ini)
+            .unwrap_or_else(|e| panic!("keeping the generated INI: {e}"));
         self.write_ini(&ini);
+    }
+
+    /// The INI exactly as `init` wrote it (comment lines and its default port included), e.g.
+    /// for another program to read; [`ReferenceSmpServer::start`] prepares whatever INI is in
+    /// the config directory again.
+    #[allow(clippy::panic)]
+    pub fn generated_ini(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join(GENERATED_INI))
+            .unwrap_or_else(|e| panic!("the generated INI: {e}"))
     }
 
     /// A free port for TLS, and with WebSockets a loopback address whose port 80 is free too.
@@ -238,11 +251,18 @@ impl ReferenceSmpServer {
             self.child.is_none(),
             "the reference smp-server already runs"
         );
+        // Whatever is in the INI now (another program may have used the directory): without
+        // comment lines, on this server's port.
+        let ini = std::fs::read_to_string(self.ini_path())
+            .unwrap_or_else(|e| panic!("reading the INI: {e}"));
+        self.write_ini(&ini);
         let mut last = String::new();
         for attempt in 0..5 {
             if attempt > 0 {
                 std::thread::sleep(Duration::from_millis(200));
             }
+            let stderr = self.dir.path().join("smp-server.stderr");
+            let stderr_before = std::fs::metadata(&stderr).map_or(0, |m| m.len());
             let mut guard = ChildGuard::spawn(
                 {
                     let mut c = self.command();
@@ -266,6 +286,16 @@ impl ReferenceSmpServer {
                 Err(e) => {
                     guard.kill();
                     last = format!("{e}\n{}", guard.output());
+                    // Only a port taken meanwhile is worth another try; any other failure
+                    // (a file it cannot restore, say) would fail the same way again.
+                    let this_run = std::fs::read(&stderr)
+                        .ok()
+                        .and_then(|b| b.get(stderr_before as usize..).map(<[u8]>::to_vec))
+                        .unwrap_or_default();
+                    let this_run = String::from_utf8_lossy(&this_run);
+                    if !this_run.contains("in use") && !this_run.contains("busy") {
+                        break;
+                    }
                     if !self.started_once {
                         self.pick_address();
                         let ini = std::fs::read_to_string(self.ini_path())
