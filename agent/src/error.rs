@@ -1,7 +1,7 @@
 //! The errors the agent reports to its users: the reference's `AgentErrorType` tree, in the
 //! text form it takes after `ERR` and `MERR n` in the agent's TCP protocol (`ERR CONN SIMPLEX`,
 //! `ERR SMP AUTH`, `ERR BROKER TIMEOUT`, `ERR INTERNAL "SEMsgNotFound"`). Their JSON form is
-//! in the `json` module.
+//! in [`crate::json`].
 //!
 //! Every leaf is written as its reference constructor name; an `INTERNAL` error's text is a
 //! Haskell string literal ([`crate::haskell_string`]). SMP and NTF errors reuse the SMP

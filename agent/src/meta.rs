@@ -1,7 +1,7 @@
 //! What the agent tells its users about messages and connections, in the text forms of the
 //! agent's TCP protocol: the integrity verdict and metadata of a received message (`MSG`), the
 //! servers of a connection (`STAT`), and the words for notification modes, queue states and
-//! connection modes. Their JSON forms are in the `json` module.
+//! connection modes. Their JSON forms are in [`crate::json`].
 
 use simplex_core::address::ServerAddress;
 use simplex_core::encoding::string::base64_encode;
