@@ -208,6 +208,8 @@ impl ConnectionManager {
                 handled.consumed = self.receive(now, &server, conn, bytes)?;
             }
         }
+        // The servers this input touched first, so that a deadline it moved is seen as due.
+        self.refresh_deadlines();
         self.on_time(now);
         self.refresh_deadlines();
         Ok(handled)
