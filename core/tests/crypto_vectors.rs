@@ -1,10 +1,10 @@
-//! Every case of `shared/vectors/crypto.json` (produced by running the reference, simplexmq
+//! Every case of `spec/vectors/reference/crypto.json` (produced by running the reference, simplexmq
 //! v3.2.0), checked byte for byte. Runs under both backends.
 
 // Helpers outside #[test] functions fail loudly on bad fixtures, as tests should.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
+mod common;
 
 use base64::Engine;
 use serde_json::Value;
@@ -16,20 +16,8 @@ use simplex_core::crypto::keys::{Algorithm, PrivateKey, PublicKey, SignKey, Sign
 use simplex_core::crypto::{x25519, x448, CryptoError, Secret};
 use simplex_core::encoding::{pad, Decode, Encode};
 
-fn shared_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared")
-}
-
 fn load_cases() -> Vec<Value> {
-    let path = shared_dir().join("vectors/crypto.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "test vectors missing: cannot read {} ({e}); shared/ must sit beside the repository",
-            path.display()
-        )
-    });
-    let json: Value = serde_json::from_str(&text).expect("crypto.json is not JSON");
-    json["cases"].as_array().expect("no cases").clone()
+    common::cases("crypto.json")
 }
 
 fn hex_field(v: &Value, key: &str) -> Vec<u8> {
@@ -323,8 +311,7 @@ fn crypto_json_every_case() {
                 "{name}"
             );
         } else if name.starts_with("keyhash_") {
-            let pem = std::fs::read_to_string(shared_dir().join("fixtures/ca.crt"))
-                .expect("fixtures/ca.crt missing");
+            let pem = String::from_utf8(common::fixture("ca.crt")).expect("ca.crt is PEM text");
             let der = pem_to_der(&pem);
             assert_eq!(
                 der,

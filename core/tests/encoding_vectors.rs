@@ -1,4 +1,4 @@
-//! The reference's encodings, checked against `../shared/vectors/encoding.json`.
+//! The reference's encodings, checked against `spec/vectors/reference/encoding.json`.
 
 // Helpers outside #[test] functions fail loudly on bad vectors, as tests should.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

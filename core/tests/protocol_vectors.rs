@@ -1,5 +1,5 @@
 //! SMP commands, broker messages, transmissions, blocks and hellos, checked against
-//! `../shared/vectors/smp_protocol.json`.
+//! `spec/vectors/reference/smp_protocol.json`.
 
 // Helpers outside #[test] functions fail loudly on bad vectors, as tests should.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

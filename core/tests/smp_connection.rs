@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
 mod support;
 
 use bytes::Bytes;
@@ -24,12 +25,7 @@ use simplex_core::transport::{
 use std::time::Duration;
 use support::{rng, TIMEOUT};
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {} missing: {e}", path.display()))
-}
+use common::fixture;
 
 fn identity() -> ServerIdentity {
     ServerIdentity::from_pem(

@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -23,9 +24,7 @@ use support::{ed25519_identity, rng, TIMEOUT};
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/tls_peer.py");
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures")
-        .join(name)
+    common::fixtures_dir().join(name)
 }
 
 fn python(args: &[&str]) -> Child {
@@ -242,12 +241,7 @@ fn ed25519_client_tls_unique_equals_openssl_server() {
 }
 
 fn read_fixture(name: &str) -> Vec<u8> {
-    std::fs::read(fixture(name)).unwrap_or_else(|e| {
-        panic!(
-            "fixture {} missing (shared/fixtures must sit beside the repository): {e}",
-            fixture(name).display()
-        )
-    })
+    common::fixture(name)
 }
 
 fn fixture_identity() -> ServerIdentity {

@@ -13,7 +13,7 @@ use simplex_core::crypto::keys::VerifyKey;
 use simplex_core::crypto::{ed25519, ed448, x25519};
 use simplex_core::encoding::UnixTime;
 use simplex_core::protocol::EntityId;
-use simplex_core::time::Instant;
+use simplex_core::time::{Clock, Instant};
 use simplex_server::queue::{NtfCreds, QueueRec, QueueStatus};
 use simplex_server::{Server, ServerConfig};
 
@@ -100,8 +100,10 @@ fn child(queues: usize, name: &str, v: Variant) {
     let mut server = Server::new(
         ServerConfig::default(),
         ChaCha20Rng::seed_from_u64(2),
-        Instant::ZERO,
-        UnixTime::from_seconds(1_700_000_000),
+        Clock {
+            now: Instant::ZERO,
+            wall_clock: UnixTime::from_seconds(1_700_000_000),
+        },
     );
     // Records are made one at a time as the server takes them, so that whatever a record
     // allocates and the server does not keep is freed and reused by the next one: what the

@@ -94,10 +94,6 @@ impl Conns {
         self.by_id.contains_key(&conn)
     }
 
-    pub(crate) fn get(&self, conn: ConnId) -> Option<&Conn> {
-        self.by_id.get(&conn)
-    }
-
     pub(crate) fn get_mut(&mut self, conn: ConnId) -> Option<&mut Conn> {
         self.by_id.get_mut(&conn)
     }

@@ -17,7 +17,6 @@
 //! connection's TLS gets its own generator seeded from it, so a run replays exactly from the
 //! root seed.
 
-use crate::connections::{ConnectionFactory, Conns};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +29,7 @@ use simplex_core::tls::ServerIdentity;
 use simplex_core::transport;
 use simplex_core::transport::Framing;
 
+use crate::connections::{ConnectionFactory, Conns};
 use crate::durable::JournalRecord;
 use crate::mail::{holder, ClientNumbers, Letter};
 use crate::msg_log::StoredMessage;
@@ -294,10 +294,7 @@ impl<R: CryptoRng> ServerDriver<R> {
                 self.drain_conn(clock, conn)?;
             }
             DriverInput::Tick => {
-                self.server.handle_input(ServerInput::Timeout {
-                    now: clock.now,
-                    wall_clock: clock.wall_clock,
-                })?;
+                self.server.handle_input(clock, ServerInput::Timeout)?;
                 self.drain_server(clock)?;
                 for conn in self.conns.due(clock.now) {
                     if let Some(c) = self.conns.get_mut(conn) {
@@ -314,8 +311,7 @@ impl<R: CryptoRng> ServerDriver<R> {
                         self.drain_conn(clock, conn)?;
                     }
                 }
-                self.server
-                    .handle_input(ServerInput::Shutdown { now: clock.now })?;
+                self.server.handle_input(clock, ServerInput::Shutdown)?;
                 self.drain_server(clock)?;
                 self.shut_down = true;
             }
@@ -355,8 +351,10 @@ impl<R: CryptoRng> ServerDriver<R> {
         }
     }
 
-    /// Moves a connection machine's outputs to the shell and the server machine. The
-    /// transmissions of consecutive blocks go to the server machine together.
+    /// Moves a connection machine's outputs to the shell and the server machine. Each block's
+    /// transmissions go to the server machine on their own, even when one read brought several
+    /// blocks: the reference answers block by block (a block's refusals, then its commands), so
+    /// a pipelining client sees the same order of answers from both.
     fn drain_conn(&mut self, clock: Clock, conn: ConnId) -> Result<(), DriverError> {
         let mut received = Vec::new();
         let mut closed = false;
@@ -381,12 +379,14 @@ impl<R: CryptoRng> ServerDriver<R> {
                         session_id: session_id.clone(),
                         version: negotiated.version,
                     });
-                    self.server.handle_input(ServerInput::ClientConnected {
-                        client,
-                        session_id,
-                        version: negotiated.version,
-                        now: clock.now,
-                    })?;
+                    self.server.handle_input(
+                        clock,
+                        ServerInput::ClientConnected {
+                            client,
+                            session_id,
+                            version: negotiated.version,
+                        },
+                    )?;
                     self.drain_server(clock)?;
                 }
                 transport::Output::Received(t) => received.push(t),
@@ -399,17 +399,30 @@ impl<R: CryptoRng> ServerDriver<R> {
                 }
             }
         }
-        let client = self.conns.get(conn).and_then(|c| c.client);
+        let (client, sizes) = match self.conns.get_mut(conn) {
+            Some(c) => (c.client, c.machine.take_block_sizes()),
+            None => (None, Vec::new()),
+        };
         if let (Some(client), false) = (client, received.is_empty()) {
-            let mine = self.keep_own(client, received);
-            if !mine.is_empty() {
-                self.server.handle_input(ServerInput::Transmissions {
-                    client,
-                    now: clock.now,
-                    wall_clock: clock.wall_clock,
-                    transmissions: mine,
-                })?;
-                self.drain_server(clock)?;
+            let mut received = received.into_iter();
+            // The sizes add up to the transmissions drained; anything past them (never
+            // expected) goes as one more block rather than being lost.
+            for size in sizes.into_iter().chain([usize::MAX]) {
+                let block: Vec<_> = received.by_ref().take(size).collect();
+                if block.is_empty() {
+                    continue;
+                }
+                let mine = self.keep_own(client, block);
+                if !mine.is_empty() {
+                    self.server.handle_input(
+                        clock,
+                        ServerInput::Transmissions {
+                            client,
+                            transmissions: mine,
+                        },
+                    )?;
+                    self.drain_server(clock)?;
+                }
             }
         }
         if closed {
@@ -417,16 +430,71 @@ impl<R: CryptoRng> ServerDriver<R> {
                 if let Some(client) = c.client {
                     self.clients.remove(&client);
                     self.post_to_others(|| Letter::ClientClosed { client });
-                    self.server.handle_input(ServerInput::ClientClosed {
-                        client,
-                        now: clock.now,
-                    })?;
+                    self.server
+                        .handle_input(clock, ServerInput::ClientClosed { client })?;
                     self.drain_server(clock)?;
                 }
                 self.outputs.push_back(DriverOutput::CloseSocket { conn });
             }
         }
         Ok(())
+    }
+
+    /// The shell could not commit `outputs[failed_at]`, a [`DriverOutput::Persist`] or
+    /// [`DriverOutput::Journal`] record (its write failed, or the journal sync after it): what
+    /// followed it must not tell a client it was done. `outputs` is one drain of this driver,
+    /// in order, not yet carried out past `failed_at`; the result is what to carry out
+    /// instead, from `failed_at` on (the record itself is not repeated).
+    ///
+    /// An answer already made into TLS records cannot be recalled, so every socket a
+    /// [`DriverOutput::Write`] after the failure was for is closed at once without it (its
+    /// client sees the connection drop, not `OK` or a message, and retries elsewhere or
+    /// later); an answer on its way to another shard's client turns into a close of that
+    /// client. Records and other outputs stay, in order: the shell still tries to write them.
+    pub fn withhold_uncommitted(
+        &mut self,
+        clock: Clock,
+        outputs: Vec<DriverOutput>,
+        failed_at: usize,
+    ) -> Vec<DriverOutput> {
+        let mut kept = Vec::new();
+        let mut aborted = Vec::new();
+        for output in outputs.into_iter().skip(failed_at.saturating_add(1)) {
+            match output {
+                DriverOutput::Write { conn, .. } => {
+                    if !aborted.contains(&conn) {
+                        aborted.push(conn);
+                    }
+                }
+                DriverOutput::Mail {
+                    to,
+                    letter: Letter::Transmit { client, .. },
+                } => kept.push(DriverOutput::Mail {
+                    to,
+                    letter: Letter::Close { client },
+                }),
+                other => kept.push(other),
+            }
+        }
+        for conn in aborted {
+            // Closed sockets later in the batch are already gone here.
+            let Some(c) = self.conns.remove(conn) else {
+                continue;
+            };
+            if let Some(client) = c.client {
+                self.clients.remove(&client);
+                self.post_to_others(|| Letter::ClientClosed { client });
+                let closed = self
+                    .server
+                    .handle_input(clock, ServerInput::ClientClosed { client });
+                if closed.is_ok() {
+                    let _ = self.drain_server(clock);
+                }
+            }
+            self.outputs.push_back(DriverOutput::CloseSocket { conn });
+        }
+        kept.extend(self.outputs.drain(..));
+        kept
     }
 
     /// Posts to every other shard what `letter` makes.
@@ -498,27 +566,27 @@ impl<R: CryptoRng> ServerDriver<R> {
                     client,
                     session_id,
                     version,
-                } => self.server.handle_input(ServerInput::ClientConnected {
-                    client,
-                    session_id,
-                    version,
-                    now: clock.now,
-                })?,
+                } => self.server.handle_input(
+                    clock,
+                    ServerInput::ClientConnected {
+                        client,
+                        session_id,
+                        version,
+                    },
+                )?,
                 Letter::Transmissions {
                     client,
                     transmissions,
-                } => self.server.handle_input(ServerInput::Transmissions {
-                    client,
-                    now: clock.now,
-                    wall_clock: clock.wall_clock,
-                    transmissions,
-                })?,
-                Letter::ClientClosed { client } => {
-                    self.server.handle_input(ServerInput::ClientClosed {
+                } => self.server.handle_input(
+                    clock,
+                    ServerInput::Transmissions {
                         client,
-                        now: clock.now,
-                    })?
-                }
+                        transmissions,
+                    },
+                )?,
+                Letter::ClientClosed { client } => self
+                    .server
+                    .handle_input(clock, ServerInput::ClientClosed { client })?,
                 Letter::Transmit {
                     client,
                     transmissions,

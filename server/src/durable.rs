@@ -6,7 +6,9 @@
 //! journal file and syncs it before transmitting the following outputs loses no message it
 //! answered `OK` to, even on `kill -9`. At start the journal is replayed
 //! ([`replay`]) and the surviving messages are given to the machine; the shell then rewrites
-//! the journal as just those messages (compaction).
+//! the journal as just those messages (compaction). A record the shell cannot commit stops
+//! the answers after it ([`crate::driver::ServerDriver::withhold_uncommitted`]): their
+//! connections are closed instead of told `OK`.
 //!
 //! ```text
 //! v3 <recipient id> <msg id> <unix seconds> flags=<T|F> <body>   a message accepted

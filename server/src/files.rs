@@ -286,12 +286,59 @@ fn merge_reports(reports: &[RestoreReport]) -> RestoreReport {
     }
 }
 
+/// An append-only file of lines (the store log, the journal) that never keeps half a line: a
+/// write that fails part way (a full disk) is cut back off, so the next line that does get
+/// written is not glued to a torn one and lost with it at the next start.
+#[derive(Debug)]
+struct LineLog {
+    file: File,
+    /// The length of the file as of the last whole line.
+    len: u64,
+    /// A failed write could not be cut back off: start the next line on a line of its own.
+    torn: bool,
+}
+
+impl LineLog {
+    fn open(path: &Path) -> io::Result<Self> {
+        let file = append(path)?;
+        let len = file.metadata()?.len();
+        Ok(Self {
+            file,
+            len,
+            torn: false,
+        })
+    }
+
+    fn append_line(&mut self, line: &str) -> io::Result<()> {
+        let mut bytes = Vec::with_capacity(line.len() + 2);
+        if self.torn {
+            bytes.push(b'\n');
+        }
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        match self.file.write_all(&bytes) {
+            Ok(()) => {
+                self.len += bytes.len() as u64;
+                self.torn = false;
+                Ok(())
+            }
+            Err(e) => {
+                // Appends go to the end whatever the cursor, so cutting the length is enough.
+                if self.file.set_len(self.len).is_err() {
+                    self.torn = true;
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
 /// The open files of a running server; carries out the persistence outputs of the driver.
 #[derive(Debug)]
 pub struct FileWriter {
     files: DataFiles,
-    store_log: Option<File>,
-    journal: Option<File>,
+    store_log: Option<LineLog>,
+    journal: Option<LineLog>,
     stats_log: Option<File>,
     /// Opened (truncated) at the first saved message of a stop.
     saved: Option<io::BufWriter<File>>,
@@ -303,9 +350,14 @@ impl FileWriter {
     /// Opens the append-only files (after [`DataFiles::load`]).
     pub fn open(files: DataFiles) -> Result<Self, FileError> {
         let open = |p: &Option<PathBuf>| p.as_deref().map(|p| append(p).map_err(at(p))).transpose();
+        let lines = |p: &Option<PathBuf>| {
+            p.as_deref()
+                .map(|p| LineLog::open(p).map_err(at(p)))
+                .transpose()
+        };
         Ok(Self {
-            store_log: open(&files.store_log)?,
-            journal: open(&files.journal)?,
+            store_log: lines(&files.store_log)?,
+            journal: lines(&files.journal)?,
             stats_log: open(&files.stats_log)?,
             saved: None,
             journal_unsynced: false,
@@ -317,14 +369,14 @@ impl FileWriter {
     pub fn write(&mut self, output: &DriverOutput) -> io::Result<()> {
         match output {
             DriverOutput::Persist(record) => {
-                if let Some(f) = &mut self.store_log {
-                    writeln!(f, "{}", record.to_line())?;
+                if let Some(log) = &mut self.store_log {
+                    log.append_line(&record.to_line())?;
                 }
             }
             DriverOutput::Journal(record) => {
-                if let Some(f) = &mut self.journal {
-                    writeln!(f, "{}", record.to_line())?;
+                if let Some(log) = &mut self.journal {
                     self.journal_unsynced = true;
+                    log.append_line(&record.to_line())?;
                 }
             }
             // With the journal on, it already holds every message: no second copy.
@@ -361,24 +413,27 @@ impl FileWriter {
     /// however many records it caused.
     pub fn sync_journal(&mut self) -> io::Result<()> {
         if self.journal_unsynced {
-            if let Some(f) = &self.journal {
-                f.sync_data()?;
+            if let Some(log) = &self.journal {
+                log.file.sync_data()?;
             }
             self.journal_unsynced = false;
         }
         Ok(())
     }
 
-    /// Flushes and syncs everything (at stop).
+    /// Flushes and syncs everything (at a graceful stop). With messages saved at stop (and no
+    /// journal), the saved-messages file is written even when no message was undelivered: an
+    /// empty file, as the reference leaves, saying there was nothing to save.
     pub fn finish(&mut self) -> io::Result<()> {
+        if let (None, None, Some(path)) = (&self.saved, &self.journal, &self.files.messages) {
+            self.saved = Some(io::BufWriter::new(File::create(path)?));
+        }
         if let Some(f) = &mut self.saved {
             f.flush()?;
             f.get_ref().sync_all()?;
         }
-        for f in [&self.store_log, &self.journal, &self.stats_log]
-            .into_iter()
-            .flatten()
-        {
+        let logs = [&self.store_log, &self.journal].into_iter().flatten();
+        for f in logs.map(|log| &log.file).chain(&self.stats_log) {
             f.sync_all()?;
         }
         Ok(())

@@ -2,13 +2,12 @@
 //! log lines. Both shells run this one type, so they behave the same.
 //!
 //! A server on several cores is several hosts, one per worker ([`crate::workers`]), run by a
-//! shell's `run_workers`; they share the data files ([`SharedFiles`]), where the shards'
+//! shell's `run_workers`; they share the data files (`SharedFiles`), where the shards'
 //! stats lines and backups are merged into one.
 //!
 //! Logs (tracing, one line per event) carry counts and settings only: never a queue id, a key
 //! or a client address (the host never learns addresses).
 
-use simplex_core::time::Clock;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -16,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use simplex_core::driver::{Service, ShellInput, SocketAction, Waker, Workers};
-use simplex_core::time::Instant;
+use simplex_core::time::{Clock, Instant};
 use simplex_core::tls::ServerIdentity;
 use simplex_core::transport::Framing;
 
@@ -69,6 +68,17 @@ pub enum HostError {
     Trace(#[from] ReplayError),
 }
 
+/// A shell ran a host at another place among the workers than the one it was started for
+/// (`Host::start` makes host `i` of `n` for worker `i` of `n`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the shell runs this host as {shell:?}, but it was started as {host:?}")]
+pub struct MisplacedWorker {
+    /// The place the shell gave.
+    pub shell: Workers,
+    /// The place the host was started for.
+    pub host: Workers,
+}
+
 /// A trace being recorded and streamed to its file after every input.
 struct HostTrace {
     writer: TraceWriter,
@@ -115,42 +125,65 @@ struct SharedFiles {
 }
 
 impl SharedFiles {
-    fn write(&mut self, output: DriverOutput) {
+    fn write(&mut self, output: &DriverOutput) -> io::Result<()> {
         // One line and one backup for the server: the shards' are merged once all came (they
         // share the schedule, and their sets of active queues are disjoint).
-        let output = match output {
+        let merged = match output {
             DriverOutput::Stats(line) if self.workers > 1 => {
-                self.stats_lines.push(line);
+                self.stats_lines.push(line.clone());
                 if self.stats_lines.len() < self.workers {
-                    return;
+                    return Ok(());
                 }
                 DriverOutput::Stats(crate::stats::merge_lines(&std::mem::take(
                     &mut self.stats_lines,
                 )))
             }
             DriverOutput::StatsBackup(backup) if self.workers > 1 => {
-                self.stats_backups.push(backup);
+                self.stats_backups.push(backup.clone());
                 if self.stats_backups.len() < self.workers {
-                    return;
+                    return Ok(());
                 }
                 DriverOutput::StatsBackup(crate::stats::merge_backups(&std::mem::take(
                     &mut self.stats_backups,
                 )))
             }
-            other => other,
+            _ => return self.writer.write(output),
         };
-        if matches!(output, DriverOutput::Stats(_)) {
+        if matches!(merged, DriverOutput::Stats(_)) {
             tracing::info!("stats line written");
         }
-        if let Err(e) = self.writer.write(&output) {
-            self.error(&e);
-        }
+        self.writer.write(&merged)
     }
 
-    fn sync_journal(&mut self) {
+    /// Carries out the file outputs of one drain, in order, then syncs the journal: the
+    /// index of the first store-log or journal record that is not on disk (its write failed,
+    /// or the sync after it), if any. Every write is tried even after one failed; a failed
+    /// stats write is only counted, since no answer depends on it.
+    fn commit(&mut self, outputs: &[DriverOutput]) -> Option<usize> {
+        let mut failed = None;
+        for (i, output) in outputs.iter().enumerate() {
+            let guarding = matches!(output, DriverOutput::Persist(_) | DriverOutput::Journal(_));
+            if !guarding && !is_file_output(output) {
+                continue;
+            }
+            if let Err(e) = self.write(output) {
+                self.error(&e);
+                if guarding {
+                    failed = failed.or(Some(i));
+                }
+            }
+        }
         if let Err(e) = self.writer.sync_journal() {
             self.error(&e);
+            let first_journal = outputs
+                .iter()
+                .position(|o| matches!(o, DriverOutput::Journal(_)));
+            failed = match (failed, first_journal) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
         }
+        failed
     }
 
     /// A worker stopped; the last one syncs the files.
@@ -174,6 +207,18 @@ impl SharedFiles {
     }
 }
 
+/// Whether the output is one the files carry out.
+fn is_file_output(output: &DriverOutput) -> bool {
+    matches!(
+        output,
+        DriverOutput::Persist(_)
+            | DriverOutput::Journal(_)
+            | DriverOutput::SaveMessage { .. }
+            | DriverOutput::StatsBackup(_)
+            | DriverOutput::Stats(_)
+    )
+}
+
 /// One worker of the running server behind a shell (the only one on one core). See the
 /// module docs.
 pub struct Host {
@@ -185,6 +230,9 @@ pub struct Host {
     files: Arc<Mutex<SharedFiles>>,
     stopped: bool,
     trace: Option<HostTrace>,
+    /// Set when the shell gave this host another place than it was started for: it then
+    /// serves nothing (see [`Host::check_workers`]).
+    misplaced: Option<MisplacedWorker>,
 }
 
 impl std::fmt::Debug for Host {
@@ -241,12 +289,7 @@ impl Host {
                     },
                     ..config.server.clone()
                 };
-                Server::new(
-                    server_config,
-                    ChaCha20Rng::from_seed(*shard_seed),
-                    clock.now,
-                    clock.wall_clock,
-                )
+                Server::new(server_config, ChaCha20Rng::from_seed(*shard_seed), clock)
             })
             .collect();
         let (report, router) = config.files.load_sharded(&mut servers)?;
@@ -277,6 +320,7 @@ impl Host {
             files: files.clone(),
             stopped: false,
             trace: None,
+            misplaced: None,
         };
         let hosts = if let (Some(path), Some(starting)) = (&config.trace, starting) {
             // The driver is rebuilt from the trace's own header, exactly as a replay will.
@@ -284,7 +328,7 @@ impl Host {
             let header = TraceHeader {
                 server_seed: server_seeds.first().copied().ok_or(HostError::NoShard)?,
                 tls_seed,
-                start: (clock.now, clock.wall_clock),
+                start: clock,
                 config: server.config().clone(),
                 handshake_timeout_micros: u64::try_from(
                     config.driver.handshake_timeout.as_micros(),
@@ -302,7 +346,7 @@ impl Host {
             tracing::info!("recording a trace");
             // What the restored server says before its first input is not part of a trace
             // (a replay drains it the same way); no socket exists yet, so it is only files.
-            traced.drain(&mut Vec::new());
+            traced.drain(clock, &mut Vec::new());
             traced.trace = Some(trace);
             vec![traced]
         } else if shards == 1 {
@@ -337,6 +381,32 @@ impl Host {
         Ok((hosts, report))
     }
 
+    /// The place among the workers this host was started for.
+    pub fn workers(&self) -> Workers {
+        self.post
+            .as_ref()
+            .map_or(Workers::single(), |p| Workers::new(p.index(), p.count()))
+    }
+
+    /// Checks the place a shell gives this host among the workers: it must be the one the
+    /// host was started for, or its mail would reach other shards than the ones meant.
+    pub fn check_workers(&self, workers: Workers) -> Result<(), MisplacedWorker> {
+        let host = self.workers();
+        if workers == host {
+            Ok(())
+        } else {
+            Err(MisplacedWorker {
+                shell: workers,
+                host,
+            })
+        }
+    }
+
+    /// Why this host refuses to serve, if the shell placed it wrongly.
+    pub fn misplaced(&self) -> Option<MisplacedWorker> {
+        self.misplaced
+    }
+
     /// Open connections.
     pub fn connection_count(&self) -> usize {
         self.driver.connection_count()
@@ -347,12 +417,33 @@ impl Host {
         self.stopped
     }
 
-    fn drain(&mut self, actions: &mut Vec<SocketAction>) -> Option<Instant> {
-        let deadline = loop {
+    fn drain(&mut self, clock: Clock, actions: &mut Vec<SocketAction>) -> Option<Instant> {
+        let mut outputs = Vec::new();
+        let mut deadline = loop {
             let output = self.driver.poll_output();
             if let Some(trace) = &mut self.trace {
                 trace.writer.output(&output);
             }
+            match output {
+                DriverOutput::Timeout(deadline) => break deadline,
+                other => outputs.push(other),
+            }
+        };
+        // Before any answer leaves, here or by another worker: what it acknowledges is on
+        // disk. If a record is not, nothing after it may say it was done.
+        let failed = self.files().commit(&outputs);
+        if let Some(at) = failed {
+            let rest = outputs.split_off(at);
+            outputs.extend(self.driver.withhold_uncommitted(clock, rest, 0));
+            if let DriverOutput::Timeout(after) = self.driver.poll_output() {
+                deadline = after;
+            }
+            if self.trace.take().is_some() {
+                // A replay cannot reproduce a failing disk.
+                tracing::error!("a data file write failed; no longer tracing");
+            }
+        }
+        for output in outputs {
             match output {
                 DriverOutput::Write { conn, bytes } => {
                     actions.push(SocketAction::Write(conn, bytes))
@@ -363,13 +454,10 @@ impl Host {
                         post.post(usize::from(to), letter);
                     }
                 }
-                DriverOutput::Timeout(deadline) => break deadline,
-                other => self.files().write(other),
+                // Written by `commit` above.
+                _ => {}
             }
-        };
-        // Before any answer leaves, here or by another worker: what it acknowledges is on
-        // disk.
-        self.files().sync_journal();
+        }
         if let Some(post) = &mut self.post {
             post.send();
         }
@@ -408,18 +496,15 @@ impl Service for Host {
         }
     }
 
+    /// A wrong place is a caller bug: the host logs it and from then on closes every socket
+    /// it is given (a shutdown still stops it), rather than serve with its mail misrouted.
     fn set_workers(&mut self, workers: Workers) {
-        let expected = self
-            .post
-            .as_ref()
-            .map_or(Workers::single(), |p| Workers::new(p.index(), p.count()));
-        if workers != expected {
-            // Clients would be routed to the wrong worker: a caller bug, loud at once.
-            tracing::error!(
-                shell = ?workers,
-                host = ?expected,
-                "the shell runs this host at another place among the workers"
-            );
+        match self.check_workers(workers) {
+            Ok(()) => self.misplaced = None,
+            Err(e) => {
+                tracing::error!(error = %e, "not serving");
+                self.misplaced = Some(e);
+            }
         }
     }
 
@@ -430,6 +515,12 @@ impl Service for Host {
         actions: &mut Vec<SocketAction>,
     ) -> Option<Instant> {
         if self.stopped {
+            return None;
+        }
+        if self.misplaced.is_some() && !matches!(input, ShellInput::Shutdown) {
+            if let ShellInput::Accepted(conn, _) = input {
+                actions.push(SocketAction::Close(conn));
+            }
             return None;
         }
         let input = match input {
@@ -467,7 +558,7 @@ impl Service for Host {
             Err(e) => tracing::error!(error = %e, "driver refused an input"),
         }
         let closed_before = actions.len();
-        let deadline = self.drain(actions);
+        let deadline = self.drain(clock, actions);
         self.write_trace(shutdown);
         if accepted {
             tracing::debug!(

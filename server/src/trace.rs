@@ -25,8 +25,7 @@ use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
 use simplex_core::crypto::hash::KeyHash;
 use simplex_core::encoding::{Decode, DecodeError, Encode, Reader, UnixTime, VersionRange};
-use simplex_core::time::Clock;
-use simplex_core::time::Instant;
+use simplex_core::time::{Clock, Instant};
 use simplex_core::tls::ServerIdentity;
 use simplex_core::transport::Framing;
 
@@ -43,8 +42,8 @@ pub struct TraceHeader {
     pub server_seed: [u8; 32],
     /// The seed of the connections' TLS randomness.
     pub tls_seed: [u8; 32],
-    /// Both clocks when the server was created.
-    pub start: (Instant, UnixTime),
+    /// The clock when the server was created.
+    pub start: Clock,
     /// The server's configuration (the fields that change behaviour).
     pub config: ServerConfig,
     /// The driver's handshake timeout, in microseconds.
@@ -77,8 +76,9 @@ pub enum TracedInput {
 }
 
 impl TracedInput {
-    /// Copies a driver input; `None` for mail, which only a sharded driver takes and a
-    /// trace (of one lone driver) never holds.
+    /// Copies a driver input; `None` for mail, which only a sharded driver takes. A trace
+    /// file is one lone driver's; the sharded simulator traces each of its drivers without
+    /// their mail, whose outputs are folded into the digest after the input before it.
     pub fn of(input: &DriverInput<'_>) -> Option<Self> {
         Some(match input {
             DriverInput::Accepted { conn, framing } => Self::Accepted(*conn, *framing),
@@ -175,8 +175,8 @@ impl TraceHeader {
         out.push(FORMAT_VERSION);
         out.extend_from_slice(&self.server_seed);
         out.extend_from_slice(&self.tls_seed);
-        put_u64(out, self.start.0.as_micros());
-        put_time(out, self.start.1);
+        put_u64(out, self.start.now.as_micros());
+        put_time(out, self.start.wall_clock);
         let c = &self.config;
         put_u64(out, c.msg_queue_quota as u64);
         (c.allow_new_queues, c.store_log, c.durable_messages).encode(out);
@@ -208,7 +208,10 @@ impl TraceHeader {
         }
         let server_seed = r.take_array()?;
         let tls_seed = r.take_array()?;
-        let start = (Instant::from_micros(get_u64(r)?), get_time(r, format)?);
+        let start = Clock {
+            now: Instant::from_micros(get_u64(r)?),
+            wall_clock: get_time(r, format)?,
+        };
         let quota = usize::try_from(get_u64(r)?).map_err(|_| DecodeError::Invalid("quota"))?;
         let (allow_new_queues, store_log, durable_messages) = <(bool, bool, bool)>::decode(r)?;
         let message_expiration = get_expiration(r)?;
@@ -267,7 +270,7 @@ impl TraceHeader {
             return Err(ReplayError::WrongIdentity);
         }
         let rng = ChaCha20Rng::from_seed(self.server_seed);
-        let mut server = Server::new(self.config.clone(), rng, self.start.0, self.start.1);
+        let mut server = Server::new(self.config.clone(), rng, self.start);
         // The order `files::DataFiles::load_sharded` restores in: queues, saved messages,
         // journal, stats.
         let queues = store_log::read_store_log(self.store_log.as_bytes()).queues;

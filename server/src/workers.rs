@@ -1,22 +1,36 @@
-//! The post between the workers of a multi-core server.
+//! The post between the workers of a multi-core server: the threads' side of
+//! [`crate::mail`].
 //!
-//! A server on N cores runs N workers, each a [`crate::driver::ServerDriver`] on a shell loop
-//! of its own thread (`run_workers` in both shells). A worker owns the sockets its shell
-//! dealt to it (their TLS, blocks and the transport's checks) and one shard of the queue space
-//! ([`crate::Shard`]: a whole [`crate::Server`] machine). A command for a queue of its own
-//! shard never leaves the thread; one for a queue of another shard, and a shard's answer to a
-//! client held elsewhere, travel as [`crate::mail::Letter`]s.
+//! A server on N cores runs N workers, each a [`crate::host::Host`] on a shell loop of its own
+//! thread (`run_workers` in both shells). A worker owns:
 //!
-//! Mail is posted during a turn (one input of the shell) and sent at its end
-//! ([`Post::send`]), one channel message per peer, after the turn's journal records are on
-//! disk: a peer must not answer `OK` for a message the journal does not hold yet. A peer is
-//! woken only if no wake is pending since it last read its inbox, because a wake (an eventfd
-//! or channel write, then a return from its poll) costs more than the mail it announces.
+//! - the sockets its shell dealt to it, with their TLS, blocks and the transport's checks (its
+//!   [`crate::driver::ServerDriver`] holds their connection machines);
+//! - one shard of the queue space ([`crate::Shard`]: a whole [`crate::Server`] machine), so
+//!   a command for a queue of its own shard never leaves the thread;
+//! - its end of this post ([`Post`]): an inbox, and an outbox per peer.
 //!
-//! The drivers decide what mail goes where ([`crate::mail`]); this post only carries it
-//! between threads, from one worker to another in the order it was posted. Not deterministic
-//! across runs (thread scheduling orders the mail); the simulator delivers the same mail in a
-//! seeded order instead.
+//! How mail moves. The driver never touches this post: it says where a letter goes
+//! ([`crate::driver::DriverOutput::Mail`]) and takes the letters that came
+//! ([`crate::driver::DriverInput::Mail`]), and no channel is read inside its `handle_input`.
+//! The host does the carrying, once per turn (one input of the shell):
+//!
+//! 1. before the turn's input, it takes what is in its inbox ([`Post::receive`]) and feeds it
+//!    to the driver as one `DriverInput::Mail`;
+//! 2. while draining the driver's outputs, it puts each `DriverOutput::Mail` in the outbox of
+//!    its shard ([`Post::post`]);
+//! 3. at the end of the turn, after the turn's journal records are on disk (a peer must not
+//!    answer `OK` for a message the journal does not hold yet), it sends each outbox as one
+//!    channel message ([`Post::send`]).
+//!
+//! A peer is woken only if no wake is pending since it last read its inbox, because a wake
+//! (an eventfd or channel write, then a return from its poll) costs more than the mail it
+//! announces; the wake reaches the peer's host as a tick, and step 1 reads the mail.
+//!
+//! Mail from one worker to another arrives in the order it was posted; mail from different
+//! workers interleaves as the threads run, so a multi-worker run is not deterministic across
+//! runs. The simulator (`simplex_tests::sim::sharded`) delivers the same mail in a seeded
+//! order instead.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};

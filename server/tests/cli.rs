@@ -7,6 +7,7 @@
 #[path = "../../tests/src/net.rs"]
 #[allow(dead_code)]
 mod net;
+mod reference_data;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -42,7 +43,28 @@ fn start(dir: &Path, runtime: &str) -> Running {
 }
 
 fn start_with(dir: &Path, runtime: &str, extra: &[&str]) -> Running {
-    let mut child = smp_server(dir)
+    start_command(smp_server(dir), dir, runtime, extra)
+}
+
+/// `smp-server` run by bash with every file it writes limited to `kib` KiB (`ulimit -f`), and
+/// SIGXFSZ ignored (kept across `exec`): a write past the limit fails with EFBIG, as one on a
+/// full disk fails with ENOSPC.
+fn smp_server_with_file_limit(dir: &Path, kib: u32) -> Command {
+    let mut c = Command::new("bash");
+    c.arg("-c")
+        .arg(format!(
+            "ulimit -f {kib} && trap '' XFSZ && exec \"$0\" \"$@\""
+        ))
+        .arg(BIN)
+        .arg("--config-dir")
+        .arg(dir.join("etc"))
+        .env("SMP_SERVER_LOG_DIR", dir.join("var"))
+        .env_remove("SMP_SERVER_CONFIG_DIR");
+    c
+}
+
+fn start_command(mut command: Command, dir: &Path, runtime: &str, extra: &[&str]) -> Running {
+    let mut child = command
         .args(["start", "--runtime", runtime])
         .args(extra)
         .env("SMP_SERVER_LOG", "debug")
@@ -123,7 +145,12 @@ impl Running {
             std::thread::sleep(Duration::from_millis(20));
         };
         assert!(status.success(), "{status}");
-        let rest: Vec<String> = self.lines.try_iter().collect();
+        // Until the reader thread has seen the end of stdout: the last lines may still be on
+        // their way.
+        let mut rest = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(T) {
+            rest.push(line);
+        }
         assert!(rest.iter().any(|l| l == "Server stopped."), "{rest:?}");
     }
 }
@@ -266,9 +293,7 @@ fn reference_server_dir(dir: &Path) {
     .unwrap();
 }
 
-fn fixtures() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures")
-}
+use reference_data::fixtures_dir as fixtures;
 
 #[test]
 fn the_reference_identity_and_ini_load() {
@@ -485,4 +510,119 @@ fn help_and_version() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+}
+
+/// Durable mode on a disk that fills up: a message whose journal record cannot be written is
+/// not answered `OK` (its connection is closed instead), and after a restart exactly the
+/// messages that were answered `OK` are there.
+#[test]
+fn durable_mode_does_not_acknowledge_what_it_could_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    reference_server_dir(dir.path());
+    let ini = dir.path().join("etc/smp-server.ini");
+    let mut text = std::fs::read_to_string(&ini).unwrap();
+    text.push_str("\n[MESSAGES]\ndurable: on\n");
+    std::fs::write(&ini, text).unwrap();
+
+    let server = start_command(
+        smp_server_with_file_limit(dir.path(), 16),
+        dir.path(),
+        "mio",
+        &[],
+    );
+    let (key_hash, addr) = server.target();
+    let mut client = net::NetClient::connect(addr, key_hash, 7, T).unwrap();
+    let dh = x25519::PrivateKey::from_bytes(&[7; 32]);
+    let new = Smp::New {
+        recipient_key: rkey().verify_key(),
+        dh_key: dh.public_key(),
+    };
+    let BrokerMsg::Ids {
+        recipient_id,
+        sender_id,
+        server_dh_key,
+    } = client.request("1", &[], &new, Some(&rkey()), T).unwrap()
+    else {
+        panic!("no IDS")
+    };
+    let send = |body: Vec<u8>| Smp::Send {
+        flags: simplex_core::protocol::MsgFlags {
+            notification: false,
+        },
+        body: body.into(),
+    };
+    let mut sender = net::NetClient::connect(addr, key_hash, 8, T).unwrap();
+    let small = sender.request("2", sender_id.as_bytes(), &send(b"kept".to_vec()), None, T);
+    assert_eq!(small.unwrap(), BrokerMsg::Ok);
+    // Its journal line (about 20 KB) does not fit under the 16 KiB limit.
+    let big = sender.request(
+        "3",
+        sender_id.as_bytes(),
+        &send(vec![b'x'; 15_000]),
+        None,
+        T,
+    );
+    assert!(
+        big.is_err(),
+        "a message that is not on disk was answered {big:?}"
+    );
+    assert!(sender.wait_closed(T));
+    server.terminate();
+    // The part of the record that did fit was cut back off: the journal ends on a whole line.
+    let journal = std::fs::read(dir.path().join("var/smp-server-journal.log")).unwrap();
+    assert!(
+        journal.ends_with(b"\n") && journal.len() < 1000,
+        "{}",
+        journal.len()
+    );
+
+    let server = start(dir.path(), "smol");
+    let (key_hash, addr) = server.target();
+    let mut client = net::NetClient::connect(addr, key_hash, 9, T).unwrap();
+    let BrokerMsg::Msg(msg) = client
+        .request("4", recipient_id.as_bytes(), &Smp::Sub, Some(&rkey()), T)
+        .unwrap()
+    else {
+        panic!("the acknowledged message is not there")
+    };
+    let key = simplex_core::crypto::cbox::CbKey::new(&dh.diffie_hellman(&server_dh_key).unwrap());
+    assert_eq!(net::open_message(&key, &msg).unwrap(), b"kept");
+    // Nothing after it: ACK answers OK, not the next message.
+    let ack = Smp::Ack(msg.msg_id.clone());
+    assert_eq!(
+        client
+            .request("5", recipient_id.as_bytes(), &ack, Some(&rkey()), T)
+            .unwrap(),
+        BrokerMsg::Ok
+    );
+    server.terminate();
+}
+
+/// With messages saved at stop, every graceful stop leaves `smp-server-messages.log`, empty
+/// when nothing was undelivered, as the reference does; the one restored at start is kept as
+/// `.bak`.
+#[test]
+fn a_graceful_stop_always_leaves_the_saved_messages_file() {
+    let dir = tempfile::tempdir().unwrap();
+    reference_server_dir(dir.path());
+    let saved = dir.path().join("var/smp-server-messages.log");
+    let bak = dir.path().join("var/smp-server-messages.log.bak");
+    // `Listening on` comes before the signal handlers are in place: one PING first.
+    let serving = |server: &Running, seed| {
+        let (key_hash, addr) = server.target();
+        let mut client = net::NetClient::connect(addr, key_hash, seed, T).unwrap();
+        let pong = client.request("p", &[], &Smp::Ping, None, T).unwrap();
+        assert_eq!(pong, BrokerMsg::Pong);
+    };
+    let server = start(dir.path(), "mio");
+    serving(&server, 11);
+    server.terminate();
+    assert_eq!(std::fs::read(&saved).unwrap(), b"");
+
+    // The next start restores it (renamed `.bak`) and its stop writes a new one.
+    let server = start(dir.path(), "smol");
+    serving(&server, 12);
+    server.terminate();
+    assert_eq!(std::fs::read(&bak).unwrap(), b"");
+    assert_eq!(std::fs::read(&saved).unwrap(), b"");
 }

@@ -310,3 +310,120 @@ fn workers_carry_commands_to_the_shard_owning_the_queue() {
     assert_eq!(w.received[sender].last(), Some(&BrokerMsg::Ok));
     assert_eq!(w.drivers[1].server().message_count(), 1);
 }
+
+/// A store-log record that cannot be committed (a full disk) is not followed by the answer it
+/// guards: the client gets no `IDS` for a queue the log does not hold, and its socket is
+/// closed at once; a later client on a healthy disk is answered as usual.
+#[test]
+fn an_uncommitted_record_withholds_its_answer_and_closes_the_client() {
+    let mut w = World::new(3);
+    let client = w.connect(30);
+    let conn = w.clients[client].0;
+    let rkey = ed25519(3);
+    let dh = x25519::PrivateKey::from_bytes(&[6; 32]);
+    let new = || Command::New {
+        recipient_key: rkey.verify_key(),
+        dh_key: dh.public_key(),
+    };
+    w.records_fail = true;
+    w.send(client, "1", &[], new(), Some(&rkey));
+    assert_eq!(w.failed_records, 1);
+    assert!(w.received[client].is_empty(), "{:?}", w.received[client]);
+    assert_eq!(w.closed, vec![conn]);
+    assert_eq!(w.driver().connection_count(), 0);
+
+    w.records_fail = false;
+    let again = w.connect(31);
+    w.send(again, "2", &[], new(), Some(&rkey));
+    assert!(
+        matches!(w.received[again].as_slice(), [BrokerMsg::Ids { .. }]),
+        "{:?}",
+        w.received[again]
+    );
+    assert_eq!(w.driver().connection_count(), 1);
+}
+
+/// Two blocks arriving in one read are answered block by block, as the reference does: the
+/// first block's command before the second block's refusal, and within a block the refusal
+/// before the commands.
+#[test]
+fn each_block_of_one_read_is_answered_on_its_own() {
+    use simplex_core::protocol::EntityId;
+    use simplex_core::transport::Output;
+
+    let mut w = World::new(3);
+    let c = w.connect(30);
+    let encode = |w: &World, corr: &str, command: &[u8]| {
+        let client = &w.clients[c].1;
+        let signed = signed_part(
+            client.session_id().unwrap(),
+            &CorrId::from_slice(corr.as_bytes()).unwrap(),
+            &EntityId::empty(),
+            command,
+        )
+        .unwrap();
+        encode_transmission(None, &signed)
+    };
+    let first = vec![encode(&w, "1", b"PING")];
+    let second = vec![encode(&w, "2", b"NOPE"), encode(&w, "3", b"PING")];
+    // Two sends: two blocks (a v4 client packs each send's transmissions into one).
+    let mut bytes = Vec::new();
+    for block in [first, second] {
+        let client = &mut w.clients[c].1;
+        client
+            .handle_input(Instant::from_micros(w.micros), Input::Send(block))
+            .unwrap();
+        while let Output::Transmit(b) = client.poll_output() {
+            bytes.extend_from_slice(&b);
+        }
+    }
+    let conn = w.clients[c].0;
+    let now = clock(w.micros);
+    w.driver()
+        .handle_input(
+            now,
+            DriverInput::Received {
+                conn,
+                bytes: &bytes,
+            },
+        )
+        .unwrap();
+    let mut answers = Vec::new();
+    loop {
+        match w.driver().poll_output() {
+            DriverOutput::Write { bytes, .. } => {
+                let client = &mut w.clients[c].1;
+                let mut rest = &bytes[..];
+                while !rest.is_empty() {
+                    let n = client
+                        .handle_input(Instant::from_micros(w.micros), Input::Received(rest))
+                        .unwrap();
+                    rest = &rest[n..];
+                }
+                loop {
+                    match client.poll_output() {
+                        Output::Received(t) => answers.push((
+                            String::from_utf8(t.corr_id.as_bytes().to_vec()).unwrap(),
+                            t.message.unwrap(),
+                        )),
+                        Output::Timeout(_) => break,
+                        _ => {}
+                    }
+                }
+            }
+            DriverOutput::Timeout(_) => break,
+            _ => {}
+        }
+    }
+    let unknown = BrokerMsg::Err(simplex_core::protocol::ErrorType::Cmd(
+        simplex_core::protocol::CommandError::Unknown,
+    ));
+    assert_eq!(
+        answers,
+        vec![
+            ("1".to_string(), BrokerMsg::Pong),
+            ("2".to_string(), unknown),
+            ("3".to_string(), BrokerMsg::Pong),
+        ]
+    );
+}

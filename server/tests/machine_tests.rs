@@ -3,8 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-
-use std::path::PathBuf;
+mod reference_data;
 
 use bytes::Bytes;
 use common::*;
@@ -15,7 +14,7 @@ use simplex_core::crypto::cbox::CbKey;
 use simplex_core::crypto::x25519::SharedSecret;
 use simplex_core::encoding::{UnixTime, Version};
 use simplex_core::protocol::{BrokerMsg, Command, EntityId, ErrorType, MsgFlags, MsgId};
-use simplex_core::time::Instant;
+use simplex_core::time::{Clock, Instant};
 use simplex_server::msg_log::StoredMessage;
 use simplex_server::testkit::{drain, TestClient};
 use simplex_server::{
@@ -23,42 +22,51 @@ use simplex_server::{
     ServerOutput, Shard, ShardRouter,
 };
 
+/// The clock `secs` seconds after the start of a test.
+fn at(secs: u64) -> Clock {
+    Clock {
+        now: Instant::from_micros(secs * 1_000_000),
+        wall_clock: UnixTime::from_seconds(T0 + secs as i64),
+    }
+}
+
 #[test]
 fn api_misuse_is_a_typed_error() {
     let mut s = Server::new(
         ServerConfig::default(),
         ChaCha20Rng::seed_from_u64(1),
-        Instant::ZERO,
-        UnixTime::from_seconds(T0),
+        at(0),
     );
     let c = TestClient::new(1, 4);
     let connect = ServerInput::ClientConnected {
         client: c.id,
         session_id: c.session_id.clone(),
         version: 4,
-        now: Instant::ZERO,
     };
-    s.handle_input(connect.clone()).unwrap();
+    s.handle_input(at(0), connect.clone()).unwrap();
     drain(&mut s);
     let ping = ServerInput::Transmissions {
         client: c.id,
-        now: Instant::ZERO,
-        wall_clock: UnixTime::from_seconds(T0),
         transmissions: vec![c.transmission(None, b"1", b"", &Command::Ping)],
     };
-    s.handle_input(ping.clone()).unwrap();
+    s.handle_input(at(0), ping.clone()).unwrap();
     assert_eq!(
-        s.handle_input(ping.clone()),
+        s.handle_input(at(0), ping.clone()),
         Err(ServerError::OutputPending)
     );
     drain(&mut s);
-    assert_eq!(s.handle_input(connect), Err(ServerError::DuplicateClient));
+    assert_eq!(
+        s.handle_input(at(0), connect),
+        Err(ServerError::DuplicateClient)
+    );
     drain(&mut s);
     let unknown = ServerInput::ClientClosed {
         client: ClientId(99),
-        now: Instant::ZERO,
     };
-    assert_eq!(s.handle_input(unknown), Err(ServerError::UnknownClient));
+    assert_eq!(
+        s.handle_input(at(0), unknown),
+        Err(ServerError::UnknownClient)
+    );
     assert_eq!(
         s.restore_queues(Vec::new()),
         Err(ServerError::AlreadyStarted)
@@ -168,21 +176,12 @@ fn timeouts_follow_the_configured_intervals() {
         }),
         ..ServerConfig::default()
     };
-    let mut s = Server::new(
-        cfg,
-        ChaCha20Rng::seed_from_u64(1),
-        Instant::ZERO,
-        UnixTime::from_seconds(T0),
-    );
+    let mut s = Server::new(cfg, ChaCha20Rng::seed_from_u64(1), at(0));
     assert_eq!(
         s.poll_output(),
         ServerOutput::Timeout(Some(Instant::from_micros(5_000_000)))
     );
-    s.handle_input(ServerInput::Timeout {
-        now: Instant::from_micros(5_000_000),
-        wall_clock: UnixTime::from_seconds(T0 + 5),
-    })
-    .unwrap();
+    s.handle_input(at(5), ServerInput::Timeout).unwrap();
     assert_eq!(
         s.poll_output(),
         ServerOutput::Timeout(Some(Instant::from_micros(10_000_000)))
@@ -191,12 +190,7 @@ fn timeouts_follow_the_configured_intervals() {
         message_expiration: None,
         ..ServerConfig::default()
     };
-    let mut s = Server::new(
-        quiet,
-        ChaCha20Rng::seed_from_u64(1),
-        Instant::ZERO,
-        UnixTime::from_seconds(T0),
-    );
+    let mut s = Server::new(quiet, ChaCha20Rng::seed_from_u64(1), at(0));
     assert_eq!(s.poll_output(), ServerOutput::Timeout(None));
 }
 
@@ -223,10 +217,7 @@ fn same_inputs_same_outputs() {
 }
 
 fn vector_cases() -> Vec<Value> {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/smp_messages.json");
-    let json: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    json["cases"].as_array().unwrap().clone()
+    reference_data::cases("smp_messages.json")
 }
 
 fn hx(v: &Value) -> Vec<u8> {
@@ -294,8 +285,6 @@ fn debug_output_reveals_no_ids_or_keys() {
     let bytes = c.encode(Some(&q.rkey), b"1", &q.rid, &Command::Sub);
     let input = ServerInput::Transmissions {
         client: c.id,
-        now: h.now,
-        wall_clock: h.wall,
         transmissions: vec![c.check(bytes)],
     };
     let dbg = format!("{input:?}");
@@ -325,8 +314,7 @@ fn shards_own_their_ids_and_the_router_finds_them() {
                     ..ServerConfig::default()
                 },
                 ChaCha20Rng::seed_from_u64(u64::from(i)),
-                Instant::ZERO,
-                UnixTime::from_seconds(T0),
+                at(0),
             )
         })
         .collect();
@@ -342,20 +330,23 @@ fn shards_own_their_ids_and_the_router_finds_them() {
         };
         let shard = router.route(c.id, &EntityId::empty(), Some(&new));
         let s = &mut servers[usize::from(shard)];
-        s.handle_input(ServerInput::ClientConnected {
-            client: c.id,
-            session_id: c.session_id.clone(),
-            version: 4,
-            now: Instant::ZERO,
-        })
+        s.handle_input(
+            at(0),
+            ServerInput::ClientConnected {
+                client: c.id,
+                session_id: c.session_id.clone(),
+                version: 4,
+            },
+        )
         .unwrap();
         drain(s);
-        s.handle_input(ServerInput::Transmissions {
-            client: c.id,
-            now: Instant::ZERO,
-            wall_clock: UnixTime::from_seconds(T0),
-            transmissions: vec![c.transmission(Some(&key), b"n", b"", &new)],
-        })
+        s.handle_input(
+            at(0),
+            ServerInput::Transmissions {
+                client: c.id,
+                transmissions: vec![c.transmission(Some(&key), b"n", b"", &new)],
+            },
+        )
         .unwrap();
         let out = drain(s);
         let ServerOutput::Transmit { transmissions, .. } = &out

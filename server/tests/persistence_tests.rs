@@ -1,13 +1,13 @@
 //! Store log, saved messages, stats and the durable journal: the reference's formats (from
-//! `shared/vectors/store_log.json`), restarts, torn writes.
+//! `spec/vectors/reference/store_log.json`), restarts, torn writes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-
-use std::path::PathBuf;
+mod reference_data;
 
 use bytes::Bytes;
 use common::*;
+use reference_data::cases;
 use serde_json::Value;
 use simplex_core::encoding::UnixTime;
 use simplex_core::protocol::{BrokerMsg, Command, EntityId, MsgFlags, MsgId};
@@ -16,20 +16,6 @@ use simplex_server::msg_log::{self, SavedMessageLine, StoredMessage};
 use simplex_server::stats::ServerStats;
 use simplex_server::store_log::{compact, read_store_log, StoreLogRecord};
 use simplex_server::{ServerConfig, ServerInput, ServerOutput, StatsConfig};
-
-fn cases(file: &str) -> Vec<Value> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/vectors")
-        .join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {} ({e}); shared/ must sit beside the repository",
-            path.display()
-        )
-    });
-    let json: Value = serde_json::from_str(&text).unwrap();
-    json["cases"].as_array().unwrap().clone()
-}
 
 fn case<'a>(cases: &'a [Value], name: &str) -> &'a Value {
     cases
@@ -290,16 +276,13 @@ fn messages_saved_at_stop_and_restored_at_start_including_empty_bodies() {
             BrokerMsg::Ok
         );
     }
-    let out = h.input(ServerInput::Shutdown { now: h.now });
+    let out = h.input(ServerInput::Shutdown);
     assert!(matches!(out.last(), Some(ServerOutput::StatsBackup(_))));
     let saved = saved_lines(&out);
     assert_eq!(saved.lines().count(), 4);
     assert!(h
         .server
-        .handle_input(ServerInput::Timeout {
-            now: h.now,
-            wall_clock: h.wall
-        })
+        .handle_input(h.clock(), ServerInput::Timeout)
         .is_err());
 
     let log: String = h.persisted.iter().map(|l| format!("{l}\n")).collect();
@@ -422,8 +405,7 @@ fn stats_line_and_backup() {
     h.server = simplex_server::Server::new(
         cfg.clone(),
         rand_chacha::rand_core::SeedableRng::seed_from_u64(1),
-        h.now,
-        h.wall,
+        h.clock(),
     );
     assert!(
         matches!(h.server.poll_output(), ServerOutput::Timeout(Some(t)) if t.as_micros() == 3600 * 1_000_000)

@@ -1,5 +1,5 @@
 //! Starting a real server (either shell) on 127.0.0.1 with the reference's test identity
-//! (`../shared/fixtures/`), for the end-to-end tests.
+//! (`spec/fixtures/`), for the end-to-end tests.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -33,10 +33,10 @@ pub enum Runtime {
     Smol,
 }
 
-/// A file of `../shared/fixtures/`.
+/// A file of the reference's test identity, `spec/fixtures/` in the repository.
 pub fn fixture(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures")
+        .join("../spec/fixtures")
         .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {} missing: {e}", path.display()))
 }

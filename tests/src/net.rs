@@ -100,6 +100,18 @@ impl NetClient {
         timeout: Duration,
         framing: Framing,
     ) -> io::Result<Self> {
+        Self::connect_with(addr, key_hash, seed, timeout, framing, SMP_VERSION_RANGE)
+    }
+
+    /// [`NetClient::connect_framed`] offering only the protocol `versions`.
+    pub fn connect_with(
+        addr: SocketAddr,
+        key_hash: KeyHash,
+        seed: u64,
+        timeout: Duration,
+        framing: Framing,
+        versions: simplex_core::encoding::VersionRange,
+    ) -> io::Result<Self> {
         let sock = TcpStream::connect_timeout(&addr, timeout)?;
         sock.set_nodelay(true)?;
         sock.set_write_timeout(Some(timeout))?;
@@ -108,12 +120,12 @@ impl NetClient {
             .map_err(|e| io::Error::other(e.to_string()))?;
         let conn = match framing {
             Framing::Raw => {
-                ClientConnection::client(tls, key_hash, SMP_VERSION_RANGE, Instant::ZERO, timeout)
+                ClientConnection::client(tls, key_hash, versions, Instant::ZERO, timeout)
             }
             Framing::WebSocket => ClientConnection::client_websocket(
                 tls,
                 key_hash,
-                SMP_VERSION_RANGE,
+                versions,
                 Instant::ZERO,
                 timeout,
                 "localhost",
@@ -140,6 +152,11 @@ impl NetClient {
             client.read_some(Duration::from_millis(50))?;
         }
         Ok(client)
+    }
+
+    /// The negotiated protocol version.
+    pub fn version(&self) -> Option<simplex_core::encoding::Version> {
+        self.conn.version()
     }
 
     fn now(&self) -> Instant {

@@ -1,9 +1,9 @@
-//! The client through a real SOCKS5 proxy, Debian's `microsocks`, on loopback: the server is
-//! named by a host name the proxy resolves, and the connection really goes through the proxy
-//! (with the proxy gone, the same client can no longer reach the server, which is up).
-//!
-//! The test starts `microsocks` itself (`.ci/run` installs it); without it the test fails,
-//! saying so.
+//! The client through a real SOCKS5 proxy on loopback (`simplex_tests::socks_proxy`, the
+//! `fast-socks5` crate's server run in process): the server is named by a host name the proxy
+//! resolves, and the connection really goes through the proxy (with the proxy gone, the same
+//! client can no longer reach the server, which is up). A proxy that wants a password lets the
+//! client through with the right one and refuses it with a wrong one; a target the proxy cannot
+//! reach is a network error.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -20,17 +20,26 @@ use simplex_core::client::{
 };
 use simplex_core::encoding::string::StrDecode;
 use simplex_core::protocol::MsgFlags;
+use simplex_core::socks5::Socks5Credentials;
 use simplex_tests::harness::{Options, Runtime as ServerShell, TestServer};
 use simplex_tests::socks_proxy::Proxy;
 
 const T: Duration = Duration::from_secs(10);
 
 fn client(shell: ClientShell, proxy_port: u16) -> ClientRuntime {
+    client_with(shell, proxy_port, None)
+}
+
+fn client_with(
+    shell: ClientShell,
+    proxy_port: u16,
+    credentials: Option<Socks5Credentials>,
+) -> ClientRuntime {
     let network = NetworkConfig {
         socks_proxy: Some(SocksProxy {
             host: TransportHost::Ipv4([127, 0, 0, 1]),
             port: proxy_port,
-            ..SocksProxy::default()
+            credentials,
         }),
         ..NetworkConfig::default()
     };
@@ -101,11 +110,76 @@ fn through_proxy(client_shell: ClientShell, server_shell: ServerShell) {
 }
 
 #[test]
-fn through_microsocks_mio() {
+fn through_a_socks5_proxy_mio() {
     through_proxy(ClientShell::Mio, ServerShell::Mio)
 }
 
 #[test]
-fn through_microsocks_smol() {
+fn through_a_socks5_proxy_smol() {
     through_proxy(ClientShell::Smol, ServerShell::Smol)
+}
+
+/// RFC 1929: the right username and password pass; a wrong password is refused by the proxy
+/// before any tunnel opens, so the client sees a network error.
+#[test]
+fn a_proxy_that_wants_a_password() {
+    let server = TestServer::start(ServerShell::Mio, Options::default());
+    let address =
+        ServerAddress::str_decode(server.address_with_host("localhost").as_bytes()).unwrap();
+    let proxy = Proxy::start_with_password("alice", "s3cret");
+    let keys = RecipientKeys::generate(SignAlgorithm::Ed448, &mut ChaCha20Rng::seed_from_u64(6));
+
+    let wrong = Socks5Credentials::new(b"alice", b"guess").unwrap();
+    let c = client_with(ClientShell::Mio, proxy.port, Some(wrong));
+    assert_eq!(
+        c.request(&address, Request::create(&keys), T),
+        Err(simplex_agent_cli::client_runtime::RuntimeError::Request(
+            RequestError::Network
+        ))
+    );
+    c.stop().unwrap();
+    // Refused at authentication: the proxy was never asked to connect anywhere.
+    assert!(proxy.log.try_recv().is_err());
+
+    let right = Socks5Credentials::new(b"alice", b"s3cret").unwrap();
+    let c = client_with(ClientShell::Mio, proxy.port, Some(right));
+    assert!(matches!(
+        c.request(&address, Request::create(&keys), T),
+        Ok(Reply::Ids { .. })
+    ));
+    let wanted = format!("connect localhost:{}", server.addr.port());
+    assert_eq!(proxy.log.recv_timeout(T).unwrap(), wanted);
+    c.stop().unwrap();
+    assert_eq!(server.stop(), 0);
+}
+
+/// A target the proxy cannot connect to (nothing listens there): the proxy answers with a
+/// failure reply, and the client reports a network error.
+#[test]
+fn a_target_the_proxy_cannot_reach() {
+    let free_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = ServerAddress::str_decode(
+        format!("smp://LcJUMfVhwD8yxjAiSaDzzGF3-kLG4Uh0Fl_ZIjrRwjI=@localhost:{free_port}")
+            .as_bytes(),
+    )
+    .unwrap();
+    let proxy = Proxy::start();
+    let c = client(ClientShell::Smol, proxy.port);
+    let keys = RecipientKeys::generate(SignAlgorithm::Ed448, &mut ChaCha20Rng::seed_from_u64(7));
+    assert_eq!(
+        c.request(&address, Request::create(&keys), T),
+        Err(simplex_agent_cli::client_runtime::RuntimeError::Request(
+            RequestError::Network
+        ))
+    );
+    // The proxy was asked, by name, and refused.
+    assert_eq!(
+        proxy.log.recv_timeout(T).unwrap(),
+        format!("connect localhost:{free_port}")
+    );
+    c.stop().unwrap();
 }

@@ -1,5 +1,5 @@
 //! End-to-end tests over real loopback TCP + TLS against both shells (mio and smol): the
-//! server runs the reference's test identity (`../shared/fixtures/`) on 127.0.0.1, clients
+//! server runs the reference's test identity (`spec/fixtures/`) on 127.0.0.1, clients
 //! are real `ClientConnection`s over blocking sockets. Every wait is bounded.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

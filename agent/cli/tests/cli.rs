@@ -208,8 +208,8 @@ fn bad_input_is_an_error_not_a_crash() {
     assert!(!d.join("q.queue").exists());
 }
 
-/// `--socks-proxy`: through a real `microsocks` with the server named `localhost` (the proxy
-/// resolves it and logs the connection); through a proxy that is not there, nothing works
+/// `--socks-proxy`: through a real SOCKS5 proxy (in process, `simplex_tests::socks_proxy`) with
+/// the server named `localhost` (the proxy resolves it and logs the connection); through a proxy that is not there, nothing works
 /// although the server is up.
 #[test]
 fn through_a_socks_proxy() {
@@ -257,5 +257,101 @@ fn through_a_socks_proxy() {
         &["--socks-proxy", &nowhere, "send", "q-mio", "-m", "x"],
     );
     assert_eq!(out.status.code(), Some(1));
+    assert_eq!(server.stop(), 0);
+}
+
+/// A sender key (Ed448) made from `seed`, as `show --secret` prints it.
+fn sender_key(seed: u8) -> simplex_core::crypto::keys::SignKey {
+    use simplex_core::crypto::keys::{Algorithm, PrivateKey, SignKey};
+    SignKey::try_from(PrivateKey::from_raw(Algorithm::Ed448, &[seed; 57]).unwrap()).unwrap()
+}
+
+/// `secure` saves the new key (`NAME.securing`) before it sends `KEY`, and a rerun finishes
+/// what a crash interrupted with that same key: whether the crash came before `KEY` reached the
+/// server (the server answers `OK`) or after (it answers `AUTH`, the queue being secured with
+/// that key already). Either way the queue file ends up with the key the server has.
+#[test]
+fn secure_recovers_after_a_crash_with_the_saved_key() {
+    use simplex_agent::queue_file::QueueState;
+    use simplex_core::client::{Reply, Request};
+    use simplex_core::encoding::string::StrDecode;
+    use simplex_core::protocol::Command as Smp;
+
+    let server = TestServer::start(Runtime::Smol, Options::default());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let secret = |name: &str| ok(d, "mio", &["show", name, "--secret"])["sender_key"].clone();
+
+    // A crash after the key was saved, before KEY was sent.
+    ok(
+        d,
+        "mio",
+        &["create", "before", "--server", &server.address()],
+    );
+    let saved = sender_key(21).to_base64url();
+    std::fs::write(d.join("before.securing"), format!("sender_key={saved}\n")).unwrap();
+    assert_eq!(ok(d, "mio", &["secure", "before"])["secured"], "yes");
+    assert_eq!(secret("before"), saved);
+    assert!(!d.join("before.securing").exists());
+
+    // A crash after the server took KEY, before the queue file had the key.
+    ok(
+        d,
+        "smol",
+        &["create", "after", "--server", &server.address()],
+    );
+    ok(
+        d,
+        "smol",
+        &["create", "elsewhere", "--server", &server.address()],
+    );
+    let state = |name: &str| {
+        QueueState::parse(&std::fs::read(d.join(format!("{name}.queue"))).unwrap()).unwrap()
+    };
+    let key = sender_key(22);
+    std::fs::write(
+        d.join("after.securing"),
+        format!("sender_key={}\n", key.to_base64url()),
+    )
+    .unwrap();
+    let config = simplex_agent_cli::client_runtime::RuntimeConfig::new(
+        simplex_agent_cli::client_runtime::Runtime::Mio,
+    );
+    let client = simplex_agent_cli::client_runtime::ClientRuntime::start(config).unwrap();
+    let address =
+        simplex_core::address::ServerAddress::str_decode(server.address().as_bytes()).unwrap();
+    let key_command = |name: &str, key: &simplex_core::crypto::keys::SignKey| {
+        let state = state(name);
+        Request::signed(
+            state.recipient_id.clone(),
+            &state.recipient_key,
+            Smp::Key(key.verify_key()),
+        )
+    };
+    let t = std::time::Duration::from_secs(10);
+    assert_eq!(
+        client.request(&address, key_command("after", &key), t),
+        Ok(Reply::Ok)
+    );
+    // And one secured with a key the state directory never had.
+    assert_eq!(
+        client.request(&address, key_command("elsewhere", &sender_key(23)), t),
+        Ok(Reply::Ok)
+    );
+    client.stop().unwrap();
+    assert_eq!(ok(d, "smol", &["secure", "after"])["secured"], "yes");
+    assert_eq!(secret("after"), key.to_base64url());
+    assert!(!d.join("after.securing").exists());
+
+    // The keys are the ones the server holds: signed sends go through.
+    for name in ["before", "after"] {
+        ok(d, "mio", &["send", name, "-m", name]);
+        assert_eq!(ok(d, "mio", &["receive", name, "--ack"])["body"], name);
+    }
+    // A fresh secure of a queue secured elsewhere is refused, and forgets its unused key.
+    let out = run(d, "mio", &["secure", "elsewhere"]);
+    assert!(!out.status.success());
+    assert!(!d.join("elsewhere.securing").exists());
+    assert_eq!(ok(d, "mio", &["show", "elsewhere"])["secured"], "no");
     assert_eq!(server.stop(), 0);
 }

@@ -163,6 +163,9 @@ pub struct SmpConnection<M> {
     /// The latest `now` seen.
     now: Instant,
     outputs: VecDeque<Output<M>>,
+    /// How many `Received` outputs each received block gave, oldest first, until taken
+    /// ([`SmpConnection::take_block_sizes`]).
+    block_sizes: Vec<usize>,
     close_reason: Option<CloseReason>,
     _receives: PhantomData<M>,
 }
@@ -286,9 +289,18 @@ impl<M: ProtocolMessage> SmpConnection<M> {
             wire: VecDeque::new(),
             now,
             outputs: VecDeque::new(),
+            block_sizes: Vec::new(),
             close_reason: None,
             _receives: PhantomData,
         }
+    }
+
+    /// On a server's end, how many [`Output::Received`] each block received since the last
+    /// call gave, oldest first (always empty on a client's end). [`Output::Received`] does not show where a block ends; a server needs it, as the
+    /// reference answers each block on its own (its refusals first, then its commands). Taken
+    /// after draining to [`Output::Timeout`], the sizes add up to the transmissions drained.
+    pub fn take_block_sizes(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.block_sizes)
     }
 
     /// The negotiated version, once established.
@@ -647,6 +659,7 @@ impl<M: ProtocolMessage> SmpConnection<M> {
         };
         match unpack_block(negotiated.batch, block) {
             Ok(transmissions) => {
+                self.note_block(transmissions.len());
                 for raw in transmissions {
                     let checked = VerifiedTransmission::check(raw, &session_id, negotiated.version);
                     self.outputs.push_back(Output::Received(checked));
@@ -659,8 +672,16 @@ impl<M: ProtocolMessage> SmpConnection<M> {
                     negotiated.version,
                 );
                 debug_assert!(matches!(checked.message, Err(ErrorType::Block)));
+                self.note_block(1);
                 self.outputs.push_back(Output::Received(checked));
             }
+        }
+    }
+
+    /// Records a block's size, on a server's end only (a client's would never be taken).
+    fn note_block(&mut self, transmissions: usize) {
+        if matches!(self.side, Side::Server { .. }) {
+            self.block_sizes.push(transmissions);
         }
     }
 

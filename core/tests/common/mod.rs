@@ -1,4 +1,5 @@
-//! Loading the reference-generated vectors in `../shared/vectors/` (beside the repository).
+//! Where the core's tests find the reference's data, all inside the repository: the vectors it
+//! generated (`spec/vectors/reference/`) and its test server identity (`spec/fixtures/`).
 
 // Helpers outside #[test] functions fail loudly on missing or malformed vectors, as tests should.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -6,9 +7,20 @@
 use serde_json::Value;
 use std::path::PathBuf;
 
-/// The shared vectors folder: `$CARGO_MANIFEST_DIR/../../shared/vectors`.
+/// The reference's vectors: `spec/vectors/reference/`.
 pub fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../spec/vectors/reference")
+}
+
+/// The reference's test server identity: `spec/fixtures/`.
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../spec/fixtures")
+}
+
+/// One file of `spec/fixtures/`; a missing file fails the test loudly.
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = fixtures_dir().join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {} missing: {e}", path.display()))
 }
 
 /// The cases of one vectors file; a missing file fails the test loudly.

@@ -8,7 +8,7 @@ use simplex_core::crypto::keys::SignKey;
 use simplex_core::crypto::{ed25519, ed448, x25519};
 use simplex_core::encoding::UnixTime;
 use simplex_core::protocol::{BrokerMsg, Command, EntityId, MsgFlags};
-use simplex_core::time::Instant;
+use simplex_core::time::{Clock, Instant};
 use simplex_server::testkit::{drain, TestClient};
 use simplex_server::{Server, ServerConfig, ServerInput, ServerOutput, Shard};
 
@@ -22,11 +22,17 @@ fn key(rng: &mut ChaCha20Rng, ed448: bool) -> SignKey {
     }
 }
 
+/// The benchmarks' fixed clock: time does not pass in them.
+pub fn clock() -> Clock {
+    Clock {
+        now: Instant::ZERO,
+        wall_clock: UnixTime::from_seconds(WALL),
+    }
+}
+
 fn input(c: &TestClient, t: Vec<u8>) -> ServerInput {
     ServerInput::Transmissions {
         client: c.id,
-        now: Instant::ZERO,
-        wall_clock: UnixTime::from_seconds(WALL),
         transmissions: vec![c.check(t)],
     }
 }
@@ -58,14 +64,7 @@ pub fn fixture(
         durable_messages: durable,
         ..ServerConfig::default()
     };
-    let mk = || {
-        Server::new(
-            config.clone(),
-            ChaCha20Rng::seed_from_u64(seed),
-            Instant::ZERO,
-            UnixTime::from_seconds(WALL),
-        )
-    };
+    let mk = || Server::new(config.clone(), ChaCha20Rng::seed_from_u64(seed), clock());
     let (mut twin, mut real) = (mk(), mk());
     let mut rng = ChaCha20Rng::seed_from_u64(seed + 100);
     let r = TestClient::new(2 * seed, 4);
@@ -79,7 +78,6 @@ pub fn fixture(
             client: c.id,
             session_id: c.session_id.clone(),
             version: 4,
-            now: Instant::ZERO,
         });
     }
     let new = Command::New {
@@ -89,7 +87,7 @@ pub fn fixture(
     setup.push(input(&r, r.encode(Some(&rkey), b"n", b"", &new)));
     let mut ids = None;
     for i in setup.iter().cloned() {
-        twin.handle_input(i).unwrap();
+        twin.handle_input(clock(), i).unwrap();
         for (_, t) in transmits(&drain(&mut twin)) {
             if let Some((
                 _,
@@ -115,11 +113,11 @@ pub fn fixture(
             &Command::Key(skey.verify_key()),
         ),
     );
-    twin.handle_input(secure.clone()).unwrap();
+    twin.handle_input(clock(), secure.clone()).unwrap();
     drain(&mut twin);
     setup.push(secure);
     for i in setup {
-        real.handle_input(i).unwrap();
+        real.handle_input(clock(), i).unwrap();
         drain(&mut real);
     }
     let body = Bytes::from(vec![b'm'; 1000]);
@@ -137,7 +135,7 @@ pub fn fixture(
     );
     let mut inputs = Vec::with_capacity(2 * cycles);
     for _ in 0..cycles {
-        twin.handle_input(send.clone()).unwrap();
+        twin.handle_input(clock(), send.clone()).unwrap();
         let msg_id = transmits(&drain(&mut twin))
             .into_iter()
             .find_map(|(to, t)| match r.read(&t) {
@@ -149,7 +147,7 @@ pub fn fixture(
             &r,
             r.encode(Some(&rkey), b"a", rid.as_bytes(), &Command::Ack(msg_id)),
         );
-        twin.handle_input(ack.clone()).unwrap();
+        twin.handle_input(clock(), ack.clone()).unwrap();
         drain(&mut twin);
         inputs.push(send.clone());
         inputs.push(ack);
@@ -160,7 +158,7 @@ pub fn fixture(
 /// Feeds the inputs, draining the outputs.
 pub fn run(server: &mut Server<ChaCha20Rng>, inputs: Vec<ServerInput>) {
     for i in inputs {
-        server.handle_input(i).unwrap();
+        server.handle_input(clock(), i).unwrap();
         while !matches!(server.poll_output(), ServerOutput::Timeout(_)) {}
     }
 }

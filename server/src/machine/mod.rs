@@ -13,7 +13,7 @@ use simplex_core::protocol::{
     encode_transmission, signed_part, BrokerMsg, Command, CommandError, CorrId, EntityId,
     ErrorType, MsgFlags, MsgId, RcvMessage, VerifiedTransmission, MAX_MESSAGE_LENGTH,
 };
-use simplex_core::time::Instant;
+use simplex_core::time::{Clock, Instant};
 
 use crate::auth::Verifier;
 use crate::config::ServerConfig;
@@ -42,7 +42,8 @@ pub const NMSG_META_PADDED_LEN: usize = 128;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ClientId(pub u64);
 
-/// What happened.
+/// What happened. Time is not part of an input: it comes with every input as the [`Clock`]
+/// argument of [`Server::handle_input`], the same way for every machine.
 #[derive(Clone)]
 pub enum ServerInput {
     /// A client finished the SMP handshake.
@@ -53,18 +54,12 @@ pub enum ServerInput {
         session_id: Bytes,
         /// The negotiated protocol version.
         version: Version,
-        /// Now.
-        now: Instant,
     },
     /// Transmissions received from a client (one block: one, or a v4 batch of several),
     /// after the transport's checks ([`VerifiedTransmission::check`]).
     Transmissions {
         /// The connection.
         client: ClientId,
-        /// Now.
-        now: Instant,
-        /// The wall clock (message timestamps, expiry).
-        wall_clock: UnixTime,
         /// The transmissions, in order.
         transmissions: Vec<VerifiedTransmission<Command>>,
     },
@@ -72,22 +67,12 @@ pub enum ServerInput {
     ClientClosed {
         /// The connection.
         client: ClientId,
-        /// Now.
-        now: Instant,
     },
     /// The timeout the machine asked for (or any later time).
-    Timeout {
-        /// Now.
-        now: Instant,
-        /// The wall clock.
-        wall_clock: UnixTime,
-    },
+    Timeout,
     /// A graceful stop: the machine hands out the undelivered messages and the stats backup,
     /// then accepts no more inputs.
-    Shutdown {
-        /// Now.
-        now: Instant,
-    },
+    Shutdown,
 }
 
 /// What to do.
@@ -131,34 +116,26 @@ impl std::fmt::Debug for ServerInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::ClientConnected {
-                client,
-                version,
-                now,
-                ..
+                client, version, ..
             } => f
                 .debug_struct("ClientConnected")
                 .field("client", client)
                 .field("version", version)
-                .field("now", now)
                 .finish_non_exhaustive(),
             Self::Transmissions {
                 client,
-                now,
                 transmissions,
-                ..
             } => f
                 .debug_struct("Transmissions")
                 .field("client", client)
-                .field("now", now)
                 .field("count", &transmissions.len())
                 .finish_non_exhaustive(),
-            Self::ClientClosed { client, now } => f
+            Self::ClientClosed { client } => f
                 .debug_struct("ClientClosed")
                 .field("client", client)
-                .field("now", now)
                 .finish(),
-            Self::Timeout { now, .. } => f.debug_struct("Timeout").field("now", now).finish(),
-            Self::Shutdown { now } => f.debug_struct("Shutdown").field("now", now).finish(),
+            Self::Timeout => f.write_str("Timeout"),
+            Self::Shutdown => f.write_str("Shutdown"),
         }
     }
 }
@@ -279,9 +256,10 @@ fn secs(s: u64) -> core::time::Duration {
 }
 
 impl<R: CryptoRng> Server<R> {
-    /// A server with no queues. `now` and `wall_clock` start its timers (message expiry,
-    /// inactive clients, the stats line at its time of day).
-    pub fn new(config: ServerConfig, rng: R, now: Instant, wall_clock: UnixTime) -> Self {
+    /// A server with no queues. The clock starts its timers (message expiry, inactive
+    /// clients, the stats line at its time of day).
+    pub fn new(config: ServerConfig, rng: R, clock: Clock) -> Self {
+        let Clock { now, wall_clock } = clock;
         let next_expiry = config
             .message_expiration
             .map(|e| now + secs(e.check_interval_secs));
@@ -339,9 +317,12 @@ impl<R: CryptoRng> Server<R> {
         self.queues.records()
     }
 
-    /// Feeds one input. Afterwards drain [`Server::poll_output`] until it returns
-    /// [`ServerOutput::Timeout`].
-    pub fn handle_input(&mut self, input: ServerInput) -> Result<(), ServerError> {
+    /// Feeds one input at `clock` (read once by the caller for this input). Afterwards drain
+    /// [`Server::poll_output`] until it returns [`ServerOutput::Timeout`].
+    ///
+    /// The wall clock never goes back for the machine: an earlier reading than one already
+    /// seen is taken as the later one, so message timestamps stay in order.
+    pub fn handle_input(&mut self, clock: Clock, input: ServerInput) -> Result<(), ServerError> {
         if self.shut_down {
             return Err(ServerError::ShutDown);
         }
@@ -349,12 +330,13 @@ impl<R: CryptoRng> Server<R> {
             return Err(ServerError::OutputPending);
         }
         self.started = true;
+        let now = clock.now;
+        self.wall_clock = clock.wall_clock.max(self.wall_clock);
         match input {
             ServerInput::ClientConnected {
                 client,
                 session_id,
                 version,
-                now,
             } => {
                 if self.clients.contains_key(&client) {
                     return Err(ServerError::DuplicateClient);
@@ -378,11 +360,8 @@ impl<R: CryptoRng> Server<R> {
             }
             ServerInput::Transmissions {
                 client,
-                now,
-                wall_clock,
                 transmissions,
             } => {
-                self.wall_clock = wall_clock.max(self.wall_clock);
                 let c = self
                     .clients
                     .get_mut(&client)
@@ -392,7 +371,7 @@ impl<R: CryptoRng> Server<R> {
                     self.on_transmissions(client, now, transmissions);
                 }
             }
-            ServerInput::ClientClosed { client, .. } => {
+            ServerInput::ClientClosed { client } => {
                 let c = self
                     .clients
                     .remove(&client)
@@ -408,11 +387,8 @@ impl<R: CryptoRng> Server<R> {
                     }
                 }
             }
-            ServerInput::Timeout { now, wall_clock } => {
-                self.wall_clock = wall_clock.max(self.wall_clock);
-                self.on_timeout(now);
-            }
-            ServerInput::Shutdown { .. } => {
+            ServerInput::Timeout => self.on_timeout(now),
+            ServerInput::Shutdown => {
                 self.shut_down = true;
                 // In recipient-id order, as the saved-messages file always had it.
                 for rid in self.queues.with_messages() {

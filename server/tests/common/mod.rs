@@ -11,7 +11,7 @@ use simplex_core::crypto::keys::{SignKey, VerifyKey};
 use simplex_core::crypto::{ed25519, ed448, x25519};
 use simplex_core::encoding::{UnixTime, Version};
 use simplex_core::protocol::{BrokerMsg, Command, CorrId, EntityId, MsgId};
-use simplex_core::time::Instant;
+use simplex_core::time::{Clock, Instant};
 use simplex_server::testkit::{drain, TestClient};
 use simplex_server::{ClientId, Server, ServerConfig, ServerInput, ServerOutput};
 
@@ -65,8 +65,10 @@ impl Harness {
             server: Server::new(
                 config,
                 ChaCha20Rng::seed_from_u64(seed),
-                Instant::ZERO,
-                wall,
+                Clock {
+                    now: Instant::ZERO,
+                    wall_clock: wall,
+                },
             ),
             now: Instant::ZERO,
             wall,
@@ -82,12 +84,14 @@ impl Harness {
         let c = TestClient::new(self.next_client, version);
         self.next_client += 1;
         self.server
-            .handle_input(ServerInput::ClientConnected {
-                client: c.id,
-                session_id: c.session_id.clone(),
-                version,
-                now: self.now,
-            })
+            .handle_input(
+                self.clock(),
+                ServerInput::ClientConnected {
+                    client: c.id,
+                    session_id: c.session_id.clone(),
+                    version,
+                },
+            )
             .unwrap();
         assert!(drain(&mut self.server).is_empty());
         self.clients.insert(c.id, c.clone());
@@ -117,8 +121,16 @@ impl Harness {
         got
     }
 
+    /// The harness's clock: both readings as the test set them.
+    pub fn clock(&self) -> Clock {
+        Clock {
+            now: self.now,
+            wall_clock: self.wall,
+        }
+    }
+
     pub fn input(&mut self, input: ServerInput) -> Vec<ServerOutput> {
-        self.server.handle_input(input).unwrap();
+        self.server.handle_input(self.clock(), input).unwrap();
         let out = drain(&mut self.server);
         for o in &out {
             match o {
@@ -134,8 +146,6 @@ impl Harness {
         let transmissions = batch.into_iter().map(|b| c.check(b)).collect();
         self.input(ServerInput::Transmissions {
             client: c.id,
-            now: self.now,
-            wall_clock: self.wall,
             transmissions,
         })
     }
@@ -173,19 +183,13 @@ impl Harness {
     }
 
     pub fn close(&mut self, c: &TestClient) -> Vec<ServerOutput> {
-        self.input(ServerInput::ClientClosed {
-            client: c.id,
-            now: self.now,
-        })
+        self.input(ServerInput::ClientClosed { client: c.id })
     }
 
     pub fn advance(&mut self, secs: u64) -> Vec<ServerOutput> {
         self.now = self.now + core::time::Duration::from_secs(secs);
         self.wall = UnixTime::from_seconds(self.wall.seconds + secs as i64);
-        self.input(ServerInput::Timeout {
-            now: self.now,
-            wall_clock: self.wall,
-        })
+        self.input(ServerInput::Timeout)
     }
 
     pub fn create_queue(&mut self, c: &TestClient, ed448: bool) -> QueueInfo {

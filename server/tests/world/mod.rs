@@ -3,6 +3,9 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../reference_data/mod.rs"]
+mod reference_data;
+
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use simplex_core::crypto::keys::{Algorithm, PrivateKey, SignKey};
@@ -19,12 +22,7 @@ use simplex_server::mail::Letter;
 use simplex_server::{Server, ServerConfig, Shard, ShardRouter};
 use std::time::Duration;
 
-pub fn fixture(name: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {} missing: {e}", path.display()))
-}
+pub use reference_data::fixture;
 
 pub fn identity() -> ServerIdentity {
     ServerIdentity::from_pem(
@@ -54,6 +52,10 @@ pub struct World {
     pub micros: u64,
     /// Letters waiting for each driver, in the order posted.
     pub mail: Vec<Vec<Letter>>,
+    /// Every store-log and journal record fails to commit (a full disk).
+    pub records_fail: bool,
+    /// Drains in which a record failed.
+    pub failed_records: usize,
 }
 
 impl World {
@@ -73,8 +75,7 @@ impl World {
                 let server = Server::new(
                     config,
                     ChaCha20Rng::seed_from_u64(seed + u64::from(index)),
-                    Instant::ZERO,
-                    UnixTime::from_seconds(WALL),
+                    clock(0),
                 );
                 let tls_seed = [seed as u8 + index as u8; 32];
                 ServerDriver::sharded(
@@ -94,6 +95,8 @@ impl World {
             closed: vec![],
             micros: 0,
             mail: (0..n).map(|_| Vec::new()).collect(),
+            records_fail: false,
+            failed_records: 0,
         }
     }
 
@@ -183,8 +186,28 @@ impl World {
                         .unwrap();
                     moved = true;
                 }
+                // One drain, as a host takes it: the records are committed (here: fail, when
+                // the disk is "full") before the rest is carried out.
+                let mut outputs = Vec::new();
                 loop {
                     match self.drivers[d].poll_output() {
+                        DriverOutput::Timeout(_) => break,
+                        other => outputs.push(other),
+                    }
+                }
+                if self.records_fail {
+                    let first_record = outputs.iter().position(|o| {
+                        matches!(o, DriverOutput::Persist(_) | DriverOutput::Journal(_))
+                    });
+                    if let Some(at) = first_record {
+                        let rest = outputs.split_off(at);
+                        let now = clock(self.micros);
+                        outputs.extend(self.drivers[d].withhold_uncommitted(now, rest, 0));
+                        self.failed_records += 1;
+                    }
+                }
+                for output in outputs {
+                    match output {
                         DriverOutput::Write { conn, bytes } => {
                             let (_, client) =
                                 self.clients.iter_mut().find(|(c, _)| *c == conn).unwrap();
@@ -206,7 +229,6 @@ impl World {
                             self.mail[usize::from(to)].push(letter);
                             moved = true;
                         }
-                        DriverOutput::Timeout(_) => break,
                         _ => {}
                     }
                 }

@@ -14,7 +14,7 @@ pub fn server_machine(data: &[u8]) {
     use simplex_core::crypto::keys::SignKey;
     use simplex_core::crypto::{ed25519, x25519};
     use simplex_core::protocol::{BrokerMsg, Command, EntityId, MsgFlags, MsgId};
-    use simplex_core::time::Instant;
+    use simplex_core::time::{Clock, Instant};
     use simplex_server::testkit::TestClient;
     use simplex_server::{Server, ServerConfig, ServerInput, ServerOutput};
 
@@ -23,12 +23,12 @@ pub fn server_machine(data: &[u8]) {
         ..ServerConfig::default()
     };
     let wall0 = 1_660_000_000;
-    let mut server = Server::new(
-        config,
-        rand_chacha::ChaCha20Rng::seed_from_u64(7),
-        Instant::ZERO,
-        UnixTime::from_seconds(wall0),
-    );
+    // Both clocks move together, `micros` after the start.
+    let at = |micros: u64| Clock {
+        now: Instant::from_micros(micros),
+        wall_clock: UnixTime::from_seconds(wall0 + (micros / 1_000_000) as i64),
+    };
+    let mut server = Server::new(config, rand_chacha::ChaCha20Rng::seed_from_u64(7), at(0));
     let keys: Vec<SignKey> = (1..=3u8)
         .map(|i| SignKey::Ed25519(ed25519::SigningKey::from_bytes(&[i; 32])))
         .collect();
@@ -44,11 +44,12 @@ pub fn server_machine(data: &[u8]) {
     let mut now = 0u64;
     let run = |server: &mut Server<rand_chacha::ChaCha20Rng>,
                clients: &[TestClient],
+               clock: Clock,
                input: ServerInput,
                ids: &mut Vec<EntityId>,
                msg_ids: &mut Vec<MsgId>| {
         server
-            .handle_input(input)
+            .handle_input(clock, input)
             .expect("inputs follow the contract");
         loop {
             match server.poll_output() {
@@ -83,11 +84,11 @@ pub fn server_machine(data: &[u8]) {
         run(
             &mut server,
             &clients,
+            at(0),
             ServerInput::ClientConnected {
                 client: c.id,
                 session_id: c.session_id.clone(),
                 version: c.version,
-                now: Instant::ZERO,
             },
             &mut ids,
             &mut msg_ids,
@@ -97,7 +98,6 @@ pub fn server_machine(data: &[u8]) {
     while let Some((&op, tail)) = rest.split_first() {
         let arg = |i: usize| tail.get(i).copied().unwrap_or(0);
         let ci = usize::from(arg(0)) % clients.len();
-        let wall = UnixTime::from_seconds(wall0 + (now / 1_000_000) as i64);
         match op % 4 {
             0 => {
                 let len = usize::from(arg(1)).min(tail.len().saturating_sub(2));
@@ -106,11 +106,16 @@ pub fn server_machine(data: &[u8]) {
                 let t = clients[ci].check(bytes);
                 let input = ServerInput::Transmissions {
                     client: clients[ci].id,
-                    now: Instant::from_micros(now),
-                    wall_clock: wall,
                     transmissions: vec![t],
                 };
-                run(&mut server, &clients, input, &mut ids, &mut msg_ids);
+                run(
+                    &mut server,
+                    &clients,
+                    at(now),
+                    input,
+                    &mut ids,
+                    &mut msg_ids,
+                );
                 continue;
             }
             1 => {
@@ -159,21 +164,24 @@ pub fn server_machine(data: &[u8]) {
                 let t = c.transmission(signed.then_some(key), &[op], entity.as_bytes(), &cmd);
                 let input = ServerInput::Transmissions {
                     client: c.id,
-                    now: Instant::from_micros(now),
-                    wall_clock: wall,
                     transmissions: vec![t],
                 };
-                run(&mut server, &clients, input, &mut ids, &mut msg_ids);
+                run(
+                    &mut server,
+                    &clients,
+                    at(now),
+                    input,
+                    &mut ids,
+                    &mut msg_ids,
+                );
             }
             2 => {
                 let old = clients[ci].id;
                 run(
                     &mut server,
                     &clients,
-                    ServerInput::ClientClosed {
-                        client: old,
-                        now: Instant::from_micros(now),
-                    },
+                    at(now),
+                    ServerInput::ClientClosed { client: old },
                     &mut ids,
                     &mut msg_ids,
                 );
@@ -185,24 +193,32 @@ pub fn server_machine(data: &[u8]) {
                     client: c.id,
                     session_id: c.session_id.clone(),
                     version: v,
-                    now: Instant::from_micros(now),
                 };
-                run(&mut server, &clients, input, &mut ids, &mut msg_ids);
+                run(
+                    &mut server,
+                    &clients,
+                    at(now),
+                    input,
+                    &mut ids,
+                    &mut msg_ids,
+                );
             }
             _ => {
                 now += u64::from(arg(0)) * 3_600_000_000 * 24;
-                let input = ServerInput::Timeout {
-                    now: Instant::from_micros(now),
-                    wall_clock: UnixTime::from_seconds(wall0 + (now / 1_000_000) as i64),
-                };
-                run(&mut server, &clients, input, &mut ids, &mut msg_ids);
+                let input = ServerInput::Timeout;
+                run(
+                    &mut server,
+                    &clients,
+                    at(now),
+                    input,
+                    &mut ids,
+                    &mut msg_ids,
+                );
             }
         }
         rest = tail.get(5..).unwrap_or_default();
     }
-    let _ = server.handle_input(ServerInput::Shutdown {
-        now: Instant::from_micros(now),
-    });
+    let _ = server.handle_input(at(now), ServerInput::Shutdown);
     while !matches!(server.poll_output(), ServerOutput::Timeout(_)) {}
 }
 

@@ -5,6 +5,9 @@
 //! (`.ci/run` always sets it). Without it each interop test prints one line saying it did not
 //! run and passes; with it, a program that is missing or cannot start fails the test.
 
+pub mod process;
+pub mod smp_server;
+
 use std::path::{Path, PathBuf};
 
 /// The variable naming the directory of unpacked reference programs.
@@ -66,3 +69,5 @@ pub fn programs(test: &str) -> Option<Programs> {
     }
     Some(Programs { dir })
 }
+
+pub mod agent;

@@ -3,6 +3,7 @@
 
 pub mod net;
 pub mod persisted;
+pub mod sharded;
 pub mod world;
 
 pub use world::{Report, SimConfig, World};

@@ -43,7 +43,7 @@ impl Persisted {
         TraceHeader {
             server_seed: seeds.0,
             tls_seed: seeds.1,
-            start: (clock.now, clock.wall_clock),
+            start: clock,
             config: ServerConfig {
                 store_log: true,
                 durable_messages: true,

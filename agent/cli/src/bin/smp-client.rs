@@ -12,16 +12,17 @@ use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use rand_core::OsRng;
 use simplex_agent::queue_file::{id_text, parse_id, NotifierState, QueueState};
-use simplex_agent_cli::client_runtime::{ClientRuntime, Runtime, RuntimeConfig};
+use simplex_agent_cli::client_runtime::{ClientRuntime, Runtime, RuntimeConfig, RuntimeError};
 use simplex_core::address::{ServerAddress, TransportHost};
 use simplex_core::client::{
     generate_sign_key, ManagerConfig, ManagerEvent, NetworkConfig, QueueSubscription,
-    RecipientKeys, Reply, Request, SignAlgorithm, SocksProxy, SubParty,
+    RecipientKeys, Reply, Request, RequestError, SignAlgorithm, SocksProxy, SubParty,
 };
 use simplex_core::crypto::keys::SignKey;
 use simplex_core::crypto::x25519;
 use simplex_core::encoding::string::{StrDecode, StrEncode};
-use simplex_core::protocol::{Command as SmpCommand, EntityId, MsgFlags};
+use simplex_core::protocol::{Command as SmpCommand, EntityId, ErrorType, MsgFlags};
+use zeroize::Zeroizing;
 
 /// Exit code of `receive` when the queue has no message.
 const NO_MESSAGE: u8 = 3;
@@ -155,9 +156,38 @@ fn load(dir: &Path, name: &str) -> Result<QueueState> {
 
 /// Writes the queue file through a temporary file, readable by its owner only.
 fn save(dir: &Path, name: &str, state: &QueueState) -> Result<()> {
+    write_private(dir, &queue_path(dir, name)?, state.to_text().as_bytes())
+}
+
+/// `NAME.securing`: a sender key saved before `KEY` is sent with it, until the queue file
+/// holds it. Its presence marks securing as in progress (see `spec/client.md`, "Securing").
+fn securing_path(dir: &Path, name: &str) -> Result<PathBuf> {
+    Ok(queue_path(dir, name)?.with_extension("securing"))
+}
+
+/// The sender key of a securing left in progress, if any.
+fn pending_sender_key(path: &Path) -> Result<Option<SignKey>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => Zeroizing::new(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let key = text
+        .trim_end()
+        .strip_prefix("sender_key=")
+        .map(SignKey::from_base64url)
+        .with_context(|| format!("{} is damaged", path.display()))?
+        .map_err(|e| anyhow::anyhow!("{} is damaged: {e}", path.display()))?;
+    Ok(Some(key))
+}
+
+/// Writes `bytes` to `path` through a synced temporary file and a rename, readable by its
+/// owner only: a crash leaves the old file or the new one.
+fn write_private(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let path = queue_path(dir, name)?;
-    let tmp = path.with_extension("queue.tmp");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -168,9 +198,9 @@ fn save(dir: &Path, name: &str, state: &QueueState) -> Result<()> {
     let mut file = options
         .open(&tmp)
         .with_context(|| format!("cannot write {}", tmp.display()))?;
-    file.write_all(state.to_text().as_bytes())?;
+    file.write_all(bytes)?;
     file.sync_all()?;
-    std::fs::rename(&tmp, &path)?;
+    std::fs::rename(&tmp, path)?;
     Ok(())
 }
 
@@ -288,19 +318,51 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Secure { name } => {
             let mut state = load(&dir, name)?;
+            let pending = securing_path(&dir, name)?;
             if state.sender_key.is_some() {
+                // A crash after the queue file took the key left the marker behind.
+                let _ = std::fs::remove_file(&pending);
                 bail!("queue {name:?} is secured already");
             }
+            // The key is on disk before the server hears of it, so a crash between the two
+            // never leaves a queue secured with a key nobody has.
+            let (sender_key, resumed) = match pending_sender_key(&pending)? {
+                Some(key) => (key, true),
+                None => {
+                    let key = generate_sign_key(SignAlgorithm::Ed448, &mut OsRng);
+                    let line = Zeroizing::new(format!("sender_key={}\n", key.to_base64url()));
+                    write_private(&dir, &pending, line.as_bytes())?;
+                    (key, false)
+                }
+            };
             let session = Session::start(&cli)?;
-            let sender_key = generate_sign_key(SignAlgorithm::Ed448, &mut OsRng);
             let request = Request::signed(
                 state.recipient_id.clone(),
                 &state.recipient_key,
                 SmpCommand::Key(sender_key.verify_key()),
             );
-            session.expect_ok(&state.server, request)?;
+            match session
+                .client
+                .request(&state.server, request, session.timeout)
+            {
+                Ok(Reply::Ok) => {}
+                // Resuming: only the holder of the recipient key can send KEY, so a queue
+                // that refuses it now was secured by the earlier try with this same key,
+                // whose answer was lost (v3.2.0 servers answer AUTH to any second KEY).
+                Err(RuntimeError::Request(RequestError::Protocol(ErrorType::Auth))) if resumed => {}
+                // Refused: the key was never set, so it is of no use.
+                Err(RuntimeError::Request(RequestError::Protocol(e))) => {
+                    std::fs::remove_file(&pending)?;
+                    bail!("KEY failed: the server answered {e:?}");
+                }
+                // No answer (or a strange one): the key may or may not be set; a rerun
+                // tries again with the same key.
+                Ok(other) => bail!("unexpected answer {other:?}; rerun to finish securing"),
+                Err(e) => return Err(e).context("KEY failed; rerun to finish securing"),
+            }
             state.sender_key = Some(sender_key);
             save(&dir, name, &state)?;
+            std::fs::remove_file(&pending)?;
             print(&[("secured", "yes".into())])?;
         }
         Command::Send {
@@ -387,6 +449,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             session.expect_ok(&state.server, request)?;
             std::fs::remove_file(queue_path(&dir, name)?)?;
+            let _ = std::fs::remove_file(securing_path(&dir, name)?);
             print(&[("deleted", name.clone())])?;
         }
     }
