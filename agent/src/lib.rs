@@ -1,10 +1,14 @@
 //! The SimpleX agent: duplex connections over pairs of SMP queues, their lifecycle, the double
 //! ratchet sessions, and their storage.
 //!
-//! Built so far: [`queue_file`], the text file in which `smp-client` (crate `simplex-agent-cli`)
-//! keeps a queue between invocations. The library links no I/O shell: the client on a shell
+//! Built so far: the wire formats ([`protocol`]); the message pipeline as pure functions
+//! ([`pipeline`]: agent message to `SEND` body and `MSG` body back, through the double ratchet
+//! and the per-queue box); the integrity checks of numbered messages ([`integrity`]); and
+//! [`queue_file`], the text file in which `smp-client` (crate `simplex-agent-cli`) keeps a
+//! queue between invocations. The library links no I/O shell: the client on a shell
 //! thread lives in `simplex-agent-cli`. The duplex connections are still to come.
 
 pub mod integrity;
+pub mod pipeline;
 pub mod protocol;
 pub mod queue_file;
