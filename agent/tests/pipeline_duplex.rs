@@ -15,7 +15,7 @@ use simplex_agent::pipeline::{
     Versions,
 };
 use simplex_agent::protocol::{AMessage, AgentMessage};
-use simplex_core::encoding::NonEmpty;
+use simplex_core::encoding::{Decode, NonEmpty};
 use simplex_core::ratchet::{generate_e2e_params, DecryptError};
 
 const AGENT_V2: u16 = 2;
@@ -53,6 +53,8 @@ fn connected_seeded(seed: u64) -> (Party, Party) {
     .unwrap();
     assert_eq!(prepared.snd_msg_id, 1);
     assert_eq!(prepared.integrity.last_hash, None, "no hash recorded");
+    // 2 version + 1 tag + 1 + 140 X3DH keys + 14,848 + 140 ratchet overhead.
+    assert_eq!(prepared.envelope.len(), 15132);
     bob.ratchet = Some(prepared.ratchet);
     bob.snd_ids = prepared.integrity;
     let nonce = bob.nonce();
@@ -150,10 +152,12 @@ fn send(from: &mut Party, message: AMessage) -> Vec<u8> {
     let prepared = pipeline::prepare_message(
         from.ratchet.as_ref().unwrap(),
         &from.snd_ids,
-        AGENT_V2,
+        from.agent_version,
         message,
     )
     .unwrap();
+    // 2 version + 1 tag + 15,856 + 140 ratchet overhead.
+    assert_eq!(prepared.envelope.len(), 15999);
     from.ratchet = Some(prepared.ratchet);
     from.snd_ids = prepared.integrity;
     let nonce = from.nonce();
@@ -171,7 +175,7 @@ fn receive(to: &mut Party, body: &[u8]) -> Result<ReceivedMessage, ReceiveError>
             agent_version,
             enc_agent_message,
         } => {
-            assert_eq!(agent_version, AGENT_V2);
+            assert_eq!(agent_version, to.agent_version);
             pipeline::read_message(
                 to.ratchet.as_ref().unwrap(),
                 &enc_agent_message,
@@ -332,4 +336,167 @@ fn a_version_outside_ours_is_refused() {
     let err = alice.open(&body).unwrap_err();
     assert_eq!(err, ReceiveError::Version);
     assert_eq!(err.reference(), ReferenceError::AgentVersion);
+}
+
+/// The v1 handshake: the joining party's confirmation has no reply queue; it sends `HELLO`
+/// and then `REPLY` with its queue; the initiator answers with its reply confirmation there,
+/// then `HELLO`.
+#[test]
+fn the_v1_handshake_with_reply() {
+    let mut alice = Party::new(40);
+    let mut bob = Party::new(41);
+    alice.agent_version = 1;
+    bob.agent_version = 1;
+    let invitation = Invitation::new(&mut alice);
+    let (b1, b2, bob_params) = generate_e2e_params(&mut bob.rng, 1);
+    let key = simplex_core::crypto::x448::PrivateKey::generate(&mut bob.rng);
+    bob.ratchet =
+        Some(pipeline::session::joiner_ratchet(&b1, &b2, key, &invitation.params).unwrap());
+    bob.send_to(&alice.queue());
+    let info = AgentMessage::ConnInfo(Bytes::from_static(b"bob v1"));
+    let prepared = pipeline::prepare_join_confirmation(
+        bob.ratchet.as_ref().unwrap(),
+        &bob.snd_ids,
+        1,
+        bob_params,
+        &info,
+    )
+    .unwrap();
+    bob.ratchet = Some(prepared.ratchet);
+    bob.snd_ids = prepared.integrity;
+    let nonce = bob.nonce();
+    let body = bob
+        .snd
+        .as_ref()
+        .unwrap()
+        .seal_confirmation(nonce, &prepared.envelope)
+        .unwrap();
+    let Opened::Confirmation(conf) = alice.open(&body).unwrap() else {
+        panic!("not a confirmation")
+    };
+    assert_eq!(conf.agent_version, 1);
+    let joined = pipeline::read_join_confirmation(
+        &conf,
+        &invitation.key1,
+        &invitation.key2,
+        &Versions::default(),
+        &mut alice.rng,
+    )
+    .unwrap();
+    assert_eq!(joined.info, JoinerInfo::Info(Bytes::from_static(b"bob v1")));
+    alice.rcv_secret = Some(conf.dh_secret.clone());
+    alice.ratchet = Some(joined.ratchet);
+
+    let hello = send(&mut bob, AMessage::Hello);
+    let got = receive(&mut alice, &hello).unwrap();
+    assert_eq!(got.message, AMessage::Hello);
+    accept(&mut alice, &got);
+    let reply_queues = NonEmpty::new(vec![bob.queue()]).unwrap();
+    let reply = send(&mut bob, AMessage::Reply(reply_queues));
+    let got = receive(&mut alice, &reply).unwrap();
+    let AMessage::Reply(queues) = &got.message else {
+        panic!("not REPLY")
+    };
+    assert_eq!(queues.first(), &bob.queue());
+    assert_eq!(accept(&mut alice, &got), MsgIntegrity::Ok);
+
+    alice.send_to(&bob.queue());
+    let prepared = pipeline::prepare_reply_confirmation(
+        alice.ratchet.as_ref().unwrap(),
+        &alice.snd_ids,
+        1,
+        Bytes::from_static(b"alice v1"),
+    )
+    .unwrap();
+    alice.ratchet = Some(prepared.ratchet);
+    alice.snd_ids = prepared.integrity;
+    let nonce = alice.nonce();
+    let body = alice
+        .snd
+        .as_ref()
+        .unwrap()
+        .seal_confirmation(nonce, &prepared.envelope)
+        .unwrap();
+    let Opened::Confirmation(conf) = bob.open(&body).unwrap() else {
+        panic!("not a confirmation")
+    };
+    let (info, update) = pipeline::read_reply_confirmation(
+        &conf,
+        bob.ratchet.as_ref().unwrap(),
+        &Versions::default(),
+        &mut bob.rng,
+    )
+    .unwrap();
+    assert_eq!(&info[..], b"alice v1");
+    bob.rcv_secret = Some(conf.dh_secret.clone());
+    bob.ratchet = Some(update.ratchet);
+    let hello = send(&mut alice, AMessage::Hello);
+    let got = receive(&mut bob, &hello).unwrap();
+    assert_eq!(got.message, AMessage::Hello);
+    accept(&mut bob, &got);
+    let body = send(&mut alice, user("v1 works"));
+    let got = receive(&mut bob, &body).unwrap();
+    assert_eq!(got.message, user("v1 works"));
+    assert_eq!(accept(&mut bob, &got), MsgIntegrity::Ok);
+}
+
+#[test]
+fn a_confirmation_of_the_wrong_kind_is_prohibited() {
+    let (mut alice, mut bob) = connected();
+    // X3DH keys in a reply confirmation.
+    let (_, _, params) = generate_e2e_params(&mut bob.rng, 1);
+    let prepared = pipeline::prepare_join_confirmation(
+        bob.ratchet.as_ref().unwrap(),
+        &bob.snd_ids,
+        AGENT_V2,
+        params,
+        &AgentMessage::ConnInfo(Bytes::from_static(b"x")),
+    )
+    .unwrap();
+    let snd = bob.snd.as_ref().unwrap();
+    let conf = pipeline::OpenedConfirmation {
+        sender_key: snd.sender_key.clone(),
+        sender_dh: snd.dh_public,
+        dh_secret: snd.dh_secret.clone(),
+        client_version: 2,
+        agent_version: AGENT_V2,
+        e2e: None,
+        enc_conn_info: Bytes::new(),
+    };
+    let mut with_keys = conf.clone();
+    with_keys.e2e = match simplex_agent::protocol::AgentEnvelope::decode_all(prepared.envelope) {
+        Ok(simplex_agent::protocol::AgentEnvelope::Confirmation { e2e, .. }) => e2e,
+        other => panic!("{other:?}"),
+    };
+    let err = pipeline::read_reply_confirmation(
+        &with_keys,
+        alice.ratchet.as_ref().unwrap(),
+        &Versions::default(),
+        &mut alice.rng,
+    )
+    .unwrap_err();
+    assert_eq!(err, ReceiveError::Prohibited);
+    // No X3DH keys in the joining party's confirmation.
+    let invitation = Invitation::new(&mut alice);
+    let err = pipeline::read_join_confirmation(
+        &conf,
+        &invitation.key1,
+        &invitation.key2,
+        &Versions::default(),
+        &mut alice.rng,
+    )
+    .unwrap_err();
+    assert_eq!(err, ReceiveError::Prohibited);
+    // An agent version we do not speak.
+    let mut v3 = conf;
+    v3.agent_version = 3;
+    let err = pipeline::read_join_confirmation(
+        &v3,
+        &invitation.key1,
+        &invitation.key2,
+        &Versions::default(),
+        &mut alice.rng,
+    )
+    .unwrap_err();
+    assert_eq!(err, ReceiveError::Version);
 }

@@ -78,6 +78,8 @@ pub struct Party {
     pub ratchet: Option<Ratchet>,
     pub snd_ids: SndIntegrity,
     pub rcv_ids: RcvIntegrity,
+    /// The agent version of the connection (2 unless a test says otherwise).
+    pub agent_version: u16,
     pub rng: ChaCha20Rng,
 }
 
@@ -91,6 +93,7 @@ impl Party {
             ratchet: None,
             snd_ids: SndIntegrity::default(),
             rcv_ids: RcvIntegrity::default(),
+            agent_version: 2,
             rng,
         }
     }
