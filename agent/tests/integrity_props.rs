@@ -1,8 +1,8 @@
 //! Integrity verdicts over message streams with random drops, duplicates, reorders and
 //! tampering, against a model that judges each delivery by what was actually delivered
 //! before it (not by ids and hashes); and the same streams through the whole pipeline, where
-//! every first delivery must decrypt and every repeat must be refused without changing the
-//! recipient's state.
+//! every first delivery must decrypt and get the model's verdict, and every repeat must be
+//! refused by the ratchet (its state passed in is kept).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -175,6 +175,8 @@ proptest! {
             bodies.push((text, snd.seal_message(nonce, &prepared.envelope).unwrap()));
         }
         let mut seen = [false; 6];
+        let mut rcv_ids = RcvIntegrity::default();
+        let mut previous: Option<Delivery> = None;
         for &i in &plan {
             let Opened::Message { enc_agent_message, .. } = alice.open(&bodies[i].1).unwrap() else {
                 panic!("not a message")
@@ -183,10 +185,16 @@ proptest! {
                 Ok(got) => {
                     prop_assert!(!seen[i], "message {} read twice", i);
                     prop_assert_eq!(
-                        got.message,
-                        AMessage::UserMessage(Bytes::from(bodies[i].0.clone()))
+                        &got.message,
+                        &AMessage::UserMessage(Bytes::from(bodies[i].0.clone()))
                     );
                     prop_assert_eq!(got.header.snd_msg_id, i as i64 + 1);
+                    // The verdict is the model's, judged from the last message read.
+                    let d = Delivery { index: i, tampered: false };
+                    let (verdict, next_ids) = got.integrity(&rcv_ids);
+                    prop_assert_eq!(verdict, expected(previous.as_ref(), &d));
+                    rcv_ids = next_ids;
+                    previous = Some(d);
                     seen[i] = true;
                     alice_ratchet = got.update.ratchet;
                 }

@@ -109,8 +109,8 @@ fn check_versions(
     }
 }
 
-/// A numbered message, decrypted.
-#[derive(Clone, Debug)]
+/// A numbered message, decrypted. `Debug` shows the header and sizes, not the content.
+#[derive(Clone)]
 pub struct ReceivedMessage {
     /// The sender's id and previous-message hash.
     pub header: MsgPrivHeader,
@@ -123,6 +123,22 @@ pub struct ReceivedMessage {
     pub internal_hash: [u8; 32],
     /// The ratchet state change.
     pub update: RatchetUpdate,
+}
+
+impl std::fmt::Debug for ReceivedMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match &self.message {
+            AMessage::Hello => "HELLO",
+            AMessage::Reply(_) => "REPLY",
+            AMessage::UserMessage(_) => "A_MSG",
+        };
+        f.debug_struct("ReceivedMessage")
+            .field("snd_msg_id", &self.header.snd_msg_id)
+            .field("message", &kind)
+            .field("body_len", &self.body.len())
+            .field("update", &self.update)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ReceivedMessage {
