@@ -178,3 +178,61 @@ fn an_invitation_reaches_the_contact_address() {
     // The address keeps no secret: the next invitation opens the same way.
     assert!(address.rcv_secret.is_none());
 }
+
+fn x448_private(v: &Value) -> simplex_core::crypto::x448::PrivateKey {
+    simplex_core::crypto::x448::PrivateKey::from_bytes(
+        &hex_of(&v["private_raw_hex"]).try_into().unwrap(),
+    )
+}
+
+fn x448_public(v: &Value) -> simplex_core::crypto::x448::PublicKey {
+    x448_private(v).public_key()
+}
+
+/// The ratchets are started as `joinConn` and `smpConfirmation` start them: Bob's first
+/// message of the reference's scripted conversation (confirmation-sized) comes out byte for
+/// byte from the joining party's ratchet, and the initiator's ratchet reads it.
+#[test]
+fn the_ratchets_start_as_the_reference_starts_them() {
+    let c = case(&common::vectors("ratchet.json"), "conversation");
+    let i = &c["inputs"];
+    let (alice, bob) = (&i["alice_x3dh"], &i["bob_x3dh"]);
+    let params = |keys: &Value| simplex_core::ratchet::E2eRatchetParams {
+        version: 1,
+        key1: x448_public(&keys["key1"]),
+        key2: x448_public(&keys["key2"]),
+    };
+    let joiner = pipeline::session::joiner_ratchet(
+        &x448_private(&bob["key1"]),
+        &x448_private(&bob["key2"]),
+        x448_private(&i["bob_ratchet_0"]),
+        &params(alice),
+    )
+    .unwrap();
+    let step = &c["outputs"]["steps"][0];
+    assert_eq!(
+        (&step["step"], &step["sender"]),
+        (&"encrypt".into(), &"bob".into())
+    );
+    let plaintext = hex_of(&step["inputs"]["plaintext_hex"]);
+    let padded = step["inputs"]["padded_length"].as_u64().unwrap() as usize;
+    assert_eq!(
+        padded,
+        simplex_agent::protocol::message::E2E_ENC_CONN_INFO_LENGTH
+    );
+    let (ciphertext, _) = pipeline::session::encrypt(&joiner, padded, &plaintext).unwrap();
+    assert_eq!(
+        hex::encode(&ciphertext),
+        step["outputs"]["encrypted_hex"].as_str().unwrap()
+    );
+    let initiator = pipeline::session::initiator_ratchet(
+        &x448_private(&alice["key1"]),
+        &x448_private(&alice["key2"]),
+        &params(bob),
+    )
+    .unwrap();
+    let (read, update) =
+        pipeline::session::decrypt(&initiator, &mut common::rng(3), &ciphertext).unwrap();
+    assert_eq!(read, plaintext);
+    assert_eq!(update.skipped, pipeline::SkippedChange::NoChange);
+}
