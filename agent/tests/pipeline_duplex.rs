@@ -500,3 +500,60 @@ fn a_confirmation_of_the_wrong_kind_is_prohibited() {
     .unwrap_err();
     assert_eq!(err, ReceiveError::Version);
 }
+
+/// The initiator refuses a joining confirmation whose ratchet body does not authenticate as
+/// the reference does (prohibited), and one whose header does not open as a ratchet error.
+#[test]
+fn a_forged_join_confirmation_is_refused() {
+    let mut alice = Party::new(60);
+    let mut bob = Party::new(61);
+    let invitation = Invitation::new(&mut alice);
+    let (b1, b2, bob_params) = generate_e2e_params(&mut bob.rng, 1);
+    let key = simplex_core::crypto::x448::PrivateKey::generate(&mut bob.rng);
+    let ratchet = pipeline::session::joiner_ratchet(&b1, &b2, key, &invitation.params).unwrap();
+    bob.send_to(&alice.queue());
+    let prepared = pipeline::prepare_join_confirmation(
+        &ratchet,
+        &bob.snd_ids,
+        AGENT_V2,
+        bob_params,
+        &AgentMessage::ConnInfo(Bytes::from_static(b"bob")),
+    )
+    .unwrap();
+    let nonce = bob.nonce();
+    let body = bob
+        .snd
+        .as_ref()
+        .unwrap()
+        .seal_confirmation(nonce, &prepared.envelope)
+        .unwrap();
+    let Opened::Confirmation(conf) = alice.open(&body).unwrap() else {
+        panic!("not a confirmation")
+    };
+    let read = |conf: &pipeline::OpenedConfirmation, alice: &mut Party| {
+        pipeline::read_join_confirmation(
+            conf,
+            &invitation.key1,
+            &invitation.key2,
+            &Versions::default(),
+            &mut alice.rng,
+        )
+    };
+    assert!(read(&conf, &mut alice).is_ok());
+    let mut forged = (*conf).clone();
+    let mut bytes = forged.enc_conn_info.to_vec();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    forged.enc_conn_info = Bytes::from(bytes.clone());
+    assert_eq!(
+        read(&forged, &mut alice).unwrap_err(),
+        ReceiveError::Prohibited
+    );
+    bytes[last] ^= 1;
+    bytes[40] ^= 1; // inside the encrypted header
+    forged.enc_conn_info = Bytes::from(bytes);
+    assert_eq!(
+        read(&forged, &mut alice).unwrap_err(),
+        ReceiveError::Ratchet(DecryptError::HeaderDecryption)
+    );
+}

@@ -42,7 +42,8 @@ pub struct JoinConfirmation {
 /// The initiator opens the joining party's confirmation on its invitation queue: `own1`,
 /// `own2` are the X3DH keys of its invitation link. The confirmation must start the ratchet
 /// (carry X3DH keys) and be the first message of its chain (skip nothing), as the reference
-/// requires.
+/// requires. As in the reference, a body that does not authenticate is
+/// [`ReceiveError::Prohibited`] here (a header that does not open is a ratchet error).
 pub fn read_join_confirmation(
     confirmation: &OpenedConfirmation,
     own1: &x448::PrivateKey,
@@ -54,7 +55,17 @@ pub fn read_join_confirmation(
     let theirs = confirmation.e2e.as_ref().ok_or(ReceiveError::Prohibited)?;
     let ratchet = session::initiator_ratchet(own1, own2, theirs)
         .map_err(|e| ReceiveError::Ratchet(DecryptError::Crypto(e)))?;
-    let (plaintext, update) = session::decrypt(&ratchet, rng, &confirmation.enc_conn_info)?;
+    let (plaintext, update) = session::decrypt(&ratchet, rng, &confirmation.enc_conn_info)
+        .map_err(|e| match e {
+            // The reference reads these (the ones its ratchet returns beside a new state
+            // rather than throws) as a confirmation it does not accept.
+            ReceiveError::Ratchet(
+                DecryptError::MessageDecryption
+                | DecryptError::MessagePadding
+                | DecryptError::TooManySkipped,
+            ) => ReceiveError::Prohibited,
+            e => e,
+        })?;
     if update.skipped != SkippedChange::NoChange {
         return Err(ReceiveError::Prohibited);
     }
