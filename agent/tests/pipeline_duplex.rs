@@ -95,11 +95,42 @@ fn connected_seeded(seed: u64) -> (Party, Party) {
 
     // Alice accepts (LET): her reply confirmation on Bob's queue.
     alice.send_to(reply_queues.first());
+    let info = reply_confirmation(&mut alice, &mut bob, AGENT_V2, b"alice's profile");
+    assert_eq!(&info[..], b"alice's profile");
+
+    // HELLO both ways: the first numbered message is judged as having skipped the id the
+    // confirmation took, as in the reference.
+    let hello = send(&mut bob, AMessage::Hello);
+    let got = receive(&mut alice, &hello).unwrap();
+    assert_eq!(got.message, AMessage::Hello);
+    assert_eq!(
+        accept(&mut alice, &got),
+        MsgIntegrity::Error(MsgErrorType::Skipped { from: 1, to: 1 })
+    );
+    let hello = send(&mut alice, AMessage::Hello);
+    let got = receive(&mut bob, &hello).unwrap();
+    assert_eq!(got.message, AMessage::Hello);
+    assert_eq!(got.header.snd_msg_id, 2);
+    assert_eq!(
+        accept(&mut bob, &got),
+        MsgIntegrity::Error(MsgErrorType::Skipped { from: 1, to: 1 })
+    );
+    (alice, bob)
+}
+
+/// The inviter's reply confirmation (`LET`) from `alice` to `bob`, at `agent_version`: sealed,
+/// opened and read by Bob, whose ratchet and queue secret take it in. Gives the info Bob read.
+fn reply_confirmation(
+    alice: &mut Party,
+    bob: &mut Party,
+    agent_version: u16,
+    info: &'static [u8],
+) -> Bytes {
     let prepared = pipeline::prepare_reply_confirmation(
         alice.ratchet.as_ref().unwrap(),
         &alice.snd_ids,
-        AGENT_V2,
-        Bytes::from_static(b"alice's profile"),
+        agent_version,
+        Bytes::from_static(info),
     )
     .unwrap();
     assert_eq!(prepared.snd_msg_id, 1);
@@ -123,28 +154,9 @@ fn connected_seeded(seed: u64) -> (Party, Party) {
         &mut bob.rng,
     )
     .unwrap();
-    assert_eq!(&info[..], b"alice's profile");
     bob.rcv_secret = Some(conf.dh_secret.clone());
     bob.ratchet = Some(update.ratchet);
-
-    // HELLO both ways: the first numbered message is judged as having skipped the id the
-    // confirmation took, as in the reference.
-    let hello = send(&mut bob, AMessage::Hello);
-    let got = receive(&mut alice, &hello).unwrap();
-    assert_eq!(got.message, AMessage::Hello);
-    assert_eq!(
-        accept(&mut alice, &got),
-        MsgIntegrity::Error(MsgErrorType::Skipped { from: 1, to: 1 })
-    );
-    let hello = send(&mut alice, AMessage::Hello);
-    let got = receive(&mut bob, &hello).unwrap();
-    assert_eq!(got.message, AMessage::Hello);
-    assert_eq!(got.header.snd_msg_id, 2);
-    assert_eq!(
-        accept(&mut bob, &got),
-        MsgIntegrity::Error(MsgErrorType::Skipped { from: 1, to: 1 })
-    );
-    (alice, bob)
+    info
 }
 
 /// Builds a numbered message, commits the sender's state, and boxes it.
@@ -416,35 +428,8 @@ fn the_v1_handshake_with_reply() {
     assert_eq!(accept(&mut alice, &got), MsgIntegrity::Ok);
 
     alice.send_to(&bob.queue());
-    let prepared = pipeline::prepare_reply_confirmation(
-        alice.ratchet.as_ref().unwrap(),
-        &alice.snd_ids,
-        1,
-        Bytes::from_static(b"alice v1"),
-    )
-    .unwrap();
-    alice.ratchet = Some(prepared.ratchet);
-    alice.snd_ids = prepared.integrity;
-    let nonce = alice.nonce();
-    let body = alice
-        .snd
-        .as_ref()
-        .unwrap()
-        .seal_confirmation(nonce, &prepared.envelope)
-        .unwrap();
-    let Opened::Confirmation(conf) = bob.open(&body).unwrap() else {
-        panic!("not a confirmation")
-    };
-    let (info, update) = pipeline::read_reply_confirmation(
-        &conf,
-        bob.ratchet.as_ref().unwrap(),
-        &Versions::default(),
-        &mut bob.rng,
-    )
-    .unwrap();
+    let info = reply_confirmation(&mut alice, &mut bob, 1, b"alice v1");
     assert_eq!(&info[..], b"alice v1");
-    bob.rcv_secret = Some(conf.dh_secret.clone());
-    bob.ratchet = Some(update.ratchet);
     let hello = send(&mut alice, AMessage::Hello);
     let got = receive(&mut bob, &hello).unwrap();
     assert_eq!(got.message, AMessage::Hello);
