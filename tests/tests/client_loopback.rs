@@ -71,15 +71,7 @@ fn wait_up(seen: &mut Seen, c: &mut ClientRuntime, server: &ServerAddress, q: &Q
 fn restart_mid_stream(client_shell: ClientShell, server_shell: ServerShell) {
     let dir = tempfile::tempdir().unwrap();
     let options = || Options {
-        files: DataFiles::in_dir(
-            dir.path(),
-            FileOptions {
-                store_log: true,
-                restore_messages: true,
-                log_stats: false,
-                durable: false,
-            },
-        ),
+        files: DataFiles::in_dir(dir.path(), FileOptions::RESTORABLE),
         ..Options::default()
     };
     let server = TestServer::start(server_shell, options());

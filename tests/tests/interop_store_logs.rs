@@ -313,15 +313,7 @@ fn verify(server: &ServerAddress, planned: &[Planned]) {
 }
 
 fn our_files(dir: &Path) -> DataFiles {
-    DataFiles::in_dir(
-        dir,
-        FileOptions {
-            store_log: true,
-            restore_messages: true,
-            log_stats: false,
-            durable: false,
-        },
-    )
+    DataFiles::in_dir(dir, FileOptions::RESTORABLE)
 }
 
 fn copy_logs(from: &Path, to: &Path) {
