@@ -37,10 +37,10 @@ fn tls_blocks(c: &mut Criterion) {
     group.bench_function("block_16384_client_to_server", |b| {
         b.iter(|| {
             client.send(&block).unwrap();
-            let wire = client.poll_transmit().unwrap();
+            let wire = support::transmit(&mut client);
             assert_eq!(server.handle_input(Instant::ZERO, &wire), wire.len());
             let mut got = 0;
-            while let Some(event) = server.poll_event() {
+            for event in support::events(&mut server) {
                 if let TlsEvent::Plaintext(p) = event {
                     got += p.len();
                 }

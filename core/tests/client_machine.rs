@@ -24,7 +24,7 @@ use simplex_core::protocol::{
 };
 use simplex_core::time::Instant;
 use simplex_core::tls::TlsSession;
-use simplex_core::transport::{ClientConnection, CloseReason};
+use simplex_core::transport::{ClientConnection, CloseReason, MAX_PENDING_BLOCKS};
 
 struct Pair {
     client: SmpClient,
@@ -508,6 +508,42 @@ fn decrypts_reference_notification_metadata() {
         }
     }
     assert_eq!(seen, 3);
+}
+
+#[test]
+fn commands_beyond_the_send_capacity_wait_and_all_go_out() {
+    let mut pair = Pair::new(13, SMP_VERSION_RANGE, ClientConfig::default());
+    pair.take_events();
+    assert_eq!(pair.client.send_capacity(), MAX_PENDING_BLOCKS);
+    // Each SEND fills a block of its own: 100 of them are more than the connection takes at
+    // once.
+    let requests: Vec<Request> = (0..100u8)
+        .map(|i| {
+            Request::send(
+                EntityId::from_slice(&[i; 24]).unwrap(),
+                None,
+                MsgFlags::default(),
+                Bytes::from(vec![i; 9_000]),
+            )
+        })
+        .collect();
+    let ids = pair
+        .client
+        .handle_input(pair.now, ClientInput::Submit(requests))
+        .unwrap()
+        .submitted;
+    assert_eq!(pair.client.send_capacity(), 0);
+    let before = pair.server.blocks_received;
+    pair.pump();
+    assert_eq!(pair.server.blocks_received - before, 100);
+    // Unknown queues: every one answered, matched to its own request.
+    for id in ids {
+        assert_eq!(
+            pair.response(id),
+            Err(RequestError::Protocol(ErrorType::Auth))
+        );
+    }
+    assert_eq!(pair.client.send_capacity(), MAX_PENDING_BLOCKS);
 }
 
 #[test]

@@ -18,7 +18,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use simplex_core::crypto::hash::KeyHash;
 use simplex_core::time::Instant;
-use simplex_core::tls::{ServerIdentity, TlsEvent, TlsSession};
+use simplex_core::tls::{ServerIdentity, TlsEvent, TlsOutput, TlsSession};
 use support::{ed25519_identity, rng, TIMEOUT};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/tls_peer.py");
@@ -77,17 +77,20 @@ fn drive(
     let start = std::time::Instant::now();
     let mut events = Vec::new();
     let mut buf = vec![0u8; 32 * 1024];
+    // Drains the session: bytes to the socket, events to `on_event` (which may send more).
+    let mut pump =
+        |session: &mut TlsSession, stream: &mut TcpStream, events: &mut Vec<TlsEvent>| loop {
+            match session.poll_output() {
+                TlsOutput::Transmit(bytes) => stream.write_all(&bytes).unwrap(),
+                TlsOutput::Event(event) => {
+                    on_event(session, &event);
+                    events.push(event);
+                }
+                TlsOutput::Timeout(_) => break,
+            }
+        };
     loop {
-        while let Some(bytes) = session.poll_transmit() {
-            stream.write_all(&bytes).unwrap();
-        }
-        while let Some(event) = session.poll_event() {
-            on_event(session, &event);
-            events.push(event);
-        }
-        while let Some(bytes) = session.poll_transmit() {
-            stream.write_all(&bytes).unwrap();
-        }
+        pump(session, stream, &mut events);
         if done(&events) || session.is_closed() {
             return events;
         }
@@ -100,10 +103,7 @@ fn drive(
             while !rest.is_empty() {
                 let used = session.handle_input(now, rest);
                 rest = &rest[used..];
-                while let Some(event) = session.poll_event() {
-                    on_event(session, &event);
-                    events.push(event);
-                }
+                pump(session, stream, &mut events);
             }
         }
     }

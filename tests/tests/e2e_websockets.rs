@@ -18,7 +18,7 @@ use simplex_core::crypto::keys::{Algorithm, PrivateKey, SignKey};
 use simplex_core::crypto::x25519;
 use simplex_core::protocol::{BrokerMsg, Command, MsgFlags};
 use simplex_core::time::Instant;
-use simplex_core::tls::{TlsEvent, TlsSession};
+use simplex_core::tls::{TlsEvent, TlsOutput, TlsSession};
 use simplex_core::transport::websocket::frame::{decode_header, encode_frame, Opcode};
 use simplex_core::transport::websocket::upgrade::client_request;
 use simplex_core::transport::CloseReason;
@@ -143,15 +143,16 @@ impl TlsProbe {
     }
 
     fn flush(&mut self) {
-        while let Some(bytes) = self.tls.poll_transmit() {
-            // The server may already have closed: later reads say so.
-            let _ = self.sock.write_all(&bytes);
-        }
-        while let Some(event) = self.tls.poll_event() {
-            match event {
-                TlsEvent::Plaintext(b) => self.plaintext.extend_from_slice(&b),
-                TlsEvent::Closed | TlsEvent::Error(_) => self.closed = true,
-                TlsEvent::HandshakeComplete { .. } => {}
+        loop {
+            match self.tls.poll_output() {
+                // The server may already have closed: later reads say so.
+                TlsOutput::Transmit(bytes) => {
+                    let _ = self.sock.write_all(&bytes);
+                }
+                TlsOutput::Event(TlsEvent::Plaintext(b)) => self.plaintext.extend_from_slice(&b),
+                TlsOutput::Event(TlsEvent::Closed | TlsEvent::Error(_)) => self.closed = true,
+                TlsOutput::Event(TlsEvent::HandshakeComplete { .. }) => {}
+                TlsOutput::Timeout(_) => break,
             }
         }
     }

@@ -66,7 +66,7 @@ pub enum TlsApiError {
     /// The handshake has not completed yet.
     #[error("handshake not complete")]
     NotEstablished,
-    /// More than the fixed limit of ciphertext is waiting: drain `poll_transmit` first.
+    /// More than the fixed limit of ciphertext is waiting: drain `poll_output` first.
     #[error("send buffer full")]
     SendBufferFull,
     /// The configuration could not be built (bad server name or identity).

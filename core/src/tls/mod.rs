@@ -18,5 +18,7 @@ pub use der::{Certificate, EdAlgorithm};
 pub use error::{IdentityError, TlsApiError, TlsError, TlsUniqueError};
 pub use identity::{pem_blocks, ServerIdentity};
 pub use rng::SessionRng;
-pub use session::{Role, SessionId, TlsEvent, TlsSession, MAX_UNREAD_PLAINTEXT, MAX_UNSENT};
+pub use session::{
+    Role, SessionId, TlsEvent, TlsOutput, TlsSession, MAX_UNREAD_PLAINTEXT, MAX_UNSENT,
+};
 pub use verify::check_server_chain;

@@ -1,14 +1,15 @@
 //! The TLS connection as a sans-IO machine over rustls.
 //!
-//! Bytes from the socket go in with [`TlsSession::handle_input`]; bytes for the socket come out of
-//! [`TlsSession::poll_transmit`]; what happened comes out of [`TlsSession::poll_event`]. Time is
-//! an input: the handshake must complete before a deadline given at construction, checked by
-//! every input and by [`TlsSession::handle_timeout`] (wake-up time from
-//! [`TlsSession::poll_timeout`]). After each input, drain `poll_transmit` and `poll_event`.
+//! Bytes from the socket go in with [`TlsSession::handle_input`]; everything that comes out (bytes
+//! for the socket, what happened, when to call again) comes out of one call,
+//! [`TlsSession::poll_output`]: drain it after each input until it gives [`TlsOutput::Timeout`].
+//! Time is an input: the handshake must complete before a deadline given at construction,
+//! checked by every input and by [`TlsSession::handle_timeout`] (called at the instant
+//! `Timeout` gave).
 //!
 //! A failure (malformed records, a refused identity, a peer alert, the timeout) is reported once
-//! as [`TlsEvent::Error`], followed by [`TlsEvent::Closed`]; any alert rustls queued is still
-//! handed out by `poll_transmit`. Nothing panics on peer input, and buffering is bounded:
+//! as [`TlsEvent::Error`], followed by [`TlsEvent::Closed`]; any alert rustls queued comes out
+//! before them as a [`TlsOutput::Transmit`]. Nothing panics on peer input, and buffering is bounded:
 //! at most [`MAX_UNREAD_PLAINTEXT`] of decrypted data waits in events (plus one record) before
 //! `handle_input` stops consuming, and `send` refuses to queue more than [`MAX_UNSENT`] bytes of
 //! ciphertext.
@@ -33,7 +34,7 @@ use crate::time::Instant;
 
 /// Decrypted bytes that may wait in events before `handle_input` stops consuming input.
 pub const MAX_UNREAD_PLAINTEXT: usize = 64 * 1024;
-/// Ciphertext that may wait for `poll_transmit` before `send` refuses more.
+/// Ciphertext that may wait for `poll_output` before `send` refuses more.
 pub const MAX_UNSENT: usize = 256 * 1024;
 
 /// The session id of a connection: tls-unique, the client's Finished verify_data.
@@ -62,6 +63,19 @@ pub enum TlsEvent {
     Error(TlsError),
     /// The connection is closed (by us, by the peer's close_notify, or after an error). Last event.
     Closed,
+}
+
+/// What [`TlsSession::poll_output`] gives, in this order: bytes first, then events, then the
+/// next wake-up.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TlsOutput {
+    /// Bytes to write to the socket.
+    Transmit(Vec<u8>),
+    /// Something happened.
+    Event(TlsEvent),
+    /// Nothing more for now; call [`TlsSession::handle_timeout`] at this instant at the latest
+    /// (`None`: only input matters).
+    Timeout(Option<Instant>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +116,7 @@ fn config_error(e: rustls::Error) -> TlsApiError {
 
 impl TlsSession {
     /// A client connecting to `server_name` (sent as SNI when it is a DNS name) whose CA
-    /// certificate must hash to `key_hash`. The ClientHello is ready in `poll_transmit`.
+    /// certificate must hash to `key_hash`. The ClientHello is the first output.
     pub fn client(
         server_name: &str,
         key_hash: KeyHash,
@@ -196,7 +210,7 @@ impl TlsSession {
     }
 
     /// Feeds bytes received from the peer and returns how many were consumed. Fewer than given
-    /// only while [`MAX_UNREAD_PLAINTEXT`] of data waits in events: drain `poll_event`, then feed
+    /// only while [`MAX_UNREAD_PLAINTEXT`] of data waits in events: drain `poll_output`, then feed
     /// the rest. Once closed, input is discarded (reported as consumed).
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> usize {
         self.handle_timeout(now);
@@ -278,12 +292,12 @@ impl TlsSession {
         }
     }
 
-    /// When `handle_timeout` must next be called, if ever.
+    /// When `handle_timeout` must next be called, if ever (what [`TlsOutput::Timeout`] gives).
     pub fn poll_timeout(&self) -> Option<Instant> {
         (self.phase == Phase::Handshaking).then_some(self.deadline)
     }
 
-    /// Encrypts application data for the peer (available from `poll_transmit`).
+    /// Encrypts application data for the peer (it comes out as [`TlsOutput::Transmit`]).
     pub fn send(&mut self, plaintext: &[u8]) -> Result<(), TlsApiError> {
         match self.phase {
             Phase::Closed => return Err(TlsApiError::Closed),
@@ -316,18 +330,20 @@ impl TlsSession {
         }
     }
 
-    /// Bytes to write to the socket, if any.
-    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        (!self.transmit.is_empty()).then(|| core::mem::take(&mut self.transmit))
-    }
-
-    /// The next event, if any.
-    pub fn poll_event(&mut self) -> Option<TlsEvent> {
-        let event = self.events.pop_front()?;
-        if let TlsEvent::Plaintext(data) = &event {
-            self.unread = self.unread.saturating_sub(data.len());
+    /// The next output. Drain until [`TlsOutput::Timeout`].
+    pub fn poll_output(&mut self) -> TlsOutput {
+        if !self.transmit.is_empty() {
+            return TlsOutput::Transmit(core::mem::take(&mut self.transmit));
         }
-        Some(event)
+        match self.events.pop_front() {
+            Some(event) => {
+                if let TlsEvent::Plaintext(data) = &event {
+                    self.unread = self.unread.saturating_sub(data.len());
+                }
+                TlsOutput::Event(event)
+            }
+            None => TlsOutput::Timeout(self.poll_timeout()),
+        }
     }
 
     /// Moves what rustls has to send into our transmit buffer; the client's own outgoing

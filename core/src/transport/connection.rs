@@ -29,7 +29,7 @@ use crate::crypto::hash::KeyHash;
 use crate::encoding::{Version, VersionRange};
 use crate::protocol::{BrokerMsg, Command, ErrorType, ProtocolMessage, VerifiedTransmission};
 use crate::time::Instant;
-use crate::tls::{SessionId, TlsApiError, TlsError, TlsEvent, TlsSession};
+use crate::tls::{SessionId, TlsApiError, TlsError, TlsEvent, TlsOutput, TlsSession};
 
 /// Blocks waiting for TLS to take them; past this, [`Input::Send`] is refused until the
 /// socket drains.
@@ -158,6 +158,10 @@ pub struct SmpConnection<M> {
     negotiated: Option<Negotiated>,
     inbox: BytesMut,
     pending_blocks: VecDeque<Vec<u8>>,
+    /// TLS bytes taken out while its events were handled, for `poll_output`.
+    wire: VecDeque<Vec<u8>>,
+    /// The latest `now` seen.
+    now: Instant,
     outputs: VecDeque<Output<M>>,
     /// How many `Received` outputs each received block gave, oldest first, until taken
     /// ([`SmpConnection::take_block_sizes`]).
@@ -282,6 +286,8 @@ impl<M: ProtocolMessage> SmpConnection<M> {
             negotiated: None,
             inbox: BytesMut::new(),
             pending_blocks: VecDeque::new(),
+            wire: VecDeque::new(),
+            now,
             outputs: VecDeque::new(),
             block_sizes: Vec::new(),
             close_reason: None,
@@ -331,6 +337,7 @@ impl<M: ProtocolMessage> SmpConnection<M> {
     /// Feeds an input. Returns how many received bytes were consumed: fewer than given only
     /// when the peer sends faster than outputs are drained — drain, then feed the rest.
     pub fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<usize, ApiError> {
+        self.now = self.now.max(now);
         let consumed = match input {
             Input::Received(bytes) => {
                 let n = self.tls.handle_input(now, bytes);
@@ -372,8 +379,13 @@ impl<M: ProtocolMessage> SmpConnection<M> {
     /// The next output. Drain until [`Output::Timeout`].
     pub fn poll_output(&mut self) -> Output<M> {
         self.feed_pending_blocks();
-        if let Some(bytes) = self.tls.poll_transmit() {
+        // TLS events can wait there too (a close made while handling something else).
+        self.pump_tls(self.now);
+        if let Some(bytes) = self.wire.pop_front() {
             return Output::Transmit(bytes);
+        }
+        if self.wire.capacity() > 0 {
+            self.wire = VecDeque::new();
         }
         if let Some(output) = self.outputs.pop_front() {
             return output;
@@ -443,9 +455,17 @@ impl<M: ProtocolMessage> SmpConnection<M> {
         }
     }
 
-    /// Turns TLS events into SMP progress.
+    /// Drains TLS: its bytes wait for `poll_output`, its events become SMP progress.
     fn pump_tls(&mut self, now: Instant) {
-        while let Some(event) = self.tls.poll_event() {
+        loop {
+            let event = match self.tls.poll_output() {
+                TlsOutput::Transmit(bytes) => {
+                    self.wire.push_back(bytes);
+                    continue;
+                }
+                TlsOutput::Event(event) => event,
+                TlsOutput::Timeout(_) => break,
+            };
             match event {
                 TlsEvent::HandshakeComplete { session_id } => self.tls_established(now, session_id),
                 TlsEvent::Plaintext(bytes) => match self.ws.as_mut() {

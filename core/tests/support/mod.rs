@@ -7,7 +7,7 @@ use core::time::Duration;
 
 use rand_chacha::rand_core::SeedableRng;
 use simplex_core::time::Instant;
-use simplex_core::tls::{SessionRng, TlsEvent, TlsSession};
+use simplex_core::tls::{SessionRng, TlsEvent, TlsOutput, TlsSession};
 
 pub fn rng(seed: u64) -> SessionRng {
     Box::new(rand_chacha::ChaCha20Rng::seed_from_u64(seed))
@@ -107,22 +107,49 @@ pub fn pump(client: &mut TlsSession, server: &mut TlsSession, now: Instant) -> P
     let (mut client_events, mut server_events) = (Vec::new(), Vec::new());
     loop {
         let mut moved = false;
-        while let Some(bytes) = client.poll_transmit() {
+        let (wire, events) = drain(client);
+        client_events.extend(events);
+        for bytes in wire {
             let n = server.handle_input(now, &bytes);
             assert_eq!(n, bytes.len());
             transcript.push((true, bytes));
             moved = true;
         }
-        while let Some(bytes) = server.poll_transmit() {
+        let (wire, events) = drain(server);
+        server_events.extend(events);
+        for bytes in wire {
             let n = client.handle_input(now, &bytes);
             assert_eq!(n, bytes.len());
             transcript.push((false, bytes));
             moved = true;
         }
-        client_events.extend(core::iter::from_fn(|| client.poll_event()));
-        server_events.extend(core::iter::from_fn(|| server.poll_event()));
         if !moved {
             return (transcript, client_events, server_events);
         }
     }
+}
+
+/// Drains a session to `Timeout`: the bytes it had for the socket and its events, in order.
+#[allow(dead_code)]
+pub fn drain(session: &mut TlsSession) -> (Vec<Vec<u8>>, Vec<TlsEvent>) {
+    let (mut wire, mut events) = (Vec::new(), Vec::new());
+    loop {
+        match session.poll_output() {
+            TlsOutput::Transmit(bytes) => wire.push(bytes),
+            TlsOutput::Event(event) => events.push(event),
+            TlsOutput::Timeout(_) => return (wire, events),
+        }
+    }
+}
+
+/// The bytes a session has for the socket, all in one (its events are dropped).
+#[allow(dead_code)]
+pub fn transmit(session: &mut TlsSession) -> Vec<u8> {
+    drain(session).0.concat()
+}
+
+/// The events a session has (its bytes are dropped).
+#[allow(dead_code)]
+pub fn events(session: &mut TlsSession) -> Vec<TlsEvent> {
+    drain(session).1
 }

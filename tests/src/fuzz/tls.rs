@@ -43,7 +43,7 @@ fn run_tls_server(data: &[u8]) -> bool {
             let used = server.handle_input(Instant::from_micros(now), input);
             input = &input[used..];
             let mut unread = 0;
-            while let Some(event) = server.poll_event() {
+            for event in drain_tls(&mut server).1 {
                 match event {
                     simplex_core::tls::TlsEvent::Plaintext(p) => unread += p.len(),
                     simplex_core::tls::TlsEvent::HandshakeComplete { .. } => established = true,
@@ -52,7 +52,7 @@ fn run_tls_server(data: &[u8]) -> bool {
             }
             assert!(unread <= MAX_UNREAD_PLAINTEXT + (1 << 14) + 256);
         }
-        while server.poll_transmit().is_some() {}
+        drain_tls(&mut server);
         rest = after;
     }
     server.handle_timeout(Instant::from_micros(now + 20_000_000));
@@ -86,24 +86,40 @@ pub fn handshake_transcript() -> Vec<u8> {
         if round == 4 {
             let _ = client.send(b"application data after the handshake");
         }
-        while let Some(b) = client.poll_transmit() {
+        let mut to_client = Vec::new();
+        for b in drain_tls(&mut client).0 {
             let mut rest = &b[..];
             while !rest.is_empty() {
                 let used = server.handle_input(Instant::from_micros(now), rest);
                 rest = &rest[used..];
-                while server.poll_event().is_some() {}
+                to_client.extend(drain_tls(&mut server).0);
             }
             client_bytes.extend_from_slice(&b);
         }
-        while let Some(b) = server.poll_transmit() {
+        to_client.extend(drain_tls(&mut server).0);
+        for b in to_client {
             client.handle_input(Instant::from_micros(now), &b);
-            while client.poll_event().is_some() {}
         }
     }
     client_bytes
         .chunks(255)
         .flat_map(|c| std::iter::once(c.len() as u8).chain(c.iter().copied()))
         .collect()
+}
+
+/// Drains a TLS session to `Timeout`: its bytes for the socket and its events, in order.
+fn drain_tls(
+    session: &mut simplex_core::tls::TlsSession,
+) -> (Vec<Vec<u8>>, Vec<simplex_core::tls::TlsEvent>) {
+    use simplex_core::tls::TlsOutput;
+    let (mut wire, mut events) = (Vec::new(), Vec::new());
+    loop {
+        match session.poll_output() {
+            TlsOutput::Transmit(bytes) => wire.push(bytes),
+            TlsOutput::Event(event) => events.push(event),
+            TlsOutput::Timeout(_) => return (wire, events),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use simplex_core::crypto::hash::KeyHash;
-use simplex_core::tls::{TlsEvent, TlsSession};
+use simplex_core::tls::{TlsEvent, TlsOutput, TlsSession};
 
 use super::process::{free_port, wait_for_port, ChildGuard};
 use super::Programs;
@@ -204,10 +204,15 @@ impl AgentClient {
 
     /// Writes what TLS has for the socket and moves decrypted data to `input`.
     fn flush(&mut self) -> io::Result<()> {
-        while let Some(bytes) = self.tls.poll_transmit() {
-            self.sock.write_all(&bytes)?;
-        }
-        while let Some(event) = self.tls.poll_event() {
+        loop {
+            let event = match self.tls.poll_output() {
+                TlsOutput::Transmit(bytes) => {
+                    self.sock.write_all(&bytes)?;
+                    continue;
+                }
+                TlsOutput::Event(event) => event,
+                TlsOutput::Timeout(_) => return Ok(()),
+            };
             match event {
                 TlsEvent::Plaintext(data) => self.input.extend_from_slice(&data),
                 TlsEvent::Error(e) => return Err(io::Error::other(format!("agent TLS: {e}"))),
@@ -215,7 +220,6 @@ impl AgentClient {
                 TlsEvent::HandshakeComplete { .. } => {}
             }
         }
-        Ok(())
     }
 
     /// Reads once from the socket (waiting until `until` at most) and feeds TLS.
