@@ -45,6 +45,17 @@ pub struct FileOptions {
     pub durable: bool,
 }
 
+impl FileOptions {
+    /// The store log and the saved messages, nothing else: a server restarted on the same
+    /// directory gets its queues and undelivered messages back.
+    pub const RESTORABLE: Self = Self {
+        store_log: true,
+        restore_messages: true,
+        log_stats: false,
+        durable: false,
+    };
+}
+
 impl DataFiles {
     /// The reference's file names in `dir`, as `options` turn them on.
     pub fn in_dir(dir: &Path, options: FileOptions) -> Self {

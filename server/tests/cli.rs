@@ -607,7 +607,7 @@ fn a_graceful_stop_always_leaves_the_saved_messages_file() {
     reference_server_dir(dir.path());
     let saved = dir.path().join("var/smp-server-messages.log");
     let bak = dir.path().join("var/smp-server-messages.log.bak");
-    // `Listening on` comes before the signal handlers are in place: one PING first.
+    // A client is served before each stop.
     let serving = |server: &Running, seed| {
         let (key_hash, addr) = server.target();
         let mut client = net::NetClient::connect(addr, key_hash, seed, T).unwrap();
@@ -625,4 +625,61 @@ fn a_graceful_stop_always_leaves_the_saved_messages_file() {
     server.terminate();
     assert_eq!(std::fs::read(&bak).unwrap(), b"");
     assert_eq!(std::fs::read(&saved).unwrap(), b"");
+}
+
+/// A store log of `n` queues (distinct ids, shared keys): enough that restoring it takes a
+/// while.
+fn store_log_of(n: u32) -> String {
+    use simplex_core::crypto::keys::VerifyKey;
+    use simplex_core::protocol::EntityId;
+    use simplex_server::queue::{QueueRec, QueueStatus};
+    use simplex_server::store_log::StoreLogRecord;
+    let id = |tag: u8, n: u32| {
+        let mut bytes = [tag; 24];
+        bytes[..4].copy_from_slice(&n.to_be_bytes());
+        EntityId::from_slice(&bytes).unwrap()
+    };
+    let key = VerifyKey::Ed25519(
+        simplex_core::crypto::ed25519::SigningKey::from_bytes(&[7; 32]).verifying_key(),
+    );
+    let mut log = String::new();
+    for i in 0..n {
+        let rec = QueueRec {
+            recipient_id: id(1, i),
+            recipient_key: key.clone(),
+            rcv_dh_secret: x25519::SharedSecret::from_bytes(&[8; 32]),
+            sender_id: id(2, i),
+            sender_key: None,
+            notifier: None,
+            status: QueueStatus::Active,
+        };
+        log.push_str(&StoreLogRecord::CreateQueue(Box::new(rec)).to_line());
+        log.push('\n');
+    }
+    log
+}
+
+/// `Listening on` is printed only once the stored state is restored and SIGINT/SIGTERM stop the
+/// server gracefully: a signal sent the moment the line appears still saves the messages, keeps
+/// every queue in the store log and exits with success, on both runtimes.
+#[test]
+fn a_signal_right_after_listening_stops_gracefully() {
+    const QUEUES: u32 = 20_000;
+    let log = store_log_of(QUEUES);
+    for (runtime, signal) in [("mio", "INT"), ("smol", "TERM")] {
+        let dir = tempfile::tempdir().unwrap();
+        reference_server_dir(dir.path());
+        let var = dir.path().join("var");
+        std::fs::create_dir_all(&var).unwrap();
+        std::fs::write(var.join("smp-server-store.log"), &log).unwrap();
+        start(dir.path(), runtime).signal(signal);
+        let what = format!("{runtime} SIG{signal}");
+        assert_eq!(
+            std::fs::read(var.join("smp-server-messages.log")).unwrap(),
+            b"",
+            "{what}"
+        );
+        let kept = std::fs::read_to_string(var.join("smp-server-store.log")).unwrap();
+        assert_eq!(kept.lines().count(), QUEUES as usize, "{what}");
+    }
 }

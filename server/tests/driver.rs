@@ -28,24 +28,7 @@ fn queue_lifecycle_through_tls() {
     let sender = w.connect(11);
     let rkey = ed25519(1);
     let dh = x25519::PrivateKey::from_bytes(&[5; 32]);
-    w.send(
-        recipient,
-        "1",
-        &[],
-        Command::New {
-            recipient_key: rkey.verify_key(),
-            dh_key: dh.public_key(),
-        },
-        Some(&rkey),
-    );
-    let BrokerMsg::Ids {
-        recipient_id,
-        sender_id,
-        server_dh_key,
-    } = w.received[recipient][0].clone()
-    else {
-        panic!("{:?}", w.received)
-    };
+    let (recipient_id, sender_id, server_dh_key) = w.create_queue(recipient, &rkey, &dh);
     assert_eq!(w.persisted, 1, "the new queue is logged");
     w.send(
         sender,
@@ -159,19 +142,7 @@ fn shutdown_saves_undelivered_messages_and_closes_everyone() {
     let sender = w.connect(31);
     let rkey = ed25519(2);
     let dh = x25519::PrivateKey::from_bytes(&[6; 32]);
-    w.send(
-        recipient,
-        "1",
-        &[],
-        Command::New {
-            recipient_key: rkey.verify_key(),
-            dh_key: dh.public_key(),
-        },
-        Some(&rkey),
-    );
-    let BrokerMsg::Ids { sender_id, .. } = w.received[recipient][0].clone() else {
-        panic!()
-    };
+    let (_, sender_id, _) = w.create_queue(recipient, &rkey, &dh);
     for i in 0..3 {
         w.send(
             sender,
@@ -221,24 +192,7 @@ fn workers_carry_commands_to_the_shard_owning_the_queue() {
     for (who, seed) in [(recipient, 7u8), (other, 8)] {
         let rkey = ed25519(seed);
         let dh = x25519::PrivateKey::from_bytes(&[seed; 32]);
-        w.send(
-            who,
-            "n",
-            &[],
-            Command::New {
-                recipient_key: rkey.verify_key(),
-                dh_key: dh.public_key(),
-            },
-            Some(&rkey),
-        );
-        let Some(BrokerMsg::Ids {
-            recipient_id,
-            sender_id,
-            ..
-        }) = w.received[who].last().cloned()
-        else {
-            panic!("{:?}", w.received[who])
-        };
+        let (recipient_id, sender_id, _) = w.create_queue(who, &rkey, &dh);
         queues.push((who, rkey, recipient_id, sender_id));
     }
     // Each queue lives where its maker's connection is, its ids hashing there.
@@ -437,19 +391,7 @@ fn an_uncommitted_record_closes_a_client_held_by_another_worker() {
     let other = w.connect(51); // socket 3: worker 1
     let rkey = ed25519(9);
     let dh = x25519::PrivateKey::from_bytes(&[9; 32]);
-    w.send(
-        maker,
-        "n",
-        &[],
-        Command::New {
-            recipient_key: rkey.verify_key(),
-            dh_key: dh.public_key(),
-        },
-        Some(&rkey),
-    );
-    let Some(BrokerMsg::Ids { recipient_id, .. }) = w.received[maker].last().cloned() else {
-        panic!("{:?}", w.received[maker])
-    };
+    let (recipient_id, _, _) = w.create_queue(maker, &rkey, &dh);
     assert_eq!(w.drivers[0].server().queue_count(), 1);
 
     // KEY from the other worker's connection: worker 0 logs it and answers by mail.

@@ -10,5 +10,6 @@ pub mod fuzz;
 pub mod harness;
 pub mod net;
 pub mod reference;
+pub mod runtime_client;
 pub mod sim;
 pub mod socks_proxy;

@@ -5,44 +5,32 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bytes::Bytes;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use simplex_agent_cli::client_runtime::{ClientRuntime, Runtime as ClientShell, RuntimeConfig};
+use simplex_agent_cli::client_runtime::{ClientRuntime, Runtime as ClientShell};
 use simplex_core::address::ServerAddress;
-use simplex_core::client::{
-    ManagerConfig, ManagerEvent, RecipientKeys, Reply, Request, RetryInterval, SignAlgorithm,
-};
+use simplex_core::client::{ClientConfig, RecipientKeys, Reply, Request, SignAlgorithm};
 use simplex_core::encoding::string::StrDecode;
-use simplex_core::protocol::{MsgFlags, MsgId};
+use simplex_core::protocol::MsgFlags;
 use simplex_server::files::{DataFiles, FileOptions};
 use simplex_tests::client_queue::Queue;
 use simplex_tests::harness::{Options, Runtime as ServerShell, TestServer};
+use simplex_tests::runtime_client::{
+    assert_no_more_messages, create_queue, quick_reconnecting_client, Seen,
+};
 
 const T: Duration = Duration::from_secs(10);
 
 fn client(shell: ClientShell, seed: u8) -> ClientRuntime {
-    let mut config = RuntimeConfig::new(shell);
-    config.seed = Some([seed; 32]);
-    config.manager = ManagerConfig {
-        // Come back quickly after the restart (the schedule itself is tested in memory).
-        reconnect: RetryInterval {
-            initial: Duration::from_millis(200),
-            increase_after: Duration::from_secs(5),
-            max: Duration::from_secs(1),
-        },
-        ..ManagerConfig::default()
-    };
-    ClientRuntime::start(config).unwrap()
+    quick_reconnecting_client(shell, ClientConfig::default().version_range, seed)
 }
 
 fn create(c: &ClientRuntime, server: &ServerAddress, seed: u64) -> Queue {
     let keys = RecipientKeys::generate(SignAlgorithm::Ed448, &mut ChaCha20Rng::seed_from_u64(seed));
-    let reply = c.request(server, Request::create(&keys), T).unwrap();
-    Queue::from_ids(keys, reply)
+    create_queue(c, server, keys, T)
 }
 
 fn send(c: &ClientRuntime, server: &ServerAddress, q: &Queue, body: String) {
@@ -55,96 +43,35 @@ fn send(c: &ClientRuntime, server: &ServerAddress, q: &Queue, body: String) {
     assert_eq!(c.request(server, request, T), Ok(Reply::Ok));
 }
 
-/// What the caller saw: messages after de-duplication by id, and DOWN/UP counts.
-#[derive(Default)]
-struct Seen {
-    ids: BTreeSet<MsgId>,
-    acked: BTreeSet<MsgId>,
-    bodies: Vec<Bytes>,
-    downs: usize,
-    ups: usize,
+/// Takes events until `count` distinct messages arrived (see [`Seen::on_event`]).
+fn take(
+    seen: &mut Seen,
+    c: &mut ClientRuntime,
+    server: &ServerAddress,
+    q: &Queue,
+    count: usize,
+    keep_unacked: Option<usize>,
+) {
+    seen.take_until(c, server, q, keep_unacked, 3 * T, "take", |s| {
+        s.bodies.len() >= count
+    });
 }
 
-impl Seen {
-    /// Counts one event; acknowledges a message unless it is the `keep_unacked`-th (left for
-    /// the server to deliver again).
-    fn on_event(
-        &mut self,
-        c: &ClientRuntime,
-        server: &ServerAddress,
-        q: &Queue,
-        event: ManagerEvent,
-        keep_unacked: Option<usize>,
-    ) {
-        match event {
-            ManagerEvent::Message { message: Ok(m), .. } => {
-                if self.ids.insert(m.msg_id.clone()) {
-                    self.bodies.push(m.body.clone());
-                    if keep_unacked == Some(self.bodies.len()) {
-                        return;
-                    }
-                }
-                // A redelivery (after the restart) is acknowledged once, not shown again.
-                if self.acked.insert(m.msg_id.clone()) {
-                    let ack = Request::ack(q.recipient_id.clone(), &q.keys.sign_key, m.msg_id);
-                    // The answer may be the next message: it comes as an event too.
-                    assert_eq!(c.request(server, ack, T), Ok(Reply::Ok));
-                }
-            }
-            ManagerEvent::Down { .. } => self.downs += 1,
-            ManagerEvent::Up { .. } => self.ups += 1,
-            _ => {}
-        }
-    }
-
-    /// Takes events until `count` distinct messages arrived.
-    fn take(
-        &mut self,
-        c: &mut ClientRuntime,
-        server: &ServerAddress,
-        q: &Queue,
-        count: usize,
-        keep_unacked: Option<usize>,
-    ) {
-        let until = std::time::Instant::now() + 3 * T;
-        while self.bodies.len() < count {
-            assert!(std::time::Instant::now() < until, "only {:?}", self.bodies);
-            if let Some(event) = c.next_event(Duration::from_millis(200)) {
-                self.on_event(c, server, q, event, keep_unacked);
-            }
-        }
-    }
-
-    /// Takes events until the resubscription after a restart.
-    fn wait_up(&mut self, c: &mut ClientRuntime, server: &ServerAddress, q: &Queue) {
-        let until = std::time::Instant::now() + 3 * T;
-        let before = self.bodies.len();
-        while self.ups == 0 {
-            assert!(std::time::Instant::now() < until, "no UP");
-            if let Some(event) = c.next_event(Duration::from_millis(200)) {
-                self.on_event(c, server, q, event, None);
-            }
-        }
-        assert_eq!(
-            self.bodies.len(),
-            before,
-            "only redeliveries before new messages"
-        );
-    }
+/// Takes events until the resubscription after a restart: only redeliveries come before it.
+fn wait_up(seen: &mut Seen, c: &mut ClientRuntime, server: &ServerAddress, q: &Queue) {
+    let before = seen.bodies.len();
+    seen.take_until(c, server, q, None, 3 * T, "no UP", |s| s.ups > 0);
+    assert_eq!(
+        seen.bodies.len(),
+        before,
+        "only redeliveries before new messages"
+    );
 }
 
 fn restart_mid_stream(client_shell: ClientShell, server_shell: ServerShell) {
     let dir = tempfile::tempdir().unwrap();
     let options = || Options {
-        files: DataFiles::in_dir(
-            dir.path(),
-            FileOptions {
-                store_log: true,
-                restore_messages: true,
-                log_stats: false,
-                durable: false,
-            },
-        ),
+        files: DataFiles::in_dir(dir.path(), FileOptions::RESTORABLE),
         ..Options::default()
     };
     let server = TestServer::start(server_shell, options());
@@ -162,16 +89,16 @@ fn restart_mid_stream(client_shell: ClientShell, server_shell: ServerShell) {
         send(&sender, &address, &q, format!("message {i}"));
     }
     // Three taken; the third left unacknowledged, so the server still holds it and 4, 5.
-    seen.take(&mut recipient, &address, &q, 3, Some(3));
+    take(&mut seen, &mut recipient, &address, &q, 3, Some(3));
 
     // The server stops gracefully (messages saved) and starts again on the same port.
     assert_eq!(server.stop(), 0);
     let server = TestServer::start_at(server_shell, options(), addr);
-    seen.wait_up(&mut recipient, &address, &q);
+    wait_up(&mut seen, &mut recipient, &address, &q);
     for i in 6..10 {
         send(&sender, &address, &q, format!("message {i}"));
     }
-    seen.take(&mut recipient, &address, &q, 10, None);
+    take(&mut seen, &mut recipient, &address, &q, 10, None);
 
     let expected: Vec<Bytes> = (0..10)
         .map(|i| Bytes::from(format!("message {i}")))
@@ -179,11 +106,7 @@ fn restart_mid_stream(client_shell: ClientShell, server_shell: ServerShell) {
     assert_eq!(seen.bodies, expected, "each once, in order");
     assert_eq!((seen.downs, seen.ups), (1, 1), "one DOWN and one UP");
     // Nothing more comes: no message twice.
-    while let Some(event) = recipient.next_event(Duration::from_millis(300)) {
-        if let ManagerEvent::Message { message: Ok(m), .. } = event {
-            panic!("a message after the last one: {:?}", m.body);
-        }
-    }
+    assert_no_more_messages(&mut recipient, Duration::from_millis(300));
     recipient.stop().unwrap();
     sender.stop().unwrap();
     assert_eq!(server.stop(), 0);

@@ -292,10 +292,8 @@ fn restart_with_store_log(rt: Setup) {
     let files = DataFiles::in_dir(
         dir.path(),
         FileOptions {
-            store_log: true,
-            restore_messages: true,
             log_stats: true,
-            durable: false,
+            ..FileOptions::RESTORABLE
         },
     );
     let options = || Options {
@@ -556,15 +554,7 @@ fn connection_limit(rt: Setup) {
 /// home.
 fn reshard_restart(rt: Runtime) {
     let dir = tempfile::tempdir().unwrap();
-    let files = DataFiles::in_dir(
-        dir.path(),
-        FileOptions {
-            store_log: true,
-            restore_messages: true,
-            log_stats: false,
-            durable: false,
-        },
-    );
+    let files = DataFiles::in_dir(dir.path(), FileOptions::RESTORABLE);
     let options = |shards| Options {
         files: files.clone(),
         shards,

@@ -15,14 +15,14 @@ use rand_chacha::ChaCha20Rng;
 use simplex_agent_cli::client_runtime::{ClientRuntime, Runtime as ClientShell, RuntimeConfig};
 use simplex_core::address::ServerAddress;
 use simplex_core::client::{
-    decrypt_notification, generate_sign_key, ManagerEvent, QueueSubscription, RecipientKeys, Reply,
-    Request, RequestError, SignAlgorithm, SubParty,
+    decrypt_notification, generate_sign_key, ManagerEvent, RecipientKeys, Reply, Request,
+    RequestError, SignAlgorithm,
 };
-use simplex_core::crypto::x25519;
 use simplex_core::encoding::string::StrDecode;
-use simplex_core::protocol::{Command, CommandError, EntityId, ErrorType, MsgFlags};
+use simplex_core::protocol::{Command, CommandError, ErrorType, MsgFlags};
 use simplex_tests::client_queue::Queue;
 use simplex_tests::harness::{Options, Runtime as ServerShell, TestServer};
+use simplex_tests::runtime_client::{create_queue, enable_notifications, next_message};
 
 const T: Duration = Duration::from_secs(15);
 
@@ -63,24 +63,12 @@ fn start(shell: ClientShell) -> ClientRuntime {
 }
 
 fn create(c: &ClientRuntime, server: &ServerAddress, rng: &mut ChaCha20Rng) -> Queue {
-    let keys = RecipientKeys::generate(SignAlgorithm::Ed448, rng);
-    let reply = c.request(server, Request::create(&keys), T).unwrap();
-    Queue::from_ids(keys, reply)
-}
-
-fn next_message(c: &mut ClientRuntime, queue: &EntityId) -> simplex_core::client::ReceivedMessage {
-    let until = std::time::Instant::now() + T;
-    while std::time::Instant::now() < until {
-        if let Some(ManagerEvent::Message {
-            queue_id, message, ..
-        }) = c.next_event(Duration::from_millis(200))
-        {
-            if &queue_id == queue {
-                return message.unwrap();
-            }
-        }
-    }
-    panic!("no message");
+    create_queue(
+        c,
+        server,
+        RecipientKeys::generate(SignAlgorithm::Ed448, rng),
+        T,
+    )
 }
 
 /// Create, secure, subscribe, send (signed; unsigned refused), receive and acknowledge,
@@ -134,11 +122,11 @@ fn queue_lifecycle(shell: ClientShell) {
         );
         assert_eq!(sender.request(server, send, T), Ok(Reply::Ok));
     }
-    let first = next_message(&mut recipient, &q.recipient_id);
+    let first = next_message(&mut recipient, &q.recipient_id, T, "delivery");
     assert_eq!(first.body, Bytes::from_static(b"hello"));
     let ack = Request::ack(q.recipient_id.clone(), &q.keys.sign_key, first.msg_id);
     assert_eq!(recipient.request(server, ack, T), Ok(Reply::Ok));
-    let second = next_message(&mut recipient, &q.recipient_id);
+    let second = next_message(&mut recipient, &q.recipient_id, T, "delivery");
     assert_eq!(second.body, Bytes::from_static(b"again"));
     let ack = Request::ack(q.recipient_id.clone(), &q.keys.sign_key, second.msg_id);
     assert_eq!(recipient.request(server, ack, T), Ok(Reply::Ok));
@@ -168,30 +156,11 @@ fn notifications(shell: ClientShell) {
     let recipient = start(shell);
     let mut notifier = start(shell);
     let q = create(&recipient, server, &mut rng);
-    let notifier_key = generate_sign_key(SignAlgorithm::Ed448, &mut rng);
-    let ntf_dh = x25519::PrivateKey::generate(&mut rng);
-    let nkey = Request::signed(
-        q.recipient_id.clone(),
-        &q.keys.sign_key,
-        Command::NKey {
-            notifier_key: notifier_key.verify_key(),
-            dh_key: ntf_dh.public_key(),
-        },
-    );
-    let (notifier_id, server_ntf_dh) = match recipient.request(server, nkey, T).unwrap() {
-        Reply::Nid {
-            notifier_id,
-            server_dh_key,
-        } => (notifier_id, server_dh_key),
-        other => panic!("{other:?}"),
-    };
-    let nsub = QueueSubscription {
-        party: SubParty::Notifier,
-        queue_id: notifier_id.clone(),
-        sign_key: notifier_key,
-        body_key: None,
-    };
-    notifier.subscribe_wait(server, nsub, T).unwrap();
+    let ntf = enable_notifications(&recipient, server, &q, SignAlgorithm::Ed448, &mut rng, T);
+    let notifier_id = ntf.id.clone();
+    notifier
+        .subscribe_wait(server, ntf.subscription, T)
+        .unwrap();
     let send = Request::send(
         q.sender_id.clone(),
         None,
@@ -213,8 +182,7 @@ fn notifications(shell: ClientShell) {
             break (nonce, encrypted_meta);
         }
     };
-    let key = simplex_core::client::body_key(&ntf_dh, &server_ntf_dh).unwrap();
-    let meta = decrypt_notification(&key, &nonce, &meta).unwrap();
+    let meta = decrypt_notification(&ntf.meta_key, &nonce, &meta).unwrap();
     // The message it names is the one waiting in the queue (read on a connection that is
     // not subscribed to the queue).
     let get = Request::signed(q.recipient_id.clone(), &q.keys.sign_key, Command::Get);

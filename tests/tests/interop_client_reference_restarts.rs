@@ -9,143 +9,33 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use simplex_agent_cli::client_runtime::{ClientRuntime, Runtime as ClientShell, RuntimeConfig};
+use simplex_agent_cli::client_runtime::{ClientRuntime, Runtime as ClientShell};
 use simplex_core::address::ServerAddress;
-use simplex_core::client::{
-    ClientConfig, ManagerConfig, ManagerEvent, RecipientKeys, Reply, Request, RetryInterval,
-    SignAlgorithm,
-};
-use simplex_core::encoding::string::StrDecode;
+use simplex_core::client::{ManagerEvent, RecipientKeys, Reply, Request, SignAlgorithm};
 use simplex_core::encoding::VersionRange;
-use simplex_core::protocol::{EntityId, MsgFlags, MsgId};
+use simplex_core::protocol::MsgFlags;
 use simplex_tests::client_queue::Queue;
 use simplex_tests::reference::process::StopSignal;
-use simplex_tests::reference::programs;
-use simplex_tests::reference::smp_server::{Identity, ReferenceSmpServer, ServerSetup};
+use simplex_tests::reference::smp_server::{Identity, ReferenceSmpServer};
+use simplex_tests::runtime_client::{
+    assert_no_more_messages, create_queue, enable_notifications, next_message,
+    quick_reconnecting_client, Seen,
+};
 
 const T: Duration = Duration::from_secs(10);
 
-/// The reference server (initialised and started), or `None` when the group does not run.
-fn reference_server(test: &str, identity: Identity) -> Option<(ReferenceSmpServer, ServerAddress)> {
-    let programs = programs(test)?;
-    let setup = ServerSetup {
-        identity,
-        ..ServerSetup::default()
-    };
-    let mut server = ReferenceSmpServer::init(&programs, &setup);
-    server.start();
-    let address = ServerAddress::str_decode(server.address().as_bytes()).unwrap();
-    Some((server, address))
-}
-
-/// A client on `shell` offering protocol versions `1..=max_version`, reconnecting quickly.
 fn client(shell: ClientShell, max_version: u16, seed: u8) -> ClientRuntime {
-    let mut config = RuntimeConfig::new(shell);
-    config.seed = Some([seed; 32]);
-    config.manager = ManagerConfig {
-        client: ClientConfig {
-            version_range: VersionRange::between(1, max_version),
-            ..ClientConfig::default()
-        },
-        reconnect: RetryInterval {
-            initial: Duration::from_millis(200),
-            increase_after: Duration::from_secs(5),
-            max: Duration::from_secs(1),
-        },
-        ..ManagerConfig::default()
-    };
-    ClientRuntime::start(config).unwrap()
+    quick_reconnecting_client(shell, VersionRange::between(1, max_version), seed)
 }
 
 fn create(c: &ClientRuntime, server: &ServerAddress, alg: SignAlgorithm, seed: u64) -> Queue {
     let keys = RecipientKeys::generate(alg, &mut ChaCha20Rng::seed_from_u64(seed));
-    let reply = c.request(server, Request::create(&keys), T).unwrap();
-    Queue::from_ids(keys, reply)
-}
-
-fn next_message(
-    c: &mut ClientRuntime,
-    queue: &EntityId,
-    context: &str,
-) -> simplex_core::client::ReceivedMessage {
-    let until = Instant::now() + T;
-    while Instant::now() < until {
-        if let Some(ManagerEvent::Message {
-            queue_id, message, ..
-        }) = c.next_event(Duration::from_millis(200))
-        {
-            if &queue_id == queue {
-                return message.unwrap_or_else(|e| panic!("{context}: {e:?}"));
-            }
-        }
-    }
-    panic!("{context}: no message");
-}
-
-/// What the subscriber saw: distinct messages in arrival order, and DOWN/UP counts.
-#[derive(Default)]
-struct Seen {
-    ids: BTreeSet<MsgId>,
-    acked: BTreeSet<MsgId>,
-    bodies: Vec<Bytes>,
-    downs: usize,
-    ups: usize,
-}
-
-impl Seen {
-    /// Counts one event; acknowledges each message once, except the `keep_unacked`-th, which
-    /// the server must then deliver again after the restart.
-    fn on_event(
-        &mut self,
-        c: &ClientRuntime,
-        server: &ServerAddress,
-        q: &Queue,
-        event: ManagerEvent,
-        keep_unacked: Option<usize>,
-    ) {
-        match event {
-            ManagerEvent::Message { message, .. } => {
-                let m = message.unwrap();
-                if self.ids.insert(m.msg_id.clone()) {
-                    self.bodies.push(m.body.clone());
-                    if keep_unacked == Some(self.bodies.len()) {
-                        return;
-                    }
-                }
-                if self.acked.insert(m.msg_id.clone()) {
-                    let ack = Request::ack(q.recipient_id.clone(), &q.keys.sign_key, m.msg_id);
-                    assert_eq!(c.request(server, ack, T), Ok(Reply::Ok));
-                }
-            }
-            ManagerEvent::Down { .. } => self.downs += 1,
-            ManagerEvent::Up { .. } => self.ups += 1,
-            _ => {}
-        }
-    }
-
-    fn take_until(
-        &mut self,
-        c: &mut ClientRuntime,
-        server: &ServerAddress,
-        q: &Queue,
-        keep_unacked: Option<usize>,
-        what: &str,
-        done: impl Fn(&Self) -> bool,
-    ) {
-        let until = Instant::now() + 3 * T;
-        while !done(self) {
-            assert!(Instant::now() < until, "{what}: only {:?}", self.bodies);
-            if let Some(event) = c.next_event(Duration::from_millis(200)) {
-                self.on_event(c, server, q, event, keep_unacked);
-            }
-        }
-    }
+    create_queue(c, server, keys, T)
 }
 
 /// Six messages sent, three received (the third not acknowledged, so four stay); the reference server is
@@ -153,7 +43,7 @@ impl Seen {
 /// directories and port; the client reconnects, resubscribes, gets the third again and the
 /// rest, then four more: ten distinct messages in order, one DOWN and one UP, nothing twice.
 fn restart_mid_stream(shell: ClientShell, test: &str) {
-    let Some((mut server, address)) = reference_server(test, Identity::Fixture) else {
+    let Some((mut server, address)) = ReferenceSmpServer::started(test, Identity::Fixture) else {
         return;
     };
     let mut recipient = client(shell, 4, 1);
@@ -175,21 +65,33 @@ fn restart_mid_stream(shell: ClientShell, test: &str) {
         send(i);
     }
     let mut seen = Seen::default();
-    seen.take_until(&mut recipient, &address, &q, Some(3), "before", |s| {
-        s.bodies.len() >= 3
-    });
+    seen.take_until(
+        &mut recipient,
+        &address,
+        &q,
+        Some(3),
+        3 * T,
+        "before",
+        |s| s.bodies.len() >= 3,
+    );
 
     server.stop(StopSignal::Interrupt);
     let saved = std::fs::read_to_string(server.messages_log()).unwrap();
     assert_eq!(saved.lines().count(), 4, "four undelivered saved:\n{saved}");
     server.start();
-    seen.take_until(&mut recipient, &address, &q, None, "resubscribe", |s| {
-        s.ups >= 1
-    });
+    seen.take_until(
+        &mut recipient,
+        &address,
+        &q,
+        None,
+        3 * T,
+        "resubscribe",
+        |s| s.ups >= 1,
+    );
     for i in 6..10 {
         send(i);
     }
-    seen.take_until(&mut recipient, &address, &q, None, "after", |s| {
+    seen.take_until(&mut recipient, &address, &q, None, 3 * T, "after", |s| {
         s.bodies.len() >= 10
     });
     let expected: Vec<Bytes> = (0..10)
@@ -197,11 +99,7 @@ fn restart_mid_stream(shell: ClientShell, test: &str) {
         .collect();
     assert_eq!(seen.bodies, expected, "each once, in order");
     assert_eq!((seen.downs, seen.ups), (1, 1), "one DOWN and one UP");
-    while let Some(event) = recipient.next_event(Duration::from_millis(300)) {
-        if let ManagerEvent::Message { message: Ok(m), .. } = event {
-            panic!("a message after the last one: {:?}", m.body);
-        }
-    }
+    assert_no_more_messages(&mut recipient, Duration::from_millis(300));
     recipient.stop().unwrap();
     sender.stop().unwrap();
     server.stop(StopSignal::Interrupt);
@@ -222,7 +120,7 @@ fn restart_mid_stream_smol() {
 #[test]
 fn sigterm_keeps_queues_but_not_messages() {
     let Some((mut server, address)) =
-        reference_server("sigterm_keeps_queues_but_not_messages", Identity::Fixture)
+        ReferenceSmpServer::started("sigterm_keeps_queues_but_not_messages", Identity::Fixture)
     else {
         return;
     };
@@ -249,7 +147,7 @@ fn sigterm_keeps_queues_but_not_messages() {
     recipient
         .subscribe_wait(&address, q.subscription(), T)
         .unwrap();
-    let m = next_message(&mut recipient, &q.recipient_id, "after SIGTERM");
+    let m = next_message(&mut recipient, &q.recipient_id, T, "after SIGTERM");
     assert_eq!(m.body, Bytes::from_static(b"kept"));
     recipient.stop().unwrap();
     sender.stop().unwrap();
@@ -261,14 +159,10 @@ fn sigterm_keeps_queues_but_not_messages() {
 /// and its notification names the message the recipient then receives.
 #[test]
 fn notifier_resubscribes_after_restart() {
-    use simplex_core::client::{
-        body_key, decrypt_notification, generate_sign_key, QueueSubscription, SubParty,
-    };
-    use simplex_core::crypto::x25519;
-    use simplex_core::protocol::Command;
+    use simplex_core::client::{decrypt_notification, SubParty};
 
     let Some((mut server, address)) =
-        reference_server("notifier_resubscribes_after_restart", Identity::Fixture)
+        ReferenceSmpServer::started("notifier_resubscribes_after_restart", Identity::Fixture)
     else {
         return;
     };
@@ -276,30 +170,10 @@ fn notifier_resubscribes_after_restart() {
     let q = create(&c, &address, SignAlgorithm::Ed448, 50);
     c.subscribe_wait(&address, q.subscription(), T).unwrap();
     let mut rng = ChaCha20Rng::seed_from_u64(51);
-    let notifier_key = generate_sign_key(SignAlgorithm::Ed25519, &mut rng);
-    let ntf_dh = x25519::PrivateKey::generate(&mut rng);
-    let nkey = Request::signed(
-        q.recipient_id.clone(),
-        &q.keys.sign_key,
-        Command::NKey {
-            notifier_key: notifier_key.verify_key(),
-            dh_key: ntf_dh.public_key(),
-        },
-    );
-    let Reply::Nid {
-        notifier_id,
-        server_dh_key,
-    } = c.request(&address, nkey, T).unwrap()
-    else {
-        panic!("NKEY did not answer NID");
-    };
-    let nsub = QueueSubscription {
-        party: SubParty::Notifier,
-        queue_id: notifier_id.clone(),
-        sign_key: notifier_key,
-        body_key: None,
-    };
-    c.subscribe_wait(&address, nsub, T).unwrap();
+    let notifier = enable_notifications(&c, &address, &q, SignAlgorithm::Ed25519, &mut rng, T);
+    let notifier_id = notifier.id.clone();
+    c.subscribe_wait(&address, notifier.subscription, T)
+        .unwrap();
 
     server.stop(StopSignal::Interrupt);
     server.start();
@@ -326,7 +200,7 @@ fn notifier_resubscribes_after_restart() {
         Bytes::from_static(b"after the restart"),
     );
     assert_eq!(c.request(&address, send, T), Ok(Reply::Ok));
-    let meta_key = body_key(&ntf_dh, &server_dh_key).unwrap();
+    let meta_key = notifier.meta_key;
     let (mut meta, mut message) = (None, None);
     let until = Instant::now() + T;
     while meta.is_none() || message.is_none() {

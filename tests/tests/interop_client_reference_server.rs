@@ -16,12 +16,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use simplex_agent_cli::client_runtime::{ClientRuntime, Runtime as ClientShell, RuntimeConfig};
+use simplex_agent_cli::client_runtime::{ClientRuntime, Runtime as ClientShell};
 use simplex_core::address::ServerAddress;
 use simplex_core::client::{
-    decrypt_message, decrypt_notification, generate_sign_key, ClientConfig, ManagerConfig,
-    ManagerEvent, QueueSubscription, RecipientKeys, Reply, Request, RequestError, RetryInterval,
-    SignAlgorithm, SubParty,
+    decrypt_message, decrypt_notification, generate_sign_key, ManagerEvent, RecipientKeys, Reply,
+    Request, RequestError, SignAlgorithm, SubParty,
 };
 use simplex_core::crypto::x25519;
 use simplex_core::encoding::string::StrDecode;
@@ -31,64 +30,19 @@ use simplex_tests::client_queue::Queue;
 use simplex_tests::reference::process::StopSignal;
 use simplex_tests::reference::programs;
 use simplex_tests::reference::smp_server::{Identity, ReferenceSmpServer, ServerSetup};
+use simplex_tests::runtime_client::{
+    create_queue, enable_notifications, next_message, quick_reconnecting_client,
+};
 
 const T: Duration = Duration::from_secs(10);
 
-/// The reference server (initialised and started), or `None` when the group does not run.
-fn reference_server(test: &str, identity: Identity) -> Option<(ReferenceSmpServer, ServerAddress)> {
-    let programs = programs(test)?;
-    let setup = ServerSetup {
-        identity,
-        ..ServerSetup::default()
-    };
-    let mut server = ReferenceSmpServer::init(&programs, &setup);
-    server.start();
-    let address = ServerAddress::str_decode(server.address().as_bytes()).unwrap();
-    Some((server, address))
-}
-
-/// A client on `shell` offering protocol versions `1..=max_version`, reconnecting quickly.
 fn client(shell: ClientShell, max_version: u16, seed: u8) -> ClientRuntime {
-    let mut config = RuntimeConfig::new(shell);
-    config.seed = Some([seed; 32]);
-    config.manager = ManagerConfig {
-        client: ClientConfig {
-            version_range: VersionRange::between(1, max_version),
-            ..ClientConfig::default()
-        },
-        reconnect: RetryInterval {
-            initial: Duration::from_millis(200),
-            increase_after: Duration::from_secs(5),
-            max: Duration::from_secs(1),
-        },
-        ..ManagerConfig::default()
-    };
-    ClientRuntime::start(config).unwrap()
+    quick_reconnecting_client(shell, VersionRange::between(1, max_version), seed)
 }
 
 fn create(c: &ClientRuntime, server: &ServerAddress, alg: SignAlgorithm, seed: u64) -> Queue {
     let keys = RecipientKeys::generate(alg, &mut ChaCha20Rng::seed_from_u64(seed));
-    let reply = c.request(server, Request::create(&keys), T).unwrap();
-    Queue::from_ids(keys, reply)
-}
-
-fn next_message(
-    c: &mut ClientRuntime,
-    queue: &EntityId,
-    context: &str,
-) -> simplex_core::client::ReceivedMessage {
-    let until = Instant::now() + T;
-    while Instant::now() < until {
-        if let Some(ManagerEvent::Message {
-            queue_id, message, ..
-        }) = c.next_event(Duration::from_millis(200))
-        {
-            if &queue_id == queue {
-                return message.unwrap_or_else(|e| panic!("{context}: {e:?}"));
-            }
-        }
-    }
-    panic!("{context}: no message");
+    create_queue(c, server, keys, T)
 }
 
 /// The queue commands with keys of `alg` at protocol `1..=max_version`: create, secure (an
@@ -156,7 +110,7 @@ fn queue_commands(
     }
     let mut last_ts = None;
     for body in &bodies {
-        let m = next_message(&mut recipient, &q.recipient_id, &context);
+        let m = next_message(&mut recipient, &q.recipient_id, T, &context);
         assert_eq!(&m.body, body, "{context}");
         assert!(
             m.timestamp.seconds > 1_600_000_000,
@@ -191,7 +145,7 @@ fn queue_commands(
         Bytes::from_static(b"fetched"),
     );
     assert_eq!(sender.request(server, send, T), Ok(Reply::Ok), "{context}");
-    let pushed = next_message(&mut recipient, &q.recipient_id, &context);
+    let pushed = next_message(&mut recipient, &q.recipient_id, T, &context);
     let version = VersionRange::between(1, max_version).max();
     match reader.request(server, get, T).unwrap() {
         Reply::Message(m) => {
@@ -226,7 +180,7 @@ fn queue_commands(
 }
 
 fn queue_commands_all(shell: ClientShell, test: &str, identity: Identity) {
-    let Some((mut server, address)) = reference_server(test, identity) else {
+    let Some((mut server, address)) = ReferenceSmpServer::started(test, identity) else {
         return;
     };
     let mut seed = 1;
@@ -265,7 +219,7 @@ fn queue_commands_generated_ed25519_identity() {
 /// causes none), opened with the recipient's notification key; its message id is the one
 /// `GET` then reads. `NDEL` ends the notifications.
 fn notifications(shell: ClientShell, test: &str) {
-    let Some((mut server, address)) = reference_server(test, Identity::Fixture) else {
+    let Some((mut server, address)) = ReferenceSmpServer::started(test, Identity::Fixture) else {
         return;
     };
     let server_addr = &address;
@@ -279,30 +233,11 @@ fn notifications(shell: ClientShell, test: &str) {
         let recipient = client(shell, 4, seed);
         let mut notifier = client(shell, 4, seed + 50);
         let q = create(&recipient, server_addr, alg, u64::from(seed));
-        let notifier_key = generate_sign_key(alg, &mut rng);
-        let ntf_dh = x25519::PrivateKey::generate(&mut rng);
-        let nkey = Request::signed(
-            q.recipient_id.clone(),
-            &q.keys.sign_key,
-            Command::NKey {
-                notifier_key: notifier_key.verify_key(),
-                dh_key: ntf_dh.public_key(),
-            },
-        );
-        let (notifier_id, server_ntf_dh) = match recipient.request(server_addr, nkey, T).unwrap() {
-            Reply::Nid {
-                notifier_id,
-                server_dh_key,
-            } => (notifier_id, server_dh_key),
-            other => panic!("{context}: NKEY answered {other:?}"),
-        };
-        let nsub = QueueSubscription {
-            party: SubParty::Notifier,
-            queue_id: notifier_id.clone(),
-            sign_key: notifier_key,
-            body_key: None,
-        };
-        notifier.subscribe_wait(server_addr, nsub, T).unwrap();
+        let ntf = enable_notifications(&recipient, server_addr, &q, alg, &mut rng, T);
+        let notifier_id = ntf.id.clone();
+        notifier
+            .subscribe_wait(server_addr, ntf.subscription, T)
+            .unwrap();
         for (body, notify) in [("quiet", false), ("ring", true)] {
             let send = Request::send(
                 q.sender_id.clone(),
@@ -314,7 +249,7 @@ fn notifications(shell: ClientShell, test: &str) {
             );
             assert_eq!(recipient.request(server_addr, send, T), Ok(Reply::Ok));
         }
-        let key = simplex_core::client::body_key(&ntf_dh, &server_ntf_dh).unwrap();
+        let key = ntf.meta_key;
         let mut metas = Vec::new();
         // Until the flagged one notified, and a while longer for a wrong extra one.
         let until = Instant::now() + T;
@@ -420,7 +355,7 @@ fn quota_from_the_ini() {
         .unwrap();
     // The first is delivered but not acknowledged: it still counts.
     assert_eq!(send("one"), Ok(Reply::Ok));
-    let m = next_message(&mut recipient, &q.recipient_id, "quota");
+    let m = next_message(&mut recipient, &q.recipient_id, T, "quota");
     assert_eq!(send("two"), Ok(Reply::Ok));
     assert_eq!(
         send("three"),
@@ -444,7 +379,7 @@ fn negotiated_version_is_the_highest_common_one() {
     use simplex_core::transport::Framing;
     use simplex_tests::net::NetClient;
 
-    let Some((mut server, address)) = reference_server(
+    let Some((mut server, address)) = ReferenceSmpServer::started(
         "negotiated_version_is_the_highest_common_one",
         Identity::Fixture,
     ) else {
@@ -534,7 +469,7 @@ fn exchange_at(
 /// A second connection's `SUB` takes the queue over: the reference sends `END` to the first,
 /// which our manager reports once and forgets; messages then go to the second only.
 fn subscription_taken_over(shell: ClientShell, test: &str) {
-    let Some((mut server, address)) = reference_server(test, Identity::Fixture) else {
+    let Some((mut server, address)) = ReferenceSmpServer::started(test, Identity::Fixture) else {
         return;
     };
     let mut first = client(shell, 4, 60);
@@ -559,7 +494,7 @@ fn subscription_taken_over(shell: ClientShell, test: &str) {
         Bytes::from_static(b"to the second"),
     );
     assert_eq!(first.request(&address, send, T), Ok(Reply::Ok));
-    let m = next_message(&mut second, &q.recipient_id, "taken over");
+    let m = next_message(&mut second, &q.recipient_id, T, "taken over");
     assert_eq!(m.body, Bytes::from_static(b"to the second"));
     while let Some(event) = first.next_event(Duration::from_millis(300)) {
         assert!(
@@ -590,7 +525,7 @@ fn subscription_taken_over_smol() {
 /// subscribed connection.
 fn many_subscriptions(shell: ClientShell, test: &str) {
     const QUEUES: usize = 300;
-    let Some((mut server, address)) = reference_server(test, Identity::Fixture) else {
+    let Some((mut server, address)) = ReferenceSmpServer::started(test, Identity::Fixture) else {
         return;
     };
     let maker = client(shell, 4, 70);

@@ -362,14 +362,7 @@ impl Server {
     /// Our server, running, with a store log and the saving of undelivered messages.
     fn ours(runtime: Runtime, shards: u16) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let files = DataFiles::in_dir(
-            dir.path(),
-            FileOptions {
-                store_log: true,
-                restore_messages: true,
-                ..FileOptions::default()
-            },
-        );
+        let files = DataFiles::in_dir(dir.path(), FileOptions::RESTORABLE);
         let server = TestServer::start(runtime, our_options(&files, shards));
         Server::Ours {
             runtime,

@@ -28,21 +28,20 @@ use simplex_agent_cli::client_runtime::{
 };
 use simplex_core::address::ServerAddress;
 use simplex_core::client::{
-    body_key, decrypt_notification, generate_sign_key, ManagerEvent, QueueSubscription,
-    RecipientKeys, Reply, Request, RequestError, SignAlgorithm, SubParty,
+    decrypt_notification, generate_sign_key, ManagerEvent, RecipientKeys, Reply, Request,
+    RequestError, SignAlgorithm,
 };
-use simplex_core::crypto::cbox::CbKey;
 use simplex_core::crypto::keys::SignKey;
-use simplex_core::crypto::x25519;
 use simplex_core::encoding::string::StrDecode;
 use simplex_core::encoding::UnixTime;
-use simplex_core::protocol::{Command, EntityId, ErrorType, MsgFlags, MsgId};
+use simplex_core::protocol::{Command, ErrorType, MsgFlags, MsgId};
 use simplex_server::files::{DataFiles, FileOptions};
 use simplex_tests::client_queue::Queue;
 use simplex_tests::harness::{Options, Runtime as ServerShell, TestServer};
 use simplex_tests::reference::process::StopSignal;
 use simplex_tests::reference::programs;
 use simplex_tests::reference::smp_server::{ReferenceSmpServer, ServerSetup};
+use simplex_tests::runtime_client::{create_queue, enable_notifications, message_within, Notifier};
 
 const T: Duration = Duration::from_secs(10);
 const STORE_LOG: &str = "smp-server-store.log";
@@ -67,13 +66,6 @@ struct Sent {
     id: Option<(MsgId, UnixTime)>,
 }
 
-/// A notifier: its id, key, and the key that opens its metadata.
-struct Notifier {
-    id: EntityId,
-    sign_key: SignKey,
-    meta_key: CbKey,
-}
-
 /// A queue made on the source server, with everything the check on the target needs.
 struct Planned {
     name: &'static str,
@@ -91,17 +83,13 @@ fn populate(server: &ServerAddress, empty_body: bool) -> Vec<Planned> {
     let mut rng = ChaCha20Rng::seed_from_u64(7);
     let owner = client(1);
     let mut watcher = client(2);
-    let make = |name, alg, rng: &mut ChaCha20Rng| {
-        let keys = RecipientKeys::generate(alg, rng);
-        let reply = owner.request(server, Request::create(&keys), T).unwrap();
-        Planned {
-            name,
-            q: Queue::from_ids(keys, reply),
-            sender_key: None,
-            notifier: None,
-            messages: Vec::new(),
-            deleted: false,
-        }
+    let make = |name, alg, rng: &mut ChaCha20Rng| Planned {
+        name,
+        q: create_queue(&owner, server, RecipientKeys::generate(alg, rng), T),
+        sender_key: None,
+        notifier: None,
+        messages: Vec::new(),
+        deleted: false,
     };
     let mut a = make("secured, notifier", SignAlgorithm::Ed448, &mut rng);
     let mut b = make("unsecured", SignAlgorithm::Ed25519, &mut rng);
@@ -122,35 +110,10 @@ fn populate(server: &ServerAddress, empty_body: bool) -> Vec<Planned> {
         p.sender_key = Some(sender_key);
     }
 
-    let notifier_key = generate_sign_key(SignAlgorithm::Ed448, &mut rng);
-    let ntf_dh = x25519::PrivateKey::generate(&mut rng);
-    let nkey = Request::signed(
-        a.q.recipient_id.clone(),
-        &a.q.keys.sign_key,
-        Command::NKey {
-            notifier_key: notifier_key.verify_key(),
-            dh_key: ntf_dh.public_key(),
-        },
-    );
-    let Reply::Nid {
-        notifier_id,
-        server_dh_key,
-    } = owner.request(server, nkey, T).unwrap()
-    else {
-        panic!("NKEY did not answer NID");
-    };
-    let notifier = Notifier {
-        id: notifier_id,
-        sign_key: notifier_key,
-        meta_key: body_key(&ntf_dh, &server_dh_key).unwrap(),
-    };
-    let nsub = QueueSubscription {
-        party: SubParty::Notifier,
-        queue_id: notifier.id.clone(),
-        sign_key: notifier.sign_key.clone(),
-        body_key: None,
-    };
-    watcher.subscribe_wait(server, nsub, T).unwrap();
+    let notifier = enable_notifications(&owner, server, &a.q, SignAlgorithm::Ed448, &mut rng, T);
+    watcher
+        .subscribe_wait(server, notifier.subscription.clone(), T)
+        .unwrap();
 
     let mut bodies: Vec<(Bytes, bool)> = vec![
         (Bytes::from_static(b"first, flagged"), true),
@@ -219,26 +182,6 @@ fn next_notification(c: &mut ClientRuntime, notifier: &Notifier) -> (MsgId, Unix
     panic!("no notification");
 }
 
-/// The next delivered message for `queue`, or `None` after `wait`.
-fn next_message(
-    c: &mut ClientRuntime,
-    queue: &EntityId,
-    wait: Duration,
-) -> Option<simplex_core::client::ReceivedMessage> {
-    let until = Instant::now() + wait;
-    while Instant::now() < until {
-        if let Some(ManagerEvent::Message {
-            queue_id, message, ..
-        }) = c.next_event(Duration::from_millis(100))
-        {
-            if &queue_id == queue {
-                return Some(message.unwrap());
-            }
-        }
-    }
-    None
-}
-
 /// Checks every planned queue on the target server. See the module docs.
 fn verify(server: &ServerAddress, planned: &[Planned]) {
     let mut recipient = client(3);
@@ -275,7 +218,7 @@ fn verify(server: &ServerAddress, planned: &[Planned]) {
             .subscribe_wait(server, q.subscription(), T)
             .unwrap_or_else(|e| panic!("{name}: SUB with the same keys: {e}"));
         for (i, sent) in p.messages.iter().enumerate() {
-            let m = next_message(&mut recipient, &q.recipient_id, T)
+            let m = message_within(&mut recipient, &q.recipient_id, T)
                 .unwrap_or_else(|| panic!("{name}: message {i} did not come"));
             assert_eq!(m.body, sent.body, "{name}: message {i}");
             assert_eq!(m.flags.notification, sent.notify, "{name}: message {i}");
@@ -286,7 +229,8 @@ fn verify(server: &ServerAddress, planned: &[Planned]) {
             let ack = Request::ack(q.recipient_id.clone(), &q.keys.sign_key, m.msg_id);
             assert_eq!(recipient.request(server, ack, T), Ok(Reply::Ok), "{name}");
         }
-        if let Some(m) = next_message(&mut recipient, &q.recipient_id, Duration::from_millis(300)) {
+        if let Some(m) = message_within(&mut recipient, &q.recipient_id, Duration::from_millis(300))
+        {
             panic!("{name}: an extra message {:?}", m.body);
         }
 
@@ -318,14 +262,8 @@ fn verify(server: &ServerAddress, planned: &[Planned]) {
                 );
                 let notify = p.notifier.is_some();
                 if let Some(n) = &p.notifier {
-                    let nsub = QueueSubscription {
-                        party: SubParty::Notifier,
-                        queue_id: n.id.clone(),
-                        sign_key: n.sign_key.clone(),
-                        body_key: None,
-                    };
                     watcher
-                        .subscribe_wait(server, nsub, T)
+                        .subscribe_wait(server, n.subscription.clone(), T)
                         .unwrap_or_else(|e| panic!("{name}: NSUB: {e}"));
                 }
                 let signed = Request::send(
@@ -337,7 +275,7 @@ fn verify(server: &ServerAddress, planned: &[Planned]) {
                     Bytes::from_static(b"after the move"),
                 );
                 assert_eq!(sender.request(server, signed, T), Ok(Reply::Ok), "{name}");
-                let m = next_message(&mut recipient, &q.recipient_id, T)
+                let m = message_within(&mut recipient, &q.recipient_id, T)
                     .unwrap_or_else(|| panic!("{name}: the new message did not come"));
                 assert_eq!(m.body, Bytes::from_static(b"after the move"));
                 if let Some(n) = &p.notifier {
@@ -349,7 +287,7 @@ fn verify(server: &ServerAddress, planned: &[Planned]) {
             }
             None => {
                 assert_eq!(sender.request(server, unsigned, T), Ok(Reply::Ok), "{name}");
-                let m = next_message(&mut recipient, &q.recipient_id, T)
+                let m = message_within(&mut recipient, &q.recipient_id, T)
                     .unwrap_or_else(|| panic!("{name}: the new message did not come"));
                 assert_eq!(m.body, Bytes::from_static(b"unsigned"));
                 let ack = Request::ack(q.recipient_id.clone(), &q.keys.sign_key, m.msg_id);
@@ -375,15 +313,7 @@ fn verify(server: &ServerAddress, planned: &[Planned]) {
 }
 
 fn our_files(dir: &Path) -> DataFiles {
-    DataFiles::in_dir(
-        dir,
-        FileOptions {
-            store_log: true,
-            restore_messages: true,
-            log_stats: false,
-            durable: false,
-        },
-    )
+    DataFiles::in_dir(dir, FileOptions::RESTORABLE)
 }
 
 fn copy_logs(from: &Path, to: &Path) {

@@ -144,10 +144,8 @@ fn real_shell_run_replays(rt: simplex_tests::harness::Runtime) {
     let files = DataFiles::in_dir(
         dir.path(),
         FileOptions {
-            store_log: true,
-            restore_messages: true,
             log_stats: true,
-            durable: false,
+            ..FileOptions::RESTORABLE
         },
     );
     // First run, untraced: a secured queue holding two messages when the server stops.

@@ -388,26 +388,14 @@ fn start(
             path.display()
         );
     }
-    println!(
-        "Listening on {}:{port} (TLS, {} runtime)...",
-        settings.bind,
-        match runtime {
-            Runtime::Mio => "mio",
-            Runtime::Smol => "smol",
-        }
-    );
     let mut listeners = vec![listener];
     let mut framings = vec![Framing::Raw];
+    let mut ws_port = None;
     if let Some(ws) = ws_listener {
-        println!(
-            "Listening on {}:{} (WebSockets over TLS)...",
-            settings.bind,
-            ws.local_addr()?.port()
-        );
+        ws_port = Some(ws.local_addr()?.port());
         listeners.push(ws);
         framings.push(Framing::WebSocket);
     }
-    std::io::stdout().flush()?;
 
     let config = HostConfig {
         server: ServerConfig {
@@ -433,12 +421,30 @@ fn start(
         now: Instant::ZERO,
         wall_clock: wall_clock(),
     };
-    let (mut hosts, _report) = Host::start(config, identity, clock, seed)?;
+    // The handlers go in before the (possibly long) restore and `Listening on` comes after it:
+    // whoever waits for that line may signal or connect at once and must find a server that
+    // stops gracefully and holds every restored queue.
     let stop = StopFlag::new();
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.as_atomic().clone())
             .context("installing the signal handlers")?;
     }
+    let (mut hosts, _report) = Host::start(config, identity, clock, seed)?;
+    println!(
+        "Listening on {}:{port} (TLS, {} runtime)...",
+        settings.bind,
+        match runtime {
+            Runtime::Mio => "mio",
+            Runtime::Smol => "smol",
+        }
+    );
+    if let Some(ws_port) = ws_port {
+        println!(
+            "Listening on {}:{ws_port} (WebSockets over TLS)...",
+            settings.bind
+        );
+    }
+    std::io::stdout().flush()?;
     let limits = ShellLimits {
         max_connections: settings.max_connections,
         ..ShellLimits::default()

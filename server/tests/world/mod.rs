@@ -9,6 +9,7 @@ mod reference_data;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use simplex_core::crypto::keys::{Algorithm, PrivateKey, SignKey};
+use simplex_core::crypto::x25519;
 use simplex_core::encoding::UnixTime;
 use simplex_core::protocol::{
     encode_transmission, signed_part, BrokerMsg, Command, CorrId, EntityId, SMP_VERSION_RANGE,
@@ -263,6 +264,31 @@ impl World {
             )
             .unwrap();
         self.pump();
+    }
+}
+
+impl World {
+    /// `NEW` from client `i`, signed by `rkey`, with `dh` for delivered bodies; the `IDS`
+    /// answer: recipient id, sender id, the server's DH key.
+    pub fn create_queue(
+        &mut self,
+        i: usize,
+        rkey: &SignKey,
+        dh: &x25519::PrivateKey,
+    ) -> (EntityId, EntityId, x25519::PublicKey) {
+        let new = Command::New {
+            recipient_key: rkey.verify_key(),
+            dh_key: dh.public_key(),
+        };
+        self.send(i, "n", &[], new, Some(rkey));
+        match self.received[i].last().cloned() {
+            Some(BrokerMsg::Ids {
+                recipient_id,
+                sender_id,
+                server_dh_key,
+            }) => (recipient_id, sender_id, server_dh_key),
+            _ => panic!("NEW answered {:?}", self.received[i]),
+        }
     }
 }
 

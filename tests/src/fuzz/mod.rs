@@ -7,6 +7,7 @@
 // Fuzz bodies state their expectations as assertions: a failing one is a finding.
 #![allow(clippy::expect_used, clippy::panic)]
 
+mod agent;
 mod client;
 mod codec;
 mod ratchet;
@@ -20,6 +21,7 @@ mod websocket;
 #[allow(missing_docs)]
 mod support;
 
+pub use agent::{agent_envelope, agent_message, conn_request, queue_info, queue_uri};
 pub use client::{client_machine, queue_file, socks5};
 pub use codec::{address, encoding, keys, padding, string};
 pub use ratchet::{ratchet_decrypt, ratchets_for};
@@ -49,4 +51,9 @@ pub const TARGETS: &[Target] = &[
     ("trace", trace),
     ("websocket", websocket),
     ("queue_file", queue_file),
+    ("agent_envelope", agent_envelope),
+    ("agent_message", agent_message),
+    ("queue_info", queue_info),
+    ("queue_uri", queue_uri),
+    ("conn_request", conn_request),
 ];

@@ -60,8 +60,9 @@ fn run_tls_server(data: &[u8]) -> bool {
     established
 }
 
-/// A whole client side of a handshake with [`fuzz_server`] followed by application data, in
-/// the fuzz body's chunk framing: the seed that takes the fuzzer past the handshake.
+/// A whole client side of a handshake with the server [`tls_server`] drives, followed by
+/// application data, in the fuzz body's chunk framing: the seed that takes the fuzzer past the
+/// handshake.
 pub fn handshake_transcript() -> Vec<u8> {
     use simplex_core::time::Instant;
     use simplex_core::tls::TlsSession;

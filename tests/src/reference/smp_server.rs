@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use simplex_core::address::ServerAddress;
+use simplex_core::encoding::string::StrDecode;
+
 use super::process::{free_port, wait_for_port, ChildGuard, StopSignal};
 use super::Programs;
 
@@ -354,6 +357,26 @@ impl ReferenceSmpServer {
     /// WebSockets).
     pub fn address(&self) -> String {
         format!("smp://{}@{}:{}", self.fingerprint, self.host, self.port)
+    }
+
+    /// For the test named `test`: a server with `identity` (otherwise as
+    /// [`ServerSetup::default`]) initialised and started, with its address parsed; `None` when
+    /// the interop group does not run (see [`super::programs`]).
+    ///
+    /// # Panics
+    /// As [`ReferenceSmpServer::init`] and [`ReferenceSmpServer::start`].
+    #[allow(clippy::expect_used)]
+    pub fn started(test: &str, identity: Identity) -> Option<(Self, ServerAddress)> {
+        let programs = super::programs(test)?;
+        let setup = ServerSetup {
+            identity,
+            ..ServerSetup::default()
+        };
+        let mut server = Self::init(&programs, &setup);
+        server.start();
+        let address = ServerAddress::str_decode(server.address().as_bytes())
+            .expect("the reference server's address parses");
+        Some((server, address))
     }
 
     /// The config directory (certificates, `fingerprint`, `smp-server.ini`).
