@@ -1,5 +1,5 @@
 //! The per-queue layer of the pipeline against the reference's `client_msg_envelope_*` cases
-//! of `shared/vectors/smp_messages.json` (simplexmq v3.2.0): the confirmation, message and
+//! of `spec/vectors/reference/smp_messages.json` (simplexmq v3.2.0): the confirmation, message and
 //! invitation `SEND` bodies built byte for byte from the same keys and nonce, and opened back
 //! by the recipient; plus the contact invitation end to end.
 
@@ -8,7 +8,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{case, hex_of, shared_vectors, Party};
+use common::{case, hex_of, vectors, Party};
 use serde_json::Value;
 use simplex_agent::pipeline::{self, Opened, RcvQueueBox, ReceiveError, SndQueueBox, Versions};
 use simplex_core::crypto::cbox::CbNonce;
@@ -33,7 +33,7 @@ struct Case {
 }
 
 fn load(name: &str) -> Case {
-    let c = case(&shared_vectors("smp_messages.json"), name);
+    let c = case(&vectors("smp_messages.json"), name);
     let i = c["inputs"].clone();
     let mut expected = hex_of(&c["outputs"]["envelope_prefix_hex"]);
     expected.extend(hex_of(&c["outputs"]["encrypted_body_hex"]));

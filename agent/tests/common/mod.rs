@@ -28,16 +28,6 @@ pub fn vectors(file: &str) -> Vec<Value> {
     json["cases"].as_array().expect("cases").clone()
 }
 
-/// The vectors shared beside the repository (`/work/shared/vectors`).
-pub fn shared_vectors(file: &str) -> Vec<Value> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/vectors")
-        .join(file);
-    let text = std::fs::read_to_string(&path).expect("read shared vectors");
-    let json: Value = serde_json::from_str(&text).expect("vectors are JSON");
-    json["cases"].as_array().expect("cases").clone()
-}
-
 pub fn case(cases: &[Value], name: &str) -> Value {
     cases
         .iter()

@@ -1,7 +1,7 @@
 //! A reference smp-agent (simplexmq v3.2.0) as a live peer, and a blocking client for its TCP
 //! command protocol, for `tests/tests/interop_reference_agents.rs`.
 //!
-//! The agent serves TLS 1.3 with the fixture identity (`../shared/fixtures`: `ca.crt`, and
+//! The agent serves TLS 1.3 with the fixture identity (`spec/fixtures`: `ca.crt`, and
 //! `server.crt`/`server.key` as its own certificate and key), so the client pins the fixture CA
 //! the same way an SMP client pins a server. After the handshake the agent sends one line,
 //! `Welcome to SMP agent v3.2.0`. Each transmission then is three lines (corrId, connId,

@@ -23,13 +23,13 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 /// Where the INI as `init` wrote it is kept, next to the config and log directories.
 const GENERATED_INI: &str = "smp-server.ini.generated";
-/// The server's identity: the fingerprint our fixtures have (`../shared/fixtures/README.md`).
+/// The server's identity: the fingerprint our fixtures have (`spec/fixtures/README.md`).
 const FIXTURE_FINGERPRINT: &str = "LcJUMfVhwD8yxjAiSaDzzGF3-kLG4Uh0Fl_ZIjrRwjI=";
 
 /// Which TLS identity the server presents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Identity {
-    /// The fixture identity of `../shared/fixtures` (so the address is known in advance).
+    /// The fixture identity of `spec/fixtures` (so the address is known in advance).
     Fixture,
     /// The one `init` generates with Ed448 certificates.
     GeneratedEd448,
@@ -139,9 +139,8 @@ impl ReferenceSmpServer {
         let ini = read("smp-server.ini")
             .unwrap_or_else(|e| panic!("init wrote no INI ({e})\n{}", guard.output()));
         if setup.identity == Identity::Fixture {
-            let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures");
             for name in ["ca.crt", "server.crt", "server.key"] {
-                std::fs::copy(fixtures.join(name), self.config_dir().join(name))
+                std::fs::write(self.config_dir().join(name), crate::harness::fixture(name))
                     .unwrap_or_else(|e| panic!("fixture {name}: {e}"));
             }
             // The server prints and serves what this file says; init wrote the generated one.
