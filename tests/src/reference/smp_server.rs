@@ -6,7 +6,7 @@
 //! messages ([`ReferenceSmpServer::output`]).
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
