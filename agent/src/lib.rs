@@ -5,5 +5,7 @@
 //! keeps a queue between invocations. The library links no I/O shell: the client on a shell
 //! thread lives in `simplex-agent-cli`. The duplex connections are still to come.
 
+pub mod machine;
 pub mod protocol;
 pub mod queue_file;
+pub mod store;

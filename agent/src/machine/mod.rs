@@ -1,0 +1,3 @@
+//! The agent machine (being built).
+
+pub mod connection;
