@@ -9,15 +9,8 @@ use simplex_core::protocol::{EntityId, MsgFlags, MsgId};
 
 use super::{ConfirmationId, ConnectionId, InvitationId, SecretBytes};
 use crate::machine::connection::QueueStatus;
-
-/// What a connection was made for (the reference's `ConnectionMode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ConnectionMode {
-    /// A one-time invitation: becomes a duplex connection.
-    Invitation,
-    /// A long-term contact address.
-    Contact,
-}
+/// What a connection was made for: the same two modes as connection requests.
+pub use crate::protocol::ConnectionMode;
 
 /// A queue we receive from (the reference's `RcvQueue`).
 #[derive(Debug, Clone, PartialEq, Eq)]
