@@ -11,7 +11,8 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use simplex_agent::machine::connection::{ConnectionType, QueueStatus};
 use simplex_agent::machine::{
-    Agent, AgentCommand, AgentConfig, AgentEvent, AgentInput, AgentOutput, CorrId, SocketAction,
+    Agent, AgentCommand, AgentConfig, AgentEvent, AgentInput, AgentOutput, CommandError, CorrId,
+    SocketAction,
 };
 use simplex_agent::protocol::{ConnectionMode, ConnectionRequest};
 use simplex_agent::store::{ConnectionId, MemoryStore, RecordBatch, Store};
@@ -153,9 +154,19 @@ impl World {
     }
 
     fn command(&mut self, agent: usize, corr: &[u8], command: AgentCommand) {
+        self.command_on(agent, corr, None, command);
+    }
+
+    fn command_on(
+        &mut self,
+        agent: usize,
+        corr: &[u8],
+        conn: Option<ConnectionId>,
+        command: AgentCommand,
+    ) {
         let input = AgentInput::Command {
             corr_id: CorrId(corr.to_vec()),
-            conn: None,
+            conn,
             command,
         };
         self.nodes[agent]
@@ -407,4 +418,68 @@ fn two_agents_each_create_invitations_on_one_server() {
         assert_eq!(node.agent.state().connections.len(), 3);
         assert_eq!(node.store.state(), node.agent.state());
     }
+}
+
+#[test]
+fn sub_after_a_restart_subscribes_the_stored_queue_again() {
+    let mut world = World::new(1);
+    world.command(0, b"1", new_command(ConnectionMode::Invitation));
+    world.run();
+    let conn = world.nodes[0].events[0].1.clone().unwrap();
+    world.crash_and_restart(0);
+    world.run();
+    let address = world.server_address.clone();
+    assert_eq!(
+        world.nodes[0].agent.manager().subscription_count(&address),
+        0
+    );
+    world.command_on(0, b"2", Some(conn.clone()), AgentCommand::Sub);
+    world.run();
+    assert_eq!(
+        world.nodes[0].events,
+        vec![(CorrId(b"2".to_vec()), Some(conn), AgentEvent::Ok)]
+    );
+    assert_eq!(
+        world.nodes[0].agent.manager().subscription_count(&address),
+        1
+    );
+
+    world.command_on(
+        0,
+        b"3",
+        Some(ConnectionId(b"nope".to_vec())),
+        AgentCommand::Sub,
+    );
+    world.run();
+    assert!(matches!(
+        world.nodes[0].events.last(),
+        Some((_, _, AgentEvent::Err(CommandError::NotFound)))
+    ));
+}
+
+#[test]
+fn sub_of_a_connection_not_yet_durable_waits_for_its_commit() {
+    let mut world = World::new(1);
+    world.auto_commit = false;
+    let conn = ConnectionId(b"my-own-conn-id".to_vec());
+    world.command_on(
+        0,
+        b"1",
+        Some(conn.clone()),
+        new_command(ConnectionMode::Contact),
+    );
+    world.run();
+    world.command_on(0, b"2", Some(conn.clone()), AgentCommand::Sub);
+    world.run();
+    // Nothing about the connection is shown before its batch is durable.
+    assert!(world.nodes[0].events.is_empty());
+    world.commit_all(0);
+    world.run();
+    let events = &world.nodes[0].events;
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(matches!(&events[0], (c, Some(id), AgentEvent::Inv(_)) if c.0 == b"1" && *id == conn));
+    assert_eq!(
+        events[1],
+        (CorrId(b"2".to_vec()), Some(conn), AgentEvent::Ok)
+    );
 }

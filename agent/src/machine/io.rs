@@ -21,12 +21,21 @@ pub enum AgentCommand {
         /// A one-time invitation or a contact address.
         mode: ConnectionMode,
     },
+    /// `SUB`: subscribe the connection's receive queue (answered `OK` once the server did).
+    Sub,
 }
 
 /// Why a command failed. A placeholder for the reference's `AgentErrorType` tree (written in
 /// `agent/src/error.rs`), with the cases the flows built so far need.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {
+    /// No connection with this id (`CONN NOT_FOUND`).
+    #[error("CONN NOT_FOUND")]
+    NotFound,
+    /// The command does not fit the connection's state (`CONN SIMPLEX`: a send-only
+    /// connection whose queue is already active).
+    #[error("CONN SIMPLEX")]
+    Simplex,
     /// A connection with this id exists (`CONN DUPLICATE`).
     #[error("CONN DUPLICATE")]
     Duplicate,
@@ -53,6 +62,8 @@ pub enum CommandError {
 pub enum AgentEvent {
     /// `INV`: the connection request to share.
     Inv(ConnectionRequest),
+    /// `OK`: the command succeeded.
+    Ok,
     /// `ERR`.
     Err(CommandError),
 }

@@ -9,6 +9,7 @@
 pub mod connection;
 mod io;
 mod new_conn;
+mod subscribe;
 #[cfg(test)]
 mod tests;
 
@@ -17,13 +18,13 @@ pub use io::{
     SocketAction,
 };
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use rand_core::CryptoRngCore;
 use simplex_core::address::ServerAddress;
 use simplex_core::client::{
     ConnectionManager, ManagerError, ManagerEvent, ManagerHandled, ManagerInput, ManagerOutput,
-    ManagerRequestId, QueueSubscription, SignAlgorithm,
+    ManagerRequestId, QueueSubscription, SignAlgorithm, SubKey,
 };
 use simplex_core::time::{Clock, Instant};
 
@@ -49,11 +50,13 @@ enum Effect {
         conn: ConnectionId,
         event: AgentEvent,
     },
-    /// Have the manager keep a queue subscribed.
+    /// Have the manager keep a queue subscribed; with `answer`, tell the user when the
+    /// server confirmed it.
     Subscribe {
         conn: ConnectionId,
         server: ServerAddress,
         sub: QueueSubscription,
+        answer: Option<CorrId>,
     },
 }
 
@@ -61,6 +64,15 @@ impl Effect {
     fn connection(&self) -> &ConnectionId {
         match self {
             Self::Event { conn, .. } | Self::Subscribe { conn, .. } => conn,
+        }
+    }
+
+    /// Who waits for this effect to be answered, if anyone: they get an error if it is
+    /// dropped.
+    fn waiting(self) -> Option<(CorrId, ConnectionId)> {
+        match self {
+            Self::Event { corr_id, conn, .. } => Some((corr_id, conn)),
+            Self::Subscribe { answer, conn, .. } => answer.map(|corr_id| (corr_id, conn)),
         }
     }
 }
@@ -94,6 +106,8 @@ pub struct Agent {
     uncommitted: VecDeque<Uncommitted>,
     next_batch: u64,
     requests: BTreeMap<ManagerRequestId, PendingRequest>,
+    /// `SUB`s waiting for the server's answer, by server and subscription.
+    subscribing: HashMap<(ServerAddress, SubKey), Vec<(CorrId, ConnectionId)>>,
     outputs: VecDeque<AgentOutput>,
     manager_deadline: Option<Instant>,
     /// Whether `poll_output` reached `Timeout` since the last input.
@@ -130,6 +144,7 @@ impl Agent {
             uncommitted: VecDeque::new(),
             next_batch: 1,
             requests: BTreeMap::new(),
+            subscribing: HashMap::new(),
             outputs: VecDeque::new(),
             manager_deadline: None,
             drained: true,
@@ -175,6 +190,7 @@ impl Agent {
                 self.drained = false;
                 match command {
                     AgentCommand::New { mode } => self.new_connection(corr_id, conn, mode),
+                    AgentCommand::Sub => self.subscribe_connection(corr_id, conn),
                 }
                 return Ok(());
             }
@@ -249,26 +265,56 @@ impl Agent {
             if self.halted.contains(effect.connection()) {
                 // An earlier batch of this connection failed: this one's effects would show
                 // a state the store may not have.
-                if let Effect::Event { corr_id, conn, .. } = effect {
+                if let Some((corr_id, conn)) = effect.waiting() {
                     self.event(corr_id, Some(conn), AgentEvent::Err(CommandError::Halted));
                 }
                 continue;
             }
-            match effect {
-                Effect::Event {
-                    corr_id,
-                    conn,
-                    event,
-                } => self.event(corr_id, Some(conn), event),
-                Effect::Subscribe { server, sub, .. } => {
-                    let subscribe = ManagerInput::Subscribe {
-                        server,
-                        subs: vec![sub],
-                    };
-                    // A subscription names no stream: the manager never refuses it.
-                    let _ = self.feed_manager(subscribe);
+            self.run_effect(effect);
+        }
+    }
+
+    fn run_effect(&mut self, effect: Effect) {
+        match effect {
+            Effect::Event {
+                corr_id,
+                conn,
+                event,
+            } => self.event(corr_id, Some(conn), event),
+            Effect::Subscribe {
+                conn,
+                server,
+                sub,
+                answer,
+            } => {
+                if let Some(corr_id) = answer {
+                    self.subscribing
+                        .entry((server.clone(), (sub.party, sub.queue_id.clone())))
+                        .or_default()
+                        .push((corr_id, conn));
                 }
+                let subscribe = ManagerInput::Subscribe {
+                    server,
+                    subs: vec![sub],
+                };
+                // A subscription names no stream: the manager never refuses it.
+                let _ = self.feed_manager(subscribe);
             }
+        }
+    }
+
+    /// Runs `effect` now, or after the last uncommitted batch about `conn` if there is one
+    /// (so nothing about a connection shows before its records are durable).
+    fn after_commits(&mut self, effect: Effect) {
+        let conn = effect.connection().clone();
+        match self
+            .uncommitted
+            .iter_mut()
+            .rev()
+            .find(|b| b.conns.contains(&conn))
+        {
+            Some(batch) => batch.effects.push(effect),
+            None => self.run_effect(effect),
         }
     }
 
@@ -280,7 +326,7 @@ impl Agent {
         };
         self.halted.extend(batch.conns);
         for effect in batch.effects {
-            if let Effect::Event { corr_id, conn, .. } = effect {
+            if let Some((corr_id, conn)) = effect.waiting() {
                 self.event(
                     corr_id,
                     Some(conn),
@@ -345,13 +391,18 @@ impl Agent {
 
     fn on_manager_events(&mut self, events: Vec<ManagerEvent>) {
         for event in events {
-            if let ManagerEvent::Response { id, result, .. } = event {
-                match self.requests.remove(&id) {
+            match event {
+                ManagerEvent::Response { id, result, .. } => match self.requests.remove(&id) {
                     Some(PendingRequest::CreateQueue(new)) => self.queue_created(new, result),
                     None => {}
+                },
+                ManagerEvent::Subscribed { server, sub } => self.subscribed(server, sub, Ok(())),
+                ManagerEvent::SubscriptionFailed { server, sub, error } => {
+                    self.subscribed(server, sub, Err(error))
                 }
+                // Messages and server events come with the flows that use them.
+                _ => {}
             }
-            // Messages, subscriptions and server events come with the flows that use them.
         }
     }
 }

@@ -161,6 +161,7 @@ impl Agent {
                 conn: conn.clone(),
                 server: new.server,
                 sub,
+                answer: None,
             },
             Effect::Event {
                 corr_id: new.corr_id.clone(),
