@@ -245,14 +245,21 @@ impl World {
 
     /// Delivers everything until nothing moves.
     fn run(&mut self) {
-        for _ in 0..100_000 {
+        if !self.run_steps(100_000) {
+            panic!("the world did not settle");
+        }
+    }
+
+    /// Delivers at most `steps` things; whether everything settled.
+    fn run_steps(&mut self, steps: usize) -> bool {
+        for _ in 0..steps {
             if self.auto_commit {
                 for i in 0..self.nodes.len() {
                     self.commit_all(i);
                 }
             }
             let Some(delivery) = self.queue.pop_front() else {
-                return;
+                return true;
             };
             match delivery {
                 Delivery::ToServer(input) => {
@@ -291,7 +298,7 @@ impl World {
                 }
             }
         }
-        panic!("the world did not settle");
+        self.queue.is_empty() && self.nodes.iter().all(|n| n.uncommitted.is_empty())
     }
 
     /// The agent crashes: uncommitted batches and everything in flight to it are lost; it
@@ -482,4 +489,49 @@ fn sub_of_a_connection_not_yet_durable_waits_for_its_commit() {
         events[1],
         (CorrId(b"2".to_vec()), Some(conn), AgentEvent::Ok)
     );
+}
+
+/// Crashes the agent after every number of deliveries a `NEW` takes, and checks what the
+/// user saw against what the restarted agent has: a link shown names a durable connection;
+/// the restarted agent holds exactly its store's state; every stored connection has its queue
+/// and (an invitation) its X3DH keys.
+#[test]
+fn a_crash_at_any_step_of_new_never_shows_a_link_the_store_lacks() {
+    let mut total = 0;
+    for steps in 0.. {
+        let mut world = World::new(1);
+        world.command(0, b"1", new_command(ConnectionMode::Invitation));
+        let settled = world.run_steps(steps);
+        let seen: Vec<ConnectionId> = world.nodes[0]
+            .events
+            .iter()
+            .filter_map(|(_, conn, e)| matches!(e, AgentEvent::Inv(_)).then(|| conn.clone())?)
+            .collect();
+        world.crash_and_restart(0);
+        world.run();
+        let node = &world.nodes[0];
+        assert_eq!(
+            node.agent.state(),
+            node.store.state(),
+            "after {steps} steps"
+        );
+        for conn in &seen {
+            assert!(
+                node.store.state().connections.contains_key(conn),
+                "after {steps} steps"
+            );
+        }
+        for c in node.store.state().connections.values() {
+            assert!(
+                c.rcv_queue.is_some() && c.ratchet_keys.is_some(),
+                "after {steps} steps"
+            );
+        }
+        total += 1;
+        if settled {
+            assert_eq!(seen.len(), 1, "the whole run shows the link");
+            break;
+        }
+    }
+    assert!(total > 5, "only {total} crash points");
 }
