@@ -535,3 +535,58 @@ fn a_crash_at_any_step_of_new_never_shows_a_link_the_store_lacks() {
     }
     assert!(total > 5, "only {total} crash points");
 }
+
+#[test]
+fn del_deletes_the_queue_on_the_server_then_the_connection() {
+    let mut world = World::new(1);
+    world.command(0, b"1", new_command(ConnectionMode::Invitation));
+    world.run();
+    let conn = world.nodes[0].events[0].1.clone().unwrap();
+    assert_eq!(world.server.server().queue_count(), 1);
+    world.command_on(0, b"2", Some(conn.clone()), AgentCommand::Del);
+    world.run();
+    let node = &world.nodes[0];
+    assert_eq!(
+        node.events.last(),
+        Some(&(CorrId(b"2".to_vec()), Some(conn.clone()), AgentEvent::Ok))
+    );
+    assert_eq!(world.server.server().queue_count(), 0);
+    assert!(node.store.state().connections.is_empty());
+    assert_eq!(node.agent.state(), node.store.state());
+    assert_eq!(
+        node.agent
+            .manager()
+            .subscription_count(&world.server_address),
+        0
+    );
+    world.command_on(0, b"3", Some(conn), AgentCommand::Del);
+    world.run();
+    assert!(matches!(
+        world.nodes[0].events.last(),
+        Some((_, _, AgentEvent::Err(CommandError::NotFound)))
+    ));
+}
+
+#[test]
+fn a_crash_between_the_servers_del_and_the_commit_keeps_the_connection_stored() {
+    let mut world = World::new(1);
+    world.command(0, b"1", new_command(ConnectionMode::Contact));
+    world.run();
+    let conn = world.nodes[0].events[0].1.clone().unwrap();
+    world.auto_commit = false;
+    world.command_on(0, b"2", Some(conn.clone()), AgentCommand::Del);
+    world.run();
+    assert_eq!(world.server.server().queue_count(), 0);
+    assert!(world.nodes[0].events.len() == 1, "no OK before the commit");
+    world.crash_and_restart(0);
+    world.auto_commit = true;
+    world.run();
+    // The store still names the connection; the server no longer has its queue.
+    assert!(world.nodes[0].agent.state().connections.contains_key(&conn));
+    world.command_on(0, b"3", Some(conn), AgentCommand::Sub);
+    world.run();
+    assert!(matches!(
+        world.nodes[0].events.last(),
+        Some((_, _, AgentEvent::Err(CommandError::Server(_))))
+    ));
+}

@@ -23,6 +23,8 @@ pub enum AgentCommand {
     },
     /// `SUB`: subscribe the connection's receive queue (answered `OK` once the server did).
     Sub,
+    /// `DEL`: delete the connection's receive queue on its server, then the connection.
+    Del,
 }
 
 /// Why a command failed. A placeholder for the reference's `AgentErrorType` tree (written in

@@ -7,6 +7,7 @@
 //! `Committed`. So what the world has seen is always durable, whatever the shell crashes at.
 
 pub mod connection;
+mod delete;
 mod io;
 mod new_conn;
 mod subscribe;
@@ -91,6 +92,8 @@ struct Uncommitted {
 enum PendingRequest {
     /// `NEW` for a new connection's receive queue.
     CreateQueue(NewQueue),
+    /// `DEL` of a connection's receive queue.
+    DeleteQueue(delete::DeleteQueue),
 }
 
 /// The agent machine.
@@ -191,6 +194,7 @@ impl Agent {
                 match command {
                     AgentCommand::New { mode } => self.new_connection(corr_id, conn, mode),
                     AgentCommand::Sub => self.subscribe_connection(corr_id, conn),
+                    AgentCommand::Del => self.delete_connection(corr_id, conn),
                 }
                 return Ok(());
             }
@@ -394,6 +398,7 @@ impl Agent {
             match event {
                 ManagerEvent::Response { id, result, .. } => match self.requests.remove(&id) {
                     Some(PendingRequest::CreateQueue(new)) => self.queue_created(new, result),
+                    Some(PendingRequest::DeleteQueue(del)) => self.queue_deleted(del, result),
                     None => {}
                 },
                 ManagerEvent::Subscribed { server, sub } => self.subscribed(server, sub, Ok(())),

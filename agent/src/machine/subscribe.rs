@@ -77,7 +77,7 @@ impl Agent {
 }
 
 /// The manager's subscription for a stored receive queue (its keys decoded from the record).
-fn subscription(rq: &RcvQueueRecord) -> Option<QueueSubscription> {
+pub(super) fn subscription(rq: &RcvQueueRecord) -> Option<QueueSubscription> {
     let sign_key = SignKey::from_der(rq.rcv_private_key.expose()).ok()?;
     let secret: &[u8; 32] = rq.rcv_dh_secret.expose().try_into().ok()?;
     Some(QueueSubscription {
