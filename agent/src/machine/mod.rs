@@ -91,7 +91,7 @@ struct Uncommitted {
 #[derive(Debug)]
 enum PendingRequest {
     /// `NEW` for a new connection's receive queue.
-    CreateQueue(NewQueue),
+    CreateQueue(Box<NewQueue>),
     /// `DEL` of a connection's receive queue.
     DeleteQueue(delete::DeleteQueue),
 }
@@ -397,7 +397,7 @@ impl Agent {
         for event in events {
             match event {
                 ManagerEvent::Response { id, result, .. } => match self.requests.remove(&id) {
-                    Some(PendingRequest::CreateQueue(new)) => self.queue_created(new, result),
+                    Some(PendingRequest::CreateQueue(new)) => self.queue_created(*new, result),
                     Some(PendingRequest::DeleteQueue(del)) => self.queue_deleted(del, result),
                     None => {}
                 },

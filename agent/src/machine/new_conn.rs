@@ -68,7 +68,8 @@ impl Agent {
         // A request names no stream: the manager never refuses it.
         if let Ok(handled) = self.feed_manager(input) {
             if let Some(id) = handled.request {
-                self.requests.insert(id, PendingRequest::CreateQueue(new));
+                self.requests
+                    .insert(id, PendingRequest::CreateQueue(Box::new(new)));
             }
         }
     }
