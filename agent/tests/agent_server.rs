@@ -60,6 +60,7 @@ enum Owned {
     Received(ConnId, Vec<u8>),
     Closed(ConnId),
     Committed(simplex_agent::store::BatchId),
+    CommitFailed(simplex_agent::store::BatchId),
 }
 
 struct Node {
@@ -68,6 +69,8 @@ struct Node {
     events: Vec<(CorrId, Option<ConnectionId>, AgentEvent)>,
     /// Batches handed out and not yet committed (a crash loses them).
     uncommitted: VecDeque<RecordBatch>,
+    /// Commits the store refused, over the node's whole life.
+    failed_commits: usize,
     seed: u64,
 }
 
@@ -135,6 +138,7 @@ impl World {
                 store: MemoryStore::new(),
                 events: Vec::new(),
                 uncommitted: VecDeque::new(),
+                failed_commits: 0,
                 seed,
             })
             .collect();
@@ -237,9 +241,14 @@ impl World {
     /// Commits every batch handed out, in order, and confirms each.
     fn commit_all(&mut self, i: usize) {
         while let Some(batch) = self.nodes[i].uncommitted.pop_front() {
-            self.nodes[i].store.commit(&batch).unwrap();
-            self.queue
-                .push_back(Delivery::ToAgent(i, Owned::Committed(batch.id)));
+            let answer = match self.nodes[i].store.commit(&batch) {
+                Ok(()) => Owned::Committed(batch.id),
+                Err(_) => {
+                    self.nodes[i].failed_commits += 1;
+                    Owned::CommitFailed(batch.id)
+                }
+            };
+            self.queue.push_back(Delivery::ToAgent(i, answer));
         }
     }
 
@@ -289,6 +298,9 @@ impl World {
                         Owned::Closed(c) => agent.handle_input(self.clock, AgentInput::Closed(*c)),
                         Owned::Committed(id) => {
                             agent.handle_input(self.clock, AgentInput::Committed(*id))
+                        }
+                        Owned::CommitFailed(id) => {
+                            agent.handle_input(self.clock, AgentInput::CommitFailed(*id))
                         }
                     };
                     // A stream of an agent that crashed since is unknown to its new manager.
@@ -589,4 +601,92 @@ fn a_crash_between_the_servers_del_and_the_commit_keeps_the_connection_stored() 
         world.nodes[0].events.last(),
         Some((_, _, AgentEvent::Err(CommandError::Server(_))))
     ));
+}
+
+/// Random runs of `NEW`, `SUB` and `DEL` with failed commits and agent crashes, against what
+/// the user saw: a link shown names a stored connection until a `DEL` of it was answered `OK`,
+/// after which the store no longer has it; with no failed commit since the last restart, the
+/// agent holds exactly its store's state.
+#[test]
+fn random_commands_failures_and_crashes_keep_the_store_and_the_user_in_agreement() {
+    use rand_chacha::rand_core::RngCore;
+    use std::collections::BTreeSet;
+    for seed in 0..48u64 {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let mut world = World::new(1);
+        let mut shown: BTreeSet<ConnectionId> = BTreeSet::new();
+        let mut deleted: BTreeSet<ConnectionId> = BTreeSet::new();
+        // Failed commits counted when the agent last (re)started.
+        let mut failed_at_start = 0;
+        let mut dels: BTreeMap<Vec<u8>, ConnectionId> = BTreeMap::new();
+        for step in 0..40u32 {
+            let corr = format!("{seed}-{step}").into_bytes();
+            let known: Vec<ConnectionId> = shown.difference(&deleted).cloned().collect();
+            match rng.next_u32() % 10 {
+                0..=2 => world.command(0, &corr, new_command(ConnectionMode::Invitation)),
+                3 => world.command(0, &corr, new_command(ConnectionMode::Contact)),
+                4 | 5 if !known.is_empty() => {
+                    let conn = known[rng.next_u32() as usize % known.len()].clone();
+                    world.command_on(0, &corr, Some(conn), AgentCommand::Sub);
+                }
+                6 if !known.is_empty() => {
+                    let conn = known[rng.next_u32() as usize % known.len()].clone();
+                    dels.insert(corr.clone(), conn.clone());
+                    world.command_on(0, &corr, Some(conn), AgentCommand::Del);
+                }
+                7 => world.nodes[0].store.fail_next_commit(),
+                8 => {
+                    // Crash at a random point of the work in flight.
+                    world.run_steps(rng.next_u32() as usize % 12);
+                    collect(&mut world, &dels, &mut shown, &mut deleted);
+                    world.crash_and_restart(0);
+                    failed_at_start = world.nodes[0].failed_commits;
+                }
+                _ => {}
+            }
+            world.run();
+            collect(&mut world, &dels, &mut shown, &mut deleted);
+            let node = &world.nodes[0];
+            let stored = &node.store.state().connections;
+            for conn in shown.difference(&deleted) {
+                assert!(
+                    stored.contains_key(conn),
+                    "seed {seed} step {step}: shown link lost"
+                );
+            }
+            for conn in &deleted {
+                assert!(
+                    !stored.contains_key(conn),
+                    "seed {seed} step {step}: deleted kept"
+                );
+            }
+            if node.failed_commits == failed_at_start {
+                assert_eq!(
+                    node.agent.state(),
+                    node.store.state(),
+                    "seed {seed} step {step}"
+                );
+            }
+        }
+    }
+}
+
+/// Moves the user's events into what the oracle knows: links shown, deletions answered `OK`.
+fn collect(
+    world: &mut World,
+    dels: &BTreeMap<Vec<u8>, ConnectionId>,
+    shown: &mut std::collections::BTreeSet<ConnectionId>,
+    deleted: &mut std::collections::BTreeSet<ConnectionId>,
+) {
+    for (corr, conn, event) in world.nodes[0].events.drain(..) {
+        match (event, conn) {
+            (AgentEvent::Inv(_), Some(conn)) => {
+                shown.insert(conn);
+            }
+            (AgentEvent::Ok, Some(conn)) if dels.get(&corr.0) == Some(&conn) => {
+                deleted.insert(conn);
+            }
+            _ => {}
+        }
+    }
 }
