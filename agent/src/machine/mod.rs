@@ -238,18 +238,17 @@ impl Agent {
     }
 
     /// Applies records to the state in memory and hands them to the shell as the next batch;
-    /// `effects` wait for its commit. A record that does not fit is a bug here: the
-    /// connections concerned are halted rather than the store told something false.
+    /// `effects` wait for its commit. A record that does not fit is a bug here: nothing of the
+    /// batch is applied or emitted, and the connections concerned are halted rather than the
+    /// store told something false.
     fn emit(&mut self, records: Vec<Record>, effects: Vec<Effect>) -> Result<(), ApplyError> {
         let conns: BTreeSet<ConnectionId> = records
             .iter()
             .filter_map(|r| record_connection(r, &self.state).cloned())
             .collect();
-        for record in &records {
-            if let Err(e) = self.state.apply(record) {
-                self.halted.extend(conns);
-                return Err(e);
-            }
+        if let Err((_, e)) = self.state.apply_all(&records) {
+            self.halted.extend(conns);
+            return Err(e);
         }
         let id = BatchId(self.next_batch);
         self.next_batch += 1;
@@ -415,32 +414,13 @@ impl Agent {
 /// The connection a record is about (for a confirmation or invitation record that names only
 /// its own id, the connection it belongs to in `state`).
 fn record_connection<'a>(record: &'a Record, state: &'a StoreState) -> Option<&'a ConnectionId> {
-    match record {
-        Record::ConnectionCreated { conn, .. }
-        | Record::RcvQueueAdded { conn, .. }
-        | Record::SndQueueAdded { conn, .. }
-        | Record::RcvQueueConfirmed { conn, .. }
-        | Record::RcvQueueStatus { conn, .. }
-        | Record::SndQueueStatus { conn, .. }
-        | Record::RatchetKeysCreated { conn, .. }
-        | Record::RatchetReplaced { conn, .. }
-        | Record::SkippedKeysAdded { conn, .. }
-        | Record::SkippedKeyRemoved { conn, .. }
-        | Record::CountersSet { conn, .. }
-        | Record::SndMessageStored { conn, .. }
-        | Record::SndMessageDelivered { conn, .. }
-        | Record::SndMessageDeleted { conn, .. }
-        | Record::RcvMessageStored { conn, .. }
-        | Record::RcvMessageUserAcked { conn, .. }
-        | Record::RcvMessageDeleted { conn, .. }
-        | Record::ConnectionDeleted { conn } => Some(conn),
-        Record::ConfirmationStored { confirmation, .. } => Some(&confirmation.conn),
-        Record::InvitationStored { invitation, .. } => Some(&invitation.contact_conn),
+    record.connection().or(match record {
         Record::ConfirmationAccepted { id, .. } | Record::ConfirmationDeleted { id } => {
             state.confirmations.get(id).map(|c| &c.conn)
         }
         Record::InvitationAccepted { id, .. } | Record::InvitationDeleted { id } => {
             state.invitations.get(id).map(|i| &i.contact_conn)
         }
-    }
+        _ => None,
+    })
 }

@@ -69,13 +69,9 @@ impl Store for MemoryStore {
         if std::mem::take(&mut self.fail_next) {
             return Err(MemoryStoreError::Injected);
         }
-        // All or nothing: apply to a copy and keep it only if every record fitted.
-        let mut next = self.state.clone();
-        for (index, record) in batch.records.iter().enumerate() {
-            next.apply(record)
-                .map_err(|error| MemoryStoreError::Apply { index, error })?;
-        }
-        self.state = next;
+        self.state
+            .apply_all(&batch.records)
+            .map_err(|(index, error)| MemoryStoreError::Apply { index, error })?;
         self.committed += 1;
         Ok(())
     }

@@ -352,3 +352,36 @@ pub enum Record {
         conn: ConnectionId,
     },
 }
+
+impl Record {
+    /// The connection the record names directly (`None` for the confirmation and invitation
+    /// records that name only their own id).
+    pub fn connection(&self) -> Option<&ConnectionId> {
+        match self {
+            Self::ConnectionCreated { conn, .. }
+            | Self::RcvQueueAdded { conn, .. }
+            | Self::SndQueueAdded { conn, .. }
+            | Self::RcvQueueConfirmed { conn, .. }
+            | Self::RcvQueueStatus { conn, .. }
+            | Self::SndQueueStatus { conn, .. }
+            | Self::RatchetKeysCreated { conn, .. }
+            | Self::RatchetReplaced { conn, .. }
+            | Self::SkippedKeysAdded { conn, .. }
+            | Self::SkippedKeyRemoved { conn, .. }
+            | Self::CountersSet { conn, .. }
+            | Self::SndMessageStored { conn, .. }
+            | Self::SndMessageDelivered { conn, .. }
+            | Self::SndMessageDeleted { conn, .. }
+            | Self::RcvMessageStored { conn, .. }
+            | Self::RcvMessageUserAcked { conn, .. }
+            | Self::RcvMessageDeleted { conn, .. }
+            | Self::ConnectionDeleted { conn } => Some(conn),
+            Self::ConfirmationStored { confirmation, .. } => Some(&confirmation.conn),
+            Self::InvitationStored { invitation, .. } => Some(&invitation.contact_conn),
+            Self::ConfirmationAccepted { .. }
+            | Self::ConfirmationDeleted { .. }
+            | Self::InvitationAccepted { .. }
+            | Self::InvitationDeleted { .. } => None,
+        }
+    }
+}
