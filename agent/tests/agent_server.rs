@@ -603,7 +603,7 @@ fn a_crash_between_the_servers_del_and_the_commit_keeps_the_connection_stored() 
     ));
 }
 
-/// Random runs of `NEW`, `SUB` and `DEL` with failed commits and agent crashes, against what
+/// Random runs of `NEW`, `SUB`, `OFF` and `DEL` with failed commits and agent crashes, against what
 /// the user saw: a link shown names a stored connection until a `DEL` of it was answered `OK`,
 /// after which the store no longer has it; with no failed commit since the last restart, the
 /// agent holds exactly its store's state.
@@ -635,6 +635,10 @@ fn random_commands_failures_and_crashes_keep_the_store_and_the_user_in_agreement
                     world.command_on(0, &corr, Some(conn), AgentCommand::Del);
                 }
                 7 => world.nodes[0].store.fail_next_commit(),
+                9 if !known.is_empty() => {
+                    let conn = known[rng.next_u32() as usize % known.len()].clone();
+                    world.command_on(0, &corr, Some(conn), AgentCommand::Off);
+                }
                 8 => {
                     // Crash at a random point of the work in flight.
                     world.run_steps(rng.next_u32() as usize % 12);
@@ -689,4 +693,28 @@ fn collect(
             _ => {}
         }
     }
+}
+
+#[test]
+fn off_suspends_the_queue_on_the_server_and_stores_nothing() {
+    let mut world = World::new(1);
+    world.command(0, b"1", new_command(ConnectionMode::Invitation));
+    world.run();
+    let conn = world.nodes[0].events[0].1.clone().unwrap();
+    let before = world.nodes[0].store.state().clone();
+    world.command_on(0, b"2", Some(conn.clone()), AgentCommand::Off);
+    world.run();
+    assert_eq!(
+        world.nodes[0].events.last(),
+        Some(&(CorrId(b"2".to_vec()), Some(conn), AgentEvent::Ok))
+    );
+    let queue = &world.server.server().queue_records()[0];
+    assert_eq!(queue.status, simplex_server::queue::QueueStatus::Off);
+    assert_eq!(world.nodes[0].store.state(), &before);
+    world.command_on(0, b"3", None, AgentCommand::Off);
+    world.run();
+    assert!(matches!(
+        world.nodes[0].events.last(),
+        Some((_, None, AgentEvent::Err(CommandError::NotFound)))
+    ));
 }

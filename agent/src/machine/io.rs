@@ -25,6 +25,8 @@ pub enum AgentCommand {
     Sub,
     /// `DEL`: delete the connection's receive queue on its server, then the connection.
     Del,
+    /// `OFF`: suspend the connection's receive queue on its server (senders get `AUTH`).
+    Off,
 }
 
 /// Why a command failed. A placeholder for the reference's `AgentErrorType` tree (written in

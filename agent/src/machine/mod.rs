@@ -92,8 +92,8 @@ struct Uncommitted {
 enum PendingRequest {
     /// `NEW` for a new connection's receive queue.
     CreateQueue(Box<NewQueue>),
-    /// `DEL` of a connection's receive queue.
-    DeleteQueue(delete::DeleteQueue),
+    /// `DEL` or `OFF` of a connection's receive queue.
+    QueueCommand(delete::QueueCommand),
 }
 
 /// The agent machine.
@@ -195,6 +195,7 @@ impl Agent {
                     AgentCommand::New { mode } => self.new_connection(corr_id, conn, mode),
                     AgentCommand::Sub => self.subscribe_connection(corr_id, conn),
                     AgentCommand::Del => self.delete_connection(corr_id, conn),
+                    AgentCommand::Off => self.suspend_connection(corr_id, conn),
                 }
                 return Ok(());
             }
@@ -397,7 +398,7 @@ impl Agent {
             match event {
                 ManagerEvent::Response { id, result, .. } => match self.requests.remove(&id) {
                     Some(PendingRequest::CreateQueue(new)) => self.queue_created(*new, result),
-                    Some(PendingRequest::DeleteQueue(del)) => self.queue_deleted(del, result),
+                    Some(PendingRequest::QueueCommand(q)) => self.queue_command_done(q, result),
                     None => {}
                 },
                 ManagerEvent::Subscribed { server, sub } => self.subscribed(server, sub, Ok(())),

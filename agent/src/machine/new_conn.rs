@@ -188,7 +188,7 @@ impl Agent {
         self.state.connections.contains_key(conn)
             || self.requests.values().any(|r| match r {
                 PendingRequest::CreateQueue(n) => n.conn.as_ref() == Some(conn),
-                PendingRequest::DeleteQueue(_) => false,
+                PendingRequest::QueueCommand(_) => false,
             })
     }
 
