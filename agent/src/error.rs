@@ -313,3 +313,20 @@ impl StrDecode for AgentErrorType {
         })
     }
 }
+
+/// What the agent reports for a failed SMP request (the reference's `protocolClientError`
+/// with `SMP` for the server's own errors).
+pub fn smp_request_error(error: &simplex_core::client::RequestError) -> AgentErrorType {
+    use simplex_core::client::RequestError;
+    match error {
+        RequestError::Protocol(e) => AgentErrorType::Smp(*e),
+        RequestError::Response(e) => AgentErrorType::Broker(BrokerErrorType::Response(*e)),
+        RequestError::Unexpected(_) => AgentErrorType::Broker(BrokerErrorType::Unexpected),
+        RequestError::Timeout => AgentErrorType::Broker(BrokerErrorType::Timeout),
+        RequestError::Network => AgentErrorType::Broker(BrokerErrorType::Network),
+        RequestError::IncompatibleHost => AgentErrorType::Broker(BrokerErrorType::Host),
+        RequestError::TooLarge => {
+            AgentErrorType::Broker(BrokerErrorType::Transport(TransportError::LargeMsg))
+        }
+    }
+}

@@ -6,7 +6,7 @@
 //! messages ([`ReferenceSmpServer::output`]).
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -139,8 +139,11 @@ impl ReferenceSmpServer {
         let ini = read("smp-server.ini")
             .unwrap_or_else(|e| panic!("init wrote no INI ({e})\n{}", guard.output()));
         if setup.identity == Identity::Fixture {
+            // Both crates that include this file (tests/, server/) sit one level below the
+            // repository root.
+            let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/fixtures");
             for name in ["ca.crt", "server.crt", "server.key"] {
-                std::fs::write(self.config_dir().join(name), crate::harness::fixture(name))
+                std::fs::copy(fixtures.join(name), self.config_dir().join(name))
                     .unwrap_or_else(|e| panic!("fixture {name}: {e}"));
             }
             // The server prints and serves what this file says; init wrote the generated one.

@@ -1,0 +1,186 @@
+//! What the [`super::Agent`] takes and gives: user commands and their events, socket events
+//! and actions, store batches and their confirmations, and its errors (plain data).
+
+use simplex_core::address::{ServerAddress, TransportHost};
+use simplex_core::client::{ConnId, KeepAlive, ManagerError, RequestError, SocksProxy};
+use simplex_core::time::Instant;
+
+use crate::error::{smp_request_error, AgentErrorType, ConnectionErrorType};
+use crate::protocol::{ConnectionMode, ConnectionRequest};
+use crate::store::{BatchId, ConnectionId, RecordBatch};
+
+/// The user's handle on a command: echoed in every event that answers it (the reference's
+/// `ACorrId`; empty for events that answer no command).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct CorrId(pub Vec<u8>);
+
+/// A user command (the reference's `ACommand` sent by the user).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentCommand {
+    /// `NEW INV` / `NEW CON`: create a receive queue and answer `INV` with the link.
+    New {
+        /// A one-time invitation or a contact address.
+        mode: ConnectionMode,
+    },
+    /// `SUB`: subscribe the connection's receive queue (answered `OK` once the server did).
+    Sub,
+    /// `DEL`: delete the connection's receive queue on its server, then the connection.
+    Del,
+    /// `OFF`: suspend the connection's receive queue on its server (senders get `AUTH`).
+    Off,
+}
+
+/// Why a command failed. A placeholder for the reference's `AgentErrorType` tree (written in
+/// `agent/src/error.rs`), with the cases the flows built so far need.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// No connection with this id (`CONN NOT_FOUND`).
+    #[error("CONN NOT_FOUND")]
+    NotFound,
+    /// The command does not fit the connection's state (`CONN SIMPLEX`: a send-only
+    /// connection whose queue is already active).
+    #[error("CONN SIMPLEX")]
+    Simplex,
+    /// A connection with this id exists (`CONN DUPLICATE`).
+    #[error("CONN DUPLICATE")]
+    Duplicate,
+    /// No SMP server is configured to create queues on.
+    #[error("no SMP servers configured")]
+    NoServers,
+    /// The server refused or did not answer (`SMP ...` / `BROKER ...`).
+    #[error("server: {0}")]
+    Server(RequestError),
+    /// The connection's records could not be made durable: it is halted until the agent is
+    /// restarted from its store (`INTERNAL`).
+    #[error("store: commit failed, connection halted")]
+    CommitFailed,
+    /// The connection is halted by an earlier failed commit (`INTERNAL`).
+    #[error("connection halted by a failed commit")]
+    Halted,
+    /// Something the reference reports as `INTERNAL` (a key that did not agree...).
+    #[error("internal: {0}")]
+    Internal(&'static str),
+}
+
+impl CommandError {
+    /// The error as the agent reports it in `ERR` (the reference's `AgentErrorType`).
+    pub fn agent_error(&self) -> AgentErrorType {
+        match self {
+            Self::NotFound => AgentErrorType::Conn(ConnectionErrorType::NotFound),
+            Self::Simplex => AgentErrorType::Conn(ConnectionErrorType::Simplex),
+            Self::Duplicate => AgentErrorType::Conn(ConnectionErrorType::Duplicate),
+            Self::Server(e) => smp_request_error(e),
+            other => AgentErrorType::Internal(other.to_string()),
+        }
+    }
+}
+
+/// What the agent tells the user (the reference's `ACommand` sent to the user).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentEvent {
+    /// `INV`: the connection request to share.
+    Inv(ConnectionRequest),
+    /// `OK`: the command succeeded.
+    Ok,
+    /// `ERR`.
+    Err(CommandError),
+}
+
+/// What the shell and the user feed the agent.
+#[derive(Debug)]
+pub enum AgentInput<'a> {
+    /// A user command, about `conn` (for `NEW`: the id to give the connection; `None` lets the
+    /// agent make one, as an empty id does in the reference).
+    Command {
+        /// Echoed in the answer.
+        corr_id: CorrId,
+        /// The connection.
+        conn: Option<ConnectionId>,
+        /// The command.
+        command: AgentCommand,
+    },
+    /// The TCP stream is open.
+    Connected(ConnId),
+    /// The TCP stream could not be opened.
+    ConnectFailed(ConnId),
+    /// Bytes read from a stream (all are consumed).
+    Received(ConnId, &'a [u8]),
+    /// A stream reached end of file or failed.
+    Closed(ConnId),
+    /// The store made this batch durable. Batches are confirmed in the order they were given.
+    Committed(BatchId),
+    /// The store could not make this batch durable (nothing of it was applied).
+    CommitFailed(BatchId),
+    /// Only time passed (the timeout asked for, or any later time).
+    Timeout,
+}
+
+/// A socket action for the shell: the connection manager's, passed through.
+// `Connect` is the large one, as in `ManagerOutput`; actions are handed out one at a time.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum SocketAction {
+    /// Open a TCP stream (to the proxy, if any) and report `Connected` or `ConnectFailed`.
+    Connect {
+        /// The stream.
+        conn: ConnId,
+        /// The server.
+        server: ServerAddress,
+        /// The chosen host.
+        host: TransportHost,
+        /// The server's port.
+        port: u16,
+        /// The SOCKS5 proxy to connect to instead.
+        proxy: Option<SocksProxy>,
+        /// TCP keep-alive to set.
+        keep_alive: Option<KeepAlive>,
+    },
+    /// Write bytes to a stream.
+    Transmit {
+        /// The stream.
+        conn: ConnId,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+    /// Close a stream.
+    Disconnect {
+        /// The stream.
+        conn: ConnId,
+    },
+}
+
+/// What the agent asks of the shell, or tells the user.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentOutput {
+    /// Make this batch durable, then report `Committed` (or `CommitFailed`). Batches come
+    /// numbered 1, 2, 3...; commit them in that order.
+    Persist(RecordBatch),
+    /// A socket action.
+    Socket(SocketAction),
+    /// An event for the user.
+    Event {
+        /// The command it answers (empty if none).
+        corr_id: CorrId,
+        /// The connection it is about.
+        conn: Option<ConnectionId>,
+        /// The event.
+        event: AgentEvent,
+    },
+    /// Nothing more for now; give `Timeout` at this instant at the latest.
+    Timeout(Option<Instant>),
+}
+
+/// API misuse: the input broke the agent's contract. Nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AgentError {
+    /// An input came before the outputs of the previous one were drained to
+    /// [`AgentOutput::Timeout`].
+    #[error("outputs of the previous input were not drained")]
+    OutputPending,
+    /// A commit confirmation for a batch that is not the oldest one outstanding.
+    #[error("batch {0:?} is not the next one to confirm")]
+    UnexpectedBatch(BatchId),
+    /// The connection manager refused a socket input (an unknown stream...).
+    #[error("connection manager: {0}")]
+    Manager(ManagerError),
+}

@@ -1,0 +1,720 @@
+//! Agents against the real server machine, in memory: every byte goes through the manager's
+//! TLS and the server driver, every batch through a `MemoryStore`, and an agent can crash at
+//! any output boundary and restart from what its store holds.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
+
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use simplex_agent::machine::connection::{ConnectionType, QueueStatus};
+use simplex_agent::machine::{
+    Agent, AgentCommand, AgentConfig, AgentEvent, AgentInput, AgentOutput, CommandError, CorrId,
+    SocketAction,
+};
+use simplex_agent::protocol::{ConnectionMode, ConnectionRequest};
+use simplex_agent::store::{ConnectionId, MemoryStore, RecordBatch, Store};
+use simplex_core::address::{Scheme, ServerAddress, TransportHost};
+use simplex_core::client::{ConnId, ConnectionManager, ManagerConfig, SignAlgorithm};
+use simplex_core::encoding::{NonEmpty, UnixTime};
+use simplex_core::time::{Clock, Instant};
+use simplex_core::tls::ServerIdentity;
+use simplex_core::transport::Framing;
+use simplex_server::driver::{DriverConfig, DriverInput, DriverOutput, ServerDriver};
+use simplex_server::{Server, ServerConfig};
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../spec/fixtures")
+        .join(name);
+    std::fs::read(path).unwrap()
+}
+
+fn identity() -> ServerIdentity {
+    ServerIdentity::from_pem(
+        &fixture("server.crt"),
+        &fixture("ca.crt"),
+        &fixture("server.key"),
+    )
+    .unwrap()
+}
+
+/// Something for a node, delivered in order.
+enum Delivery {
+    ToServer(ServerIn),
+    ToAgent(usize, Owned),
+}
+
+/// A server input that owns its bytes.
+enum ServerIn {
+    Accepted(u64),
+    Received(u64, Vec<u8>),
+    PeerClosed(u64),
+}
+
+/// An agent input that owns its bytes.
+enum Owned {
+    Connected(ConnId),
+    Received(ConnId, Vec<u8>),
+    Closed(ConnId),
+    Committed(simplex_agent::store::BatchId),
+    CommitFailed(simplex_agent::store::BatchId),
+}
+
+struct Node {
+    agent: Agent,
+    store: MemoryStore,
+    events: Vec<(CorrId, Option<ConnectionId>, AgentEvent)>,
+    /// Batches handed out and not yet committed (a crash loses them).
+    uncommitted: VecDeque<RecordBatch>,
+    /// Commits the store refused, over the node's whole life.
+    failed_commits: usize,
+    seed: u64,
+}
+
+/// Agents, one server, and the wires between them.
+struct World {
+    server: ServerDriver<ChaCha20Rng>,
+    server_address: ServerAddress,
+    nodes: Vec<Node>,
+    /// (agent, its stream) -> server socket, and back.
+    to_server: BTreeMap<(usize, ConnId), u64>,
+    to_agent: BTreeMap<u64, (usize, ConnId)>,
+    next_socket: u64,
+    queue: VecDeque<Delivery>,
+    clock: Clock,
+    /// Commit batches as soon as they come (otherwise they wait for `commit_all`).
+    auto_commit: bool,
+}
+
+fn clock() -> Clock {
+    Clock {
+        now: Instant::from_micros(1_000_000),
+        wall_clock: UnixTime {
+            seconds: 1_700_000_000,
+            nanoseconds: 0,
+        },
+    }
+}
+
+fn new_agent(seed: u64, server: &ServerAddress, state: simplex_agent::store::StoreState) -> Agent {
+    let manager = ConnectionManager::new(
+        ManagerConfig::default(),
+        Box::new(ChaCha20Rng::seed_from_u64(seed ^ 0x5eed)),
+        clock().now,
+    );
+    Agent::new(
+        AgentConfig {
+            smp_servers: vec![server.clone()],
+            sign_algorithm: SignAlgorithm::Ed448,
+        },
+        state,
+        manager,
+        Box::new(ChaCha20Rng::seed_from_u64(seed)),
+        clock(),
+    )
+}
+
+impl World {
+    fn new(agents: usize) -> Self {
+        let identity = identity();
+        let server_address = ServerAddress {
+            scheme: Scheme::Smp,
+            hosts: NonEmpty::one(TransportHost::Domain("localhost".into())),
+            port: "5223".into(),
+            key_hash: identity.key_hash(),
+        };
+        let server = Server::new(
+            ServerConfig::default(),
+            ChaCha20Rng::seed_from_u64(1000),
+            clock(),
+        );
+        let server = ServerDriver::new(server, identity, DriverConfig::default(), [3; 32]);
+        let nodes = (0..agents as u64)
+            .map(|seed| Node {
+                agent: new_agent(seed, &server_address, Default::default()),
+                store: MemoryStore::new(),
+                events: Vec::new(),
+                uncommitted: VecDeque::new(),
+                failed_commits: 0,
+                seed,
+            })
+            .collect();
+        let mut world = Self {
+            server,
+            server_address,
+            nodes,
+            to_server: BTreeMap::new(),
+            to_agent: BTreeMap::new(),
+            next_socket: 1,
+            queue: VecDeque::new(),
+            clock: clock(),
+            auto_commit: true,
+        };
+        world.drain_server();
+        world
+    }
+
+    fn command(&mut self, agent: usize, corr: &[u8], command: AgentCommand) {
+        self.command_on(agent, corr, None, command);
+    }
+
+    fn command_on(
+        &mut self,
+        agent: usize,
+        corr: &[u8],
+        conn: Option<ConnectionId>,
+        command: AgentCommand,
+    ) {
+        let input = AgentInput::Command {
+            corr_id: CorrId(corr.to_vec()),
+            conn,
+            command,
+        };
+        self.nodes[agent]
+            .agent
+            .handle_input(self.clock, input)
+            .unwrap();
+        self.drain_agent(agent);
+    }
+
+    fn drain_agent(&mut self, i: usize) {
+        loop {
+            match self.nodes[i].agent.poll_output() {
+                AgentOutput::Timeout(_) => return,
+                AgentOutput::Persist(batch) => self.nodes[i].uncommitted.push_back(batch),
+                AgentOutput::Event {
+                    corr_id,
+                    conn,
+                    event,
+                } => self.nodes[i].events.push((corr_id, conn, event)),
+                AgentOutput::Socket(SocketAction::Connect { conn, .. }) => {
+                    let socket = self.next_socket;
+                    self.next_socket += 1;
+                    self.to_server.insert((i, conn), socket);
+                    self.to_agent.insert(socket, (i, conn));
+                    self.queue
+                        .push_back(Delivery::ToServer(ServerIn::Accepted(socket)));
+                    self.queue
+                        .push_back(Delivery::ToAgent(i, Owned::Connected(conn)));
+                }
+                AgentOutput::Socket(SocketAction::Transmit { conn, bytes }) => {
+                    if let Some(&socket) = self.to_server.get(&(i, conn)) {
+                        self.queue
+                            .push_back(Delivery::ToServer(ServerIn::Received(socket, bytes)));
+                    }
+                }
+                AgentOutput::Socket(SocketAction::Disconnect { conn }) => {
+                    if let Some(socket) = self.to_server.remove(&(i, conn)) {
+                        self.to_agent.remove(&socket);
+                        self.queue
+                            .push_back(Delivery::ToServer(ServerIn::PeerClosed(socket)));
+                    }
+                }
+            }
+        }
+    }
+
+    fn drain_server(&mut self) {
+        loop {
+            match self.server.poll_output() {
+                DriverOutput::Timeout(_) => return,
+                DriverOutput::Write { conn, bytes } => {
+                    if let Some(&(i, c)) = self.to_agent.get(&conn) {
+                        self.queue
+                            .push_back(Delivery::ToAgent(i, Owned::Received(c, bytes)));
+                    }
+                }
+                DriverOutput::CloseSocket { conn } => {
+                    if let Some((i, c)) = self.to_agent.remove(&conn) {
+                        self.to_server.remove(&(i, c));
+                        self.queue.push_back(Delivery::ToAgent(i, Owned::Closed(c)));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Commits every batch handed out, in order, and confirms each.
+    fn commit_all(&mut self, i: usize) {
+        while let Some(batch) = self.nodes[i].uncommitted.pop_front() {
+            let answer = match self.nodes[i].store.commit(&batch) {
+                Ok(()) => Owned::Committed(batch.id),
+                Err(_) => {
+                    self.nodes[i].failed_commits += 1;
+                    Owned::CommitFailed(batch.id)
+                }
+            };
+            self.queue.push_back(Delivery::ToAgent(i, answer));
+        }
+    }
+
+    /// Delivers everything until nothing moves.
+    fn run(&mut self) {
+        if !self.run_steps(100_000) {
+            panic!("the world did not settle");
+        }
+    }
+
+    /// Delivers at most `steps` things; whether everything settled.
+    fn run_steps(&mut self, steps: usize) -> bool {
+        for _ in 0..steps {
+            if self.auto_commit {
+                for i in 0..self.nodes.len() {
+                    self.commit_all(i);
+                }
+            }
+            let Some(delivery) = self.queue.pop_front() else {
+                return true;
+            };
+            match delivery {
+                Delivery::ToServer(input) => {
+                    let input = match &input {
+                        ServerIn::Accepted(conn) => DriverInput::Accepted {
+                            conn: *conn,
+                            framing: Framing::Raw,
+                        },
+                        ServerIn::Received(conn, bytes) => {
+                            DriverInput::Received { conn: *conn, bytes }
+                        }
+                        ServerIn::PeerClosed(conn) => DriverInput::PeerClosed { conn: *conn },
+                    };
+                    // A socket the server already closed is gone.
+                    let _ = self.server.handle_input(self.clock, input);
+                    self.drain_server();
+                }
+                Delivery::ToAgent(i, owned) => {
+                    let agent = &mut self.nodes[i].agent;
+                    let result = match &owned {
+                        Owned::Connected(c) => {
+                            agent.handle_input(self.clock, AgentInput::Connected(*c))
+                        }
+                        Owned::Received(c, b) => {
+                            agent.handle_input(self.clock, AgentInput::Received(*c, b))
+                        }
+                        Owned::Closed(c) => agent.handle_input(self.clock, AgentInput::Closed(*c)),
+                        Owned::Committed(id) => {
+                            agent.handle_input(self.clock, AgentInput::Committed(*id))
+                        }
+                        Owned::CommitFailed(id) => {
+                            agent.handle_input(self.clock, AgentInput::CommitFailed(*id))
+                        }
+                    };
+                    // A stream of an agent that crashed since is unknown to its new manager.
+                    if result.is_ok() {
+                        self.drain_agent(i);
+                    }
+                }
+            }
+        }
+        self.queue.is_empty() && self.nodes.iter().all(|n| n.uncommitted.is_empty())
+    }
+
+    /// The agent crashes: uncommitted batches and everything in flight to it are lost; it
+    /// restarts from its store's snapshot.
+    fn crash_and_restart(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        node.uncommitted.clear();
+        node.events.clear();
+        self.queue
+            .retain(|d| !matches!(d, Delivery::ToAgent(j, _) if *j == i));
+        let sockets: Vec<u64> = self
+            .to_agent
+            .iter()
+            .filter(|(_, (j, _))| *j == i)
+            .map(|(s, _)| *s)
+            .collect();
+        for s in sockets {
+            if let Some((j, c)) = self.to_agent.remove(&s) {
+                self.to_server.remove(&(j, c));
+            }
+            self.queue
+                .push_back(Delivery::ToServer(ServerIn::PeerClosed(s)));
+        }
+        let state = self.nodes[i].store.load().unwrap();
+        self.nodes[i].seed += 100;
+        let seed = self.nodes[i].seed;
+        self.nodes[i].agent = new_agent(seed, &self.server_address, state);
+    }
+}
+
+fn new_command(mode: ConnectionMode) -> AgentCommand {
+    AgentCommand::New { mode }
+}
+
+#[test]
+fn new_inv_creates_the_queue_on_the_server_and_answers_the_link() {
+    let mut world = World::new(1);
+    world.command(0, b"1", new_command(ConnectionMode::Invitation));
+    world.run();
+    assert_eq!(world.server.server().queue_count(), 1);
+    let node = &world.nodes[0];
+    let [(corr, Some(conn), AgentEvent::Inv(ConnectionRequest::Invitation { data, .. }))] =
+        node.events.as_slice()
+    else {
+        panic!("{:?}", node.events)
+    };
+    assert_eq!(corr, &CorrId(b"1".to_vec()));
+    // The link names the queue the server made, and the store holds what the agent holds.
+    let queue = &world.server.server().queue_records()[0];
+    assert_eq!(data.queues.first().address.sender_id, queue.sender_id);
+    assert_eq!(node.store.state(), node.agent.state());
+    let stored = &node.store.state().connections[conn];
+    assert_eq!(ConnectionType::of(stored), Some(ConnectionType::Rcv));
+    assert_eq!(stored.rcv_queue.as_ref().unwrap().status, QueueStatus::New);
+    assert_eq!(
+        stored.rcv_queue.as_ref().unwrap().rcv_id,
+        queue.recipient_id
+    );
+    // The queue is subscribed (NEW subscribes on the server; the manager keeps it).
+    assert_eq!(
+        node.agent
+            .manager()
+            .subscription_count(&world.server_address),
+        1
+    );
+}
+
+#[test]
+fn new_con_through_the_server_gives_a_contact_link() {
+    let mut world = World::new(1);
+    world.command(0, b"c", new_command(ConnectionMode::Contact));
+    world.run();
+    let node = &world.nodes[0];
+    assert!(matches!(
+        node.events.as_slice(),
+        [(
+            _,
+            Some(_),
+            AgentEvent::Inv(ConnectionRequest::Contact { .. })
+        )]
+    ));
+    assert_eq!(node.store.state(), node.agent.state());
+}
+
+#[test]
+fn a_crash_before_the_commit_shows_nothing_and_loses_only_the_uncommitted() {
+    let mut world = World::new(1);
+    world.auto_commit = false;
+    world.command(0, b"1", new_command(ConnectionMode::Invitation));
+    world.run();
+    // The queue exists on the server, the batch is waiting, the user has seen nothing.
+    assert_eq!(world.server.server().queue_count(), 1);
+    assert_eq!(world.nodes[0].uncommitted.len(), 1);
+    assert!(world.nodes[0].events.is_empty());
+    world.crash_and_restart(0);
+    world.auto_commit = true;
+    world.run();
+    // Nothing durable names the orphan queue; the restarted agent has no connection.
+    assert!(world.nodes[0].agent.state().connections.is_empty());
+    assert!(world.nodes[0].events.is_empty());
+
+    // A second NEW after the restart completes and survives another crash once committed.
+    world.command(0, b"2", new_command(ConnectionMode::Invitation));
+    world.run();
+    assert_eq!(world.nodes[0].events.len(), 1);
+    let before = world.nodes[0].agent.state().clone();
+    world.crash_and_restart(0);
+    world.run();
+    assert_eq!(world.nodes[0].agent.state(), &before);
+    assert_eq!(before.connections.len(), 1);
+}
+
+#[test]
+fn two_agents_each_create_invitations_on_one_server() {
+    let mut world = World::new(2);
+    for round in 0..3u8 {
+        world.command(0, &[b'a', round], new_command(ConnectionMode::Invitation));
+        world.command(1, &[b'b', round], new_command(ConnectionMode::Contact));
+    }
+    world.run();
+    assert_eq!(world.server.server().queue_count(), 6);
+    for node in &world.nodes {
+        assert_eq!(node.events.len(), 3, "{:?}", node.events);
+        assert_eq!(node.agent.state().connections.len(), 3);
+        assert_eq!(node.store.state(), node.agent.state());
+    }
+}
+
+#[test]
+fn sub_after_a_restart_subscribes_the_stored_queue_again() {
+    let mut world = World::new(1);
+    world.command(0, b"1", new_command(ConnectionMode::Invitation));
+    world.run();
+    let conn = world.nodes[0].events[0].1.clone().unwrap();
+    world.crash_and_restart(0);
+    world.run();
+    let address = world.server_address.clone();
+    assert_eq!(
+        world.nodes[0].agent.manager().subscription_count(&address),
+        0
+    );
+    world.command_on(0, b"2", Some(conn.clone()), AgentCommand::Sub);
+    world.run();
+    assert_eq!(
+        world.nodes[0].events,
+        vec![(CorrId(b"2".to_vec()), Some(conn), AgentEvent::Ok)]
+    );
+    assert_eq!(
+        world.nodes[0].agent.manager().subscription_count(&address),
+        1
+    );
+
+    world.command_on(
+        0,
+        b"3",
+        Some(ConnectionId(b"nope".to_vec())),
+        AgentCommand::Sub,
+    );
+    world.run();
+    assert!(matches!(
+        world.nodes[0].events.last(),
+        Some((_, _, AgentEvent::Err(CommandError::NotFound)))
+    ));
+}
+
+#[test]
+fn sub_of_a_connection_not_yet_durable_waits_for_its_commit() {
+    let mut world = World::new(1);
+    world.auto_commit = false;
+    let conn = ConnectionId(b"my-own-conn-id".to_vec());
+    world.command_on(
+        0,
+        b"1",
+        Some(conn.clone()),
+        new_command(ConnectionMode::Contact),
+    );
+    world.run();
+    world.command_on(0, b"2", Some(conn.clone()), AgentCommand::Sub);
+    world.run();
+    // Nothing about the connection is shown before its batch is durable.
+    assert!(world.nodes[0].events.is_empty());
+    world.commit_all(0);
+    world.run();
+    let events = &world.nodes[0].events;
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(matches!(&events[0], (c, Some(id), AgentEvent::Inv(_)) if c.0 == b"1" && *id == conn));
+    assert_eq!(
+        events[1],
+        (CorrId(b"2".to_vec()), Some(conn), AgentEvent::Ok)
+    );
+}
+
+/// Crashes the agent after every number of deliveries a `NEW` takes, and checks what the
+/// user saw against what the restarted agent has: a link shown names a durable connection;
+/// the restarted agent holds exactly its store's state; every stored connection has its queue
+/// and (an invitation) its X3DH keys.
+#[test]
+fn a_crash_at_any_step_of_new_never_shows_a_link_the_store_lacks() {
+    let mut total = 0;
+    for steps in 0.. {
+        let mut world = World::new(1);
+        world.command(0, b"1", new_command(ConnectionMode::Invitation));
+        let settled = world.run_steps(steps);
+        let seen: Vec<ConnectionId> = world.nodes[0]
+            .events
+            .iter()
+            .filter_map(|(_, conn, e)| matches!(e, AgentEvent::Inv(_)).then(|| conn.clone())?)
+            .collect();
+        world.crash_and_restart(0);
+        world.run();
+        let node = &world.nodes[0];
+        assert_eq!(
+            node.agent.state(),
+            node.store.state(),
+            "after {steps} steps"
+        );
+        for conn in &seen {
+            assert!(
+                node.store.state().connections.contains_key(conn),
+                "after {steps} steps"
+            );
+        }
+        for c in node.store.state().connections.values() {
+            assert!(
+                c.rcv_queue.is_some() && c.ratchet_keys.is_some(),
+                "after {steps} steps"
+            );
+        }
+        total += 1;
+        if settled {
+            assert_eq!(seen.len(), 1, "the whole run shows the link");
+            break;
+        }
+    }
+    assert!(total > 5, "only {total} crash points");
+}
+
+#[test]
+fn del_deletes_the_queue_on_the_server_then_the_connection() {
+    let mut world = World::new(1);
+    world.command(0, b"1", new_command(ConnectionMode::Invitation));
+    world.run();
+    let conn = world.nodes[0].events[0].1.clone().unwrap();
+    assert_eq!(world.server.server().queue_count(), 1);
+    world.command_on(0, b"2", Some(conn.clone()), AgentCommand::Del);
+    world.run();
+    let node = &world.nodes[0];
+    assert_eq!(
+        node.events.last(),
+        Some(&(CorrId(b"2".to_vec()), Some(conn.clone()), AgentEvent::Ok))
+    );
+    assert_eq!(world.server.server().queue_count(), 0);
+    assert!(node.store.state().connections.is_empty());
+    assert_eq!(node.agent.state(), node.store.state());
+    assert_eq!(
+        node.agent
+            .manager()
+            .subscription_count(&world.server_address),
+        0
+    );
+    world.command_on(0, b"3", Some(conn), AgentCommand::Del);
+    world.run();
+    assert!(matches!(
+        world.nodes[0].events.last(),
+        Some((_, _, AgentEvent::Err(CommandError::NotFound)))
+    ));
+}
+
+#[test]
+fn a_crash_between_the_servers_del_and_the_commit_keeps_the_connection_stored() {
+    let mut world = World::new(1);
+    world.command(0, b"1", new_command(ConnectionMode::Contact));
+    world.run();
+    let conn = world.nodes[0].events[0].1.clone().unwrap();
+    world.auto_commit = false;
+    world.command_on(0, b"2", Some(conn.clone()), AgentCommand::Del);
+    world.run();
+    assert_eq!(world.server.server().queue_count(), 0);
+    assert!(world.nodes[0].events.len() == 1, "no OK before the commit");
+    world.crash_and_restart(0);
+    world.auto_commit = true;
+    world.run();
+    // The store still names the connection; the server no longer has its queue.
+    assert!(world.nodes[0].agent.state().connections.contains_key(&conn));
+    world.command_on(0, b"3", Some(conn), AgentCommand::Sub);
+    world.run();
+    assert!(matches!(
+        world.nodes[0].events.last(),
+        Some((_, _, AgentEvent::Err(CommandError::Server(_))))
+    ));
+}
+
+/// Random runs of `NEW`, `SUB`, `OFF` and `DEL` with failed commits and agent crashes, against what
+/// the user saw: a link shown names a stored connection until a `DEL` of it was answered `OK`,
+/// after which the store no longer has it; with no failed commit since the last restart, the
+/// agent holds exactly its store's state.
+#[test]
+fn random_commands_failures_and_crashes_keep_the_store_and_the_user_in_agreement() {
+    use rand_chacha::rand_core::RngCore;
+    use std::collections::BTreeSet;
+    for seed in 0..48u64 {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let mut world = World::new(1);
+        let mut shown: BTreeSet<ConnectionId> = BTreeSet::new();
+        let mut deleted: BTreeSet<ConnectionId> = BTreeSet::new();
+        // Failed commits counted when the agent last (re)started.
+        let mut failed_at_start = 0;
+        let mut dels: BTreeMap<Vec<u8>, ConnectionId> = BTreeMap::new();
+        for step in 0..40u32 {
+            let corr = format!("{seed}-{step}").into_bytes();
+            let known: Vec<ConnectionId> = shown.difference(&deleted).cloned().collect();
+            match rng.next_u32() % 10 {
+                0..=2 => world.command(0, &corr, new_command(ConnectionMode::Invitation)),
+                3 => world.command(0, &corr, new_command(ConnectionMode::Contact)),
+                4 | 5 if !known.is_empty() => {
+                    let conn = known[rng.next_u32() as usize % known.len()].clone();
+                    world.command_on(0, &corr, Some(conn), AgentCommand::Sub);
+                }
+                6 if !known.is_empty() => {
+                    let conn = known[rng.next_u32() as usize % known.len()].clone();
+                    dels.insert(corr.clone(), conn.clone());
+                    world.command_on(0, &corr, Some(conn), AgentCommand::Del);
+                }
+                7 => world.nodes[0].store.fail_next_commit(),
+                9 if !known.is_empty() => {
+                    let conn = known[rng.next_u32() as usize % known.len()].clone();
+                    world.command_on(0, &corr, Some(conn), AgentCommand::Off);
+                }
+                8 => {
+                    // Crash at a random point of the work in flight.
+                    world.run_steps(rng.next_u32() as usize % 12);
+                    collect(&mut world, &dels, &mut shown, &mut deleted);
+                    world.crash_and_restart(0);
+                    failed_at_start = world.nodes[0].failed_commits;
+                }
+                _ => {}
+            }
+            world.run();
+            collect(&mut world, &dels, &mut shown, &mut deleted);
+            let node = &world.nodes[0];
+            let stored = &node.store.state().connections;
+            for conn in shown.difference(&deleted) {
+                assert!(
+                    stored.contains_key(conn),
+                    "seed {seed} step {step}: shown link lost"
+                );
+            }
+            for conn in &deleted {
+                assert!(
+                    !stored.contains_key(conn),
+                    "seed {seed} step {step}: deleted kept"
+                );
+            }
+            if node.failed_commits == failed_at_start {
+                assert_eq!(
+                    node.agent.state(),
+                    node.store.state(),
+                    "seed {seed} step {step}"
+                );
+            }
+        }
+    }
+}
+
+/// Moves the user's events into what the oracle knows: links shown, deletions answered `OK`.
+fn collect(
+    world: &mut World,
+    dels: &BTreeMap<Vec<u8>, ConnectionId>,
+    shown: &mut std::collections::BTreeSet<ConnectionId>,
+    deleted: &mut std::collections::BTreeSet<ConnectionId>,
+) {
+    for (corr, conn, event) in world.nodes[0].events.drain(..) {
+        match (event, conn) {
+            (AgentEvent::Inv(_), Some(conn)) => {
+                shown.insert(conn);
+            }
+            (AgentEvent::Ok, Some(conn)) if dels.get(&corr.0) == Some(&conn) => {
+                deleted.insert(conn);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn off_suspends_the_queue_on_the_server_and_stores_nothing() {
+    let mut world = World::new(1);
+    world.command(0, b"1", new_command(ConnectionMode::Invitation));
+    world.run();
+    let conn = world.nodes[0].events[0].1.clone().unwrap();
+    let before = world.nodes[0].store.state().clone();
+    world.command_on(0, b"2", Some(conn.clone()), AgentCommand::Off);
+    world.run();
+    assert_eq!(
+        world.nodes[0].events.last(),
+        Some(&(CorrId(b"2".to_vec()), Some(conn), AgentEvent::Ok))
+    );
+    let queue = &world.server.server().queue_records()[0];
+    assert_eq!(queue.status, simplex_server::queue::QueueStatus::Off);
+    assert_eq!(world.nodes[0].store.state(), &before);
+    world.command_on(0, b"3", None, AgentCommand::Off);
+    world.run();
+    assert!(matches!(
+        world.nodes[0].events.last(),
+        Some((_, None, AgentEvent::Err(CommandError::NotFound)))
+    ));
+}
