@@ -718,3 +718,158 @@ fn off_suspends_the_queue_on_the_server_and_stores_nothing() {
         Some((_, None, AgentEvent::Err(CommandError::NotFound)))
     ));
 }
+
+/// Agent 0 makes an invitation; the link it shows.
+fn invitation_link(world: &mut World) -> ConnectionRequest {
+    world.command(0, b"inv", new_command(ConnectionMode::Invitation));
+    world.run();
+    let Some((_, _, AgentEvent::Inv(link))) = world.nodes[0].events.pop() else {
+        panic!("{:?}", world.nodes[0].events)
+    };
+    link
+}
+
+fn join_command(link: ConnectionRequest, info: &'static [u8]) -> AgentCommand {
+    AgentCommand::Join {
+        conn_req: Box::new(link),
+        info: bytes::Bytes::from_static(info),
+    }
+}
+
+#[test]
+fn join_stores_both_queues_then_sends_the_confirmation_and_answers_ok() {
+    let mut world = World::new(2);
+    let link = invitation_link(&mut world);
+    world.command(1, b"j", join_command(link.clone(), b"bob's profile"));
+    world.run();
+    let node = &world.nodes[1];
+    let [(corr, Some(conn), AgentEvent::Ok)] = node.events.as_slice() else {
+        panic!("{:?}", node.events)
+    };
+    assert_eq!(corr, &CorrId(b"j".to_vec()));
+    assert_eq!(node.store.state(), node.agent.state());
+    let stored = &node.store.state().connections[conn];
+    assert_eq!(ConnectionType::of(stored), Some(ConnectionType::Duplex));
+    assert_eq!(stored.duplex_handshake, Some(true));
+    assert_eq!(stored.agent_version, 2);
+    let snd = stored.snd_queue.as_ref().unwrap();
+    let rcv = stored.rcv_queue.as_ref().unwrap();
+    assert_eq!(snd.status, QueueStatus::Confirmed);
+    assert_eq!(rcv.status, QueueStatus::New);
+    assert_eq!(snd.snd_id, link.data().queues.first().address.sender_id);
+    assert!(stored.ratchet.is_some(), "the ratchet step is stored");
+    assert_eq!(stored.counters.last_internal_snd_msg_id, 1);
+    assert!(stored.counters.last_snd_msg_hash.is_empty());
+    // The reply queue exists on the server and is subscribed; the confirmation reached the
+    // inviter's queue (the inviter does not take it in yet), which is still unsecured.
+    let server = world.server.server();
+    assert_eq!(server.queue_count(), 2);
+    let reply = server
+        .queue_records()
+        .into_iter()
+        .find(|q| q.recipient_id == rcv.rcv_id)
+        .unwrap();
+    assert_eq!(reply.sender_id, rcv.snd_id);
+    let inviter = server
+        .queue_records()
+        .into_iter()
+        .find(|q| q.sender_id == snd.snd_id)
+        .unwrap();
+    assert!(inviter.sender_key.is_none());
+    assert_eq!(
+        node.agent
+            .manager()
+            .subscription_count(&world.server_address),
+        1
+    );
+}
+
+#[test]
+fn join_refuses_a_link_without_a_common_agent_version() {
+    let mut world = World::new(2);
+    let mut link = invitation_link(&mut world);
+    let ConnectionRequest::Invitation { data, .. } = &mut link else {
+        panic!()
+    };
+    data.agent_versions = simplex_core::encoding::VersionRange::new(3, 4).unwrap();
+    world.command(1, b"j", join_command(link, b"info"));
+    world.run();
+    let node = &world.nodes[1];
+    let [(_, None, AgentEvent::Err(e))] = node.events.as_slice() else {
+        panic!("{:?}", node.events)
+    };
+    assert_eq!(e.agent_error().to_string(), "AGENT A_VERSION");
+    assert!(node.store.state().connections.is_empty());
+    assert_eq!(
+        world.server.server().queue_count(),
+        1,
+        "no reply queue made"
+    );
+}
+
+#[test]
+fn the_inviter_stores_the_confirmation_then_shows_conf_and_acks_it() {
+    let mut world = World::new(2);
+    let link = invitation_link(&mut world);
+    world.command(1, b"j", join_command(link, b"bob's profile"));
+    world.run();
+    let node = &world.nodes[0];
+    let [(corr, Some(conn), AgentEvent::Conf { id, servers, info })] = node.events.as_slice()
+    else {
+        panic!("{:?}", node.events)
+    };
+    assert_eq!(corr, &CorrId::default());
+    assert_eq!(&info[..], b"bob's profile");
+    assert_eq!(servers, &vec![world.server_address.clone()]);
+    assert_eq!(node.store.state(), node.agent.state());
+    let stored = &node.store.state().confirmations[id];
+    assert_eq!(&stored.conn, conn);
+    assert_eq!(&stored.conn_info[..], b"bob's profile");
+    assert!(stored.own_conn_info.is_none());
+    assert!(!stored.reply_queues.is_empty());
+    // The key the inviter will secure its queue with is the joiner's send key.
+    let joiner = &world.nodes[1].store.state();
+    let (_, joined) = joiner.connections.iter().next().unwrap();
+    let snd_key = simplex_core::crypto::keys::SignKey::from_der(
+        joined.snd_queue.as_ref().unwrap().snd_private_key.expose(),
+    )
+    .unwrap();
+    assert_eq!(
+        stored.sender_key.as_deref(),
+        Some(snd_key.verify_key().to_der().as_slice())
+    );
+    // The queue stays new until `LET`; the server's copy was acknowledged after the commit.
+    let queue = node.store.state().connections[conn]
+        .rcv_queue
+        .as_ref()
+        .unwrap();
+    assert_eq!(queue.status, QueueStatus::New);
+    assert_eq!(world.server.server().message_count(), 0);
+}
+
+#[test]
+fn a_crash_before_the_confirmation_is_stored_leaves_it_on_the_server() {
+    let mut world = World::new(2);
+    let link = invitation_link(&mut world);
+    world.auto_commit = false;
+    world.command(1, b"j", join_command(link, b"bob's profile"));
+    // Commit only the joiner's batches until the inviter holds an uncommitted one.
+    for _ in 0..10_000 {
+        world.commit_all(1);
+        if !world.nodes[0].uncommitted.is_empty() {
+            break;
+        }
+        world.run_steps(1);
+    }
+    assert_eq!(world.nodes[0].uncommitted.len(), 1);
+    assert!(
+        world.nodes[0].events.is_empty(),
+        "no CONF before the commit"
+    );
+    world.crash_and_restart(0);
+    world.auto_commit = true;
+    world.run();
+    assert!(world.nodes[0].store.state().confirmations.is_empty());
+    assert!(world.nodes[0].events.is_empty());
+    assert_eq!(world.server.server().message_count(), 1, "not acknowledged");
+}

@@ -1,13 +1,14 @@
 //! What the [`super::Agent`] takes and gives: user commands and their events, socket events
 //! and actions, store batches and their confirmations, and its errors (plain data).
 
+use bytes::Bytes;
 use simplex_core::address::{ServerAddress, TransportHost};
 use simplex_core::client::{ConnId, KeepAlive, ManagerError, RequestError, SocksProxy};
 use simplex_core::time::Instant;
 
-use crate::error::{smp_request_error, AgentErrorType, ConnectionErrorType};
+use crate::error::{smp_request_error, AgentErrorType, ConnectionErrorType, SmpAgentError};
 use crate::protocol::{ConnectionMode, ConnectionRequest};
-use crate::store::{BatchId, ConnectionId, RecordBatch};
+use crate::store::{BatchId, ConfirmationId, ConnectionId, RecordBatch};
 
 /// The user's handle on a command: echoed in every event that answers it (the reference's
 /// `ACorrId`; empty for events that answer no command).
@@ -28,6 +29,15 @@ pub enum AgentCommand {
     Del,
     /// `OFF`: suspend the connection's receive queue on its server (senders get `AUTH`).
     Off,
+    /// `JOIN`: join an invitation link with our connection info (the v2 duplex handshake:
+    /// a reply queue of ours goes in the confirmation); answered `OK` once the confirmation
+    /// reached the inviter's server.
+    Join {
+        /// The invitation link (boxed: it is large beside the other commands).
+        conn_req: Box<ConnectionRequest>,
+        /// Our connection info (the inviter sees it in `CONF`).
+        info: Bytes,
+    },
 }
 
 /// Why a command failed. A placeholder for the reference's `AgentErrorType` tree (written in
@@ -57,6 +67,9 @@ pub enum CommandError {
     /// The connection is halted by an earlier failed commit (`INTERNAL`).
     #[error("connection halted by a failed commit")]
     Halted,
+    /// The other agent's link or message does not fit (`AGENT A_VERSION`...).
+    #[error("AGENT {}", .0.name())]
+    Agent(SmpAgentError),
     /// Something the reference reports as `INTERNAL` (a key that did not agree...).
     #[error("internal: {0}")]
     Internal(&'static str),
@@ -70,6 +83,7 @@ impl CommandError {
             Self::Simplex => AgentErrorType::Conn(ConnectionErrorType::Simplex),
             Self::Duplicate => AgentErrorType::Conn(ConnectionErrorType::Duplicate),
             Self::Server(e) => smp_request_error(e),
+            Self::Agent(e) => AgentErrorType::Agent(*e),
             other => AgentErrorType::Internal(other.to_string()),
         }
     }
@@ -82,6 +96,16 @@ pub enum AgentEvent {
     Inv(ConnectionRequest),
     /// `OK`: the command succeeded.
     Ok,
+    /// `CONF`: the joining party's confirmation came (v2: with its reply queues' servers);
+    /// `LET` with this id accepts it.
+    Conf {
+        /// The confirmation to name in `LET`.
+        id: ConfirmationId,
+        /// The servers of the joining party's reply queues.
+        servers: Vec<ServerAddress>,
+        /// The joining party's connection info.
+        info: Bytes,
+    },
     /// `ERR`.
     Err(CommandError),
 }
