@@ -873,3 +873,124 @@ fn a_crash_before_the_confirmation_is_stored_leaves_it_on_the_server() {
     assert!(world.nodes[0].events.is_empty());
     assert_eq!(world.server.server().message_count(), 1, "not acknowledged");
 }
+
+/// Agent 0 invites, agent 1 joins, agent 0 accepts: the whole v2 handshake, with `corr`
+/// tags `inv`, `j` and `let`. Gives both connection ids.
+fn handshake(world: &mut World) -> (ConnectionId, ConnectionId) {
+    let link = invitation_link(world);
+    world.command(1, b"j", join_command(link, b"bob's profile"));
+    world.run();
+    let Some((_, Some(alice_conn), AgentEvent::Conf { id, .. })) =
+        world.nodes[0].events.last().cloned()
+    else {
+        panic!("{:?}", world.nodes[0].events)
+    };
+    world.command_on(
+        0,
+        b"let",
+        Some(alice_conn.clone()),
+        AgentCommand::Let {
+            conf_id: id,
+            info: bytes::Bytes::from_static(b"alice's profile"),
+        },
+    );
+    world.run();
+    let bob_conn = world.nodes[1]
+        .store
+        .state()
+        .connections
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    (alice_conn, bob_conn)
+}
+
+#[test]
+fn two_agents_complete_the_duplex_handshake_through_the_server() {
+    let mut world = World::new(2);
+    let (alice_conn, bob_conn) = handshake(&mut world);
+    let events = |i: usize| -> Vec<(Vec<u8>, AgentEvent)> {
+        world.nodes[i]
+            .events
+            .iter()
+            .map(|(c, _, e)| (c.0.clone(), e.clone()))
+            .collect()
+    };
+    let alice = events(0);
+    assert!(
+        matches!(alice[0], (_, AgentEvent::Conf { .. })),
+        "{alice:?}"
+    );
+    assert_eq!(
+        alice[1..],
+        [(b"let".to_vec(), AgentEvent::Ok), (vec![], AgentEvent::Con)]
+    );
+    let bob = events(1);
+    assert_eq!(
+        bob,
+        [
+            (b"j".to_vec(), AgentEvent::Ok),
+            (
+                vec![],
+                AgentEvent::Info(bytes::Bytes::from_static(b"alice's profile"))
+            ),
+            (vec![], AgentEvent::Con),
+        ]
+    );
+    for (i, conn) in [(0, &alice_conn), (1, &bob_conn)] {
+        let node = &world.nodes[i];
+        assert_eq!(node.store.state(), node.agent.state(), "agent {i}");
+        let stored = &node.store.state().connections[conn];
+        assert_eq!(ConnectionType::of(stored), Some(ConnectionType::Duplex));
+        assert_eq!(
+            stored.rcv_queue.as_ref().unwrap().status,
+            QueueStatus::Active
+        );
+        assert_eq!(
+            stored.snd_queue.as_ref().unwrap().status,
+            QueueStatus::Active
+        );
+        assert!(stored.ratchet_keys.is_none());
+        assert!(node.store.state().confirmations.is_empty());
+        // Each sent its confirmation (id 1) and HELLO (id 2) and received the other's HELLO.
+        assert_eq!(stored.counters.last_internal_snd_msg_id, 2, "agent {i}");
+        assert_eq!(stored.counters.last_external_snd_msg_id, 2, "agent {i}");
+    }
+    // Both queues are secured with the other side's key, and every message was acknowledged.
+    let server = world.server.server();
+    assert_eq!(server.queue_count(), 2);
+    assert!(server
+        .queue_records()
+        .iter()
+        .all(|q| q.sender_key.is_some()));
+    assert_eq!(server.message_count(), 0);
+}
+
+#[test]
+fn let_of_an_unknown_confirmation_is_prohibited() {
+    let mut world = World::new(2);
+    world.command(0, b"inv", new_command(ConnectionMode::Invitation));
+    world.run();
+    let Some((_, Some(conn), _)) = world.nodes[0].events.pop() else {
+        panic!()
+    };
+    let before = world.nodes[0].store.state().clone();
+    world.command_on(
+        0,
+        b"let",
+        Some(conn),
+        AgentCommand::Let {
+            conf_id: simplex_agent::store::ConfirmationId::generate(
+                &mut ChaCha20Rng::seed_from_u64(9),
+            ),
+            info: bytes::Bytes::from_static(b"x"),
+        },
+    );
+    world.run();
+    let [(_, _, AgentEvent::Err(e))] = world.nodes[0].events.as_slice() else {
+        panic!("{:?}", world.nodes[0].events)
+    };
+    assert_eq!(e.agent_error().to_string(), "CMD PROHIBITED");
+    assert_eq!(world.nodes[0].store.state(), &before);
+}

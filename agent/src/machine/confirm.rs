@@ -18,9 +18,13 @@ use simplex_core::encoding::Encode;
 use simplex_core::protocol::EntityId;
 
 use super::connection::QueueStatus;
+use super::handshake;
 use super::{Agent, AgentEvent, CommandError, CorrId, Effect, PendingRequest};
 use crate::error::SmpAgentError;
-use crate::pipeline::{self, JoinerInfo, Opened, RcvQueueBox, ReceiveError, Versions};
+use crate::pipeline::{
+    self, JoinerInfo, Opened, OpenedConfirmation, RcvQueueBox, ReceiveError, Versions,
+};
+use crate::protocol::AMessage;
 use crate::store::{ConfirmationId, ConfirmationRecord, ConnectionId, Record, SecretBytes};
 
 /// How many fresh confirmation ids to try (the reference's `createWithRandomId`).
@@ -46,26 +50,12 @@ impl Agent {
             // The server's layer did not open; the manager already reported it as it could.
             return;
         };
-        match self.read_confirmation(&conn, &message) {
-            Ok((id, confirmation)) => {
-                let servers = match &confirmation.reply_queues_list {
-                    Some(queues) => queues
-                        .as_slice()
-                        .iter()
-                        .map(|q| q.address.server.clone())
-                        .collect(),
-                    None => Vec::new(),
-                };
-                let info = confirmation.record.conn_info.clone();
-                let records = vec![Record::ConfirmationStored {
-                    id: id.clone(),
-                    confirmation: confirmation.record,
-                }];
-                let mut effects = vec![Effect::Event {
-                    corr_id: CorrId::default(),
-                    conn: conn.clone(),
-                    event: AgentEvent::Conf { id, servers, info },
-                }];
+        let result = self
+            .open_message(&conn, &message)
+            .and_then(|opened| self.take_in(&conn, opened));
+        match result {
+            Ok(None) => {}
+            Ok(Some((records, mut effects))) => {
                 effects.extend(self.ack_effect(&conn, &message));
                 if self.emit(records, effects).is_err() {
                     let error = CommandError::Internal("store record");
@@ -83,6 +73,181 @@ impl Agent {
                 }
             }
         }
+    }
+
+    /// What an opened message changes and shows (`None`: a message of a flow not built yet,
+    /// left unacknowledged on the server).
+    #[allow(clippy::type_complexity)]
+    fn take_in(
+        &mut self,
+        conn: &ConnectionId,
+        opened: Opened,
+    ) -> Result<Option<(Vec<Record>, Vec<Effect>)>, CommandError> {
+        let prohibited = CommandError::Agent(SmpAgentError::Prohibited);
+        let stored = self
+            .state
+            .connections
+            .get(conn)
+            .ok_or(CommandError::NotFound)?;
+        let rcv_status = stored.rcv_queue.as_ref().map(|q| q.status);
+        match opened {
+            Opened::Confirmation(conf) if stored.ratchet_keys.is_some() => {
+                if rcv_status != Some(QueueStatus::New) {
+                    return Err(prohibited);
+                }
+                let (id, confirmation) = self.read_confirmation(conn, &conf)?;
+                let servers = match &confirmation.reply_queues_list {
+                    Some(queues) => queues
+                        .as_slice()
+                        .iter()
+                        .map(|q| q.address.server.clone())
+                        .collect(),
+                    None => Vec::new(),
+                };
+                let info = confirmation.record.conn_info.clone();
+                let records = vec![Record::ConfirmationStored {
+                    id: id.clone(),
+                    confirmation: confirmation.record,
+                }];
+                let effects = vec![Effect::Event {
+                    corr_id: CorrId::default(),
+                    conn: conn.clone(),
+                    event: AgentEvent::Conf { id, servers, info },
+                }];
+                Ok(Some((records, effects)))
+            }
+            // The joiner: the inviter's reply confirmation on our reply queue.
+            Opened::Confirmation(conf) => {
+                if rcv_status != Some(QueueStatus::New) || stored.snd_queue.is_none() {
+                    return Err(prohibited);
+                }
+                let ratchet = handshake::load_ratchet(stored)?;
+                let smp_client_version = stored
+                    .rcv_queue
+                    .as_ref()
+                    .map_or(conf.client_version, |q| q.smp_client_version)
+                    .min(conf.client_version);
+                let (info, update) = pipeline::read_reply_confirmation(
+                    &conf,
+                    &ratchet,
+                    &Versions::default(),
+                    &mut *self.rng,
+                )
+                .map_err(receive_error)?;
+                let state = update
+                    .ratchet
+                    .to_bytes()
+                    .map_err(|_| CommandError::Internal("ratchet state"))?;
+                let records = vec![
+                    Record::RatchetReplaced {
+                        conn: conn.clone(),
+                        state: SecretBytes::from(state),
+                    },
+                    Record::RcvQueueConfirmed {
+                        conn: conn.clone(),
+                        e2e_dh_secret: SecretBytes::new(
+                            conf.dh_secret.as_secret().expose().to_vec(),
+                        ),
+                        smp_client_version,
+                    },
+                ];
+                let mut effects = vec![Effect::Event {
+                    corr_id: CorrId::default(),
+                    conn: conn.clone(),
+                    event: AgentEvent::Info(info),
+                }];
+                effects.extend(self.secure_after(
+                    conn,
+                    conf.sender_key.clone(),
+                    handshake::AfterSecure::SendHello,
+                ));
+                Ok(Some((records, effects)))
+            }
+            Opened::Message {
+                enc_agent_message, ..
+            } => {
+                let ratchet = handshake::load_ratchet(stored)?;
+                let received = pipeline::read_message(&ratchet, &enc_agent_message, &mut *self.rng)
+                    .map_err(receive_error)?;
+                if received.message != AMessage::Hello {
+                    // User messages come with the flow that takes them.
+                    return Ok(None);
+                }
+                if rcv_status == Some(QueueStatus::Active) {
+                    return Err(prohibited);
+                }
+                let counters = stored.counters.clone();
+                let snd_status = stored.snd_queue.as_ref().map(|q| q.status);
+                let (_, after) = received.integrity(&handshake::rcv_integrity(&counters));
+                let state = received
+                    .update
+                    .ratchet
+                    .to_bytes()
+                    .map_err(|_| CommandError::Internal("ratchet state"))?;
+                let counters = handshake::after_received(&counters, &after);
+                let mut records = vec![
+                    Record::RatchetReplaced {
+                        conn: conn.clone(),
+                        state: SecretBytes::from(state),
+                    },
+                    Record::CountersSet {
+                        conn: conn.clone(),
+                        counters: counters.clone(),
+                    },
+                    Record::RcvQueueStatus {
+                        conn: conn.clone(),
+                        status: QueueStatus::Active,
+                    },
+                ];
+                let mut effects = Vec::new();
+                match snd_status {
+                    // Our HELLO went through before: this one answers it.
+                    Some(QueueStatus::Active) => effects.push(Effect::Event {
+                        corr_id: CorrId::default(),
+                        conn: conn.clone(),
+                        event: AgentEvent::Con,
+                    }),
+                    Some(_) => {
+                        // Ours answers theirs, from the ratchet and counters theirs left.
+                        let (more, hello) =
+                            self.hello_with(conn, &received.update.ratchet, &counters)?;
+                        records.extend(more);
+                        effects.extend(hello);
+                    }
+                    None => {}
+                }
+                Ok(Some((records, effects)))
+            }
+            Opened::Invitation(_) => Err(prohibited),
+        }
+    }
+
+    /// Opens a server message with the connection's receive queue keys.
+    fn open_message(
+        &self,
+        conn: &ConnectionId,
+        message: &ReceivedMessage,
+    ) -> Result<Opened, CommandError> {
+        let stored = self
+            .state
+            .connections
+            .get(conn)
+            .ok_or(CommandError::NotFound)?;
+        let queue = stored.rcv_queue.as_ref().ok_or(CommandError::NotFound)?;
+        let dh_private = x25519_key(queue.e2e_private_key.expose())?;
+        let dh_secret = match &queue.e2e_dh_secret {
+            Some(s) => Some(x25519_secret(s.expose())?),
+            None => None,
+        };
+        pipeline::open(
+            RcvQueueBox {
+                dh_private: &dh_private,
+                dh_secret: dh_secret.as_ref(),
+            },
+            &Versions::default().smp_client,
+            &message.body,
+        )
+        .map_err(receive_error)
     }
 
     /// The connection whose receive queue this is.
@@ -118,45 +283,25 @@ impl Agent {
         })
     }
 
-    /// Opens and reads the joining party's confirmation on `conn`'s invitation queue.
+    /// Reads the joining party's confirmation on `conn`'s invitation queue.
     fn read_confirmation(
         &mut self,
         conn: &ConnectionId,
-        message: &ReceivedMessage,
+        conf: &OpenedConfirmation,
     ) -> Result<(ConfirmationId, ReadConfirmation), CommandError> {
-        let prohibited = CommandError::Agent(SmpAgentError::Prohibited);
         let stored = self
             .state
             .connections
             .get(conn)
             .ok_or(CommandError::NotFound)?;
-        let queue = stored.rcv_queue.as_ref().ok_or(CommandError::NotFound)?;
-        let dh_private = x25519_key(queue.e2e_private_key.expose())?;
-        let dh_secret = match &queue.e2e_dh_secret {
-            Some(s) => Some(x25519_secret(s.expose())?),
-            None => None,
-        };
-        let opened = pipeline::open(
-            RcvQueueBox {
-                dh_private: &dh_private,
-                dh_secret: dh_secret.as_ref(),
-            },
-            &Versions::default().smp_client,
-            &message.body,
-        )
-        .map_err(receive_error)?;
-        let Opened::Confirmation(conf) = opened else {
-            // Messages and invitations come with the flows that take them.
-            return Err(prohibited);
-        };
-        // Only a new invitation queue whose X3DH keys wait for the ratchet takes one.
-        let (Some(keys), QueueStatus::New) = (&stored.ratchet_keys, queue.status) else {
-            return Err(prohibited);
-        };
+        let keys = stored
+            .ratchet_keys
+            .as_ref()
+            .ok_or(CommandError::Agent(SmpAgentError::Prohibited))?;
         let own1 = x448_key(keys.key1.expose())?;
         let own2 = x448_key(keys.key2.expose())?;
         let joined = pipeline::read_join_confirmation(
-            &conf,
+            conf,
             &own1,
             &own2,
             &Versions::default(),

@@ -6,7 +6,9 @@ use simplex_core::address::{ServerAddress, TransportHost};
 use simplex_core::client::{ConnId, KeepAlive, ManagerError, RequestError, SocksProxy};
 use simplex_core::time::Instant;
 
-use crate::error::{smp_request_error, AgentErrorType, ConnectionErrorType, SmpAgentError};
+use crate::error::{
+    smp_request_error, AgentErrorType, CommandErrorType, ConnectionErrorType, SmpAgentError,
+};
 use crate::protocol::{ConnectionMode, ConnectionRequest};
 use crate::store::{BatchId, ConfirmationId, ConnectionId, RecordBatch};
 
@@ -38,6 +40,14 @@ pub enum AgentCommand {
         /// Our connection info (the inviter sees it in `CONF`).
         info: Bytes,
     },
+    /// `LET confId info`: accept the joining party's confirmation (`CONF`) with our
+    /// connection info; answered `OK` once our reply confirmation is stored.
+    Let {
+        /// The confirmation, from `CONF`.
+        conf_id: ConfirmationId,
+        /// Our connection info (the joining party sees it in `INFO`).
+        info: Bytes,
+    },
 }
 
 /// Why a command failed. A placeholder for the reference's `AgentErrorType` tree (written in
@@ -51,6 +61,15 @@ pub enum CommandError {
     /// connection whose queue is already active).
     #[error("CONN SIMPLEX")]
     Simplex,
+    /// The command does not fit the connection or the confirmation (`CMD PROHIBITED`).
+    #[error("CMD PROHIBITED")]
+    Prohibited,
+    /// The peer did not secure its queue for our `HELLO` (`CONN NOT_ACCEPTED`).
+    #[error("CONN NOT_ACCEPTED")]
+    NotAccepted,
+    /// The peer's queue refused our confirmation or `HELLO` (`CONN NOT_AVAILABLE`).
+    #[error("CONN NOT_AVAILABLE")]
+    NotAvailable,
     /// A connection with this id exists (`CONN DUPLICATE`).
     #[error("CONN DUPLICATE")]
     Duplicate,
@@ -82,6 +101,9 @@ impl CommandError {
             Self::NotFound => AgentErrorType::Conn(ConnectionErrorType::NotFound),
             Self::Simplex => AgentErrorType::Conn(ConnectionErrorType::Simplex),
             Self::Duplicate => AgentErrorType::Conn(ConnectionErrorType::Duplicate),
+            Self::Prohibited => AgentErrorType::Cmd(CommandErrorType::Prohibited),
+            Self::NotAccepted => AgentErrorType::Conn(ConnectionErrorType::NotAccepted),
+            Self::NotAvailable => AgentErrorType::Conn(ConnectionErrorType::NotAvailable),
             Self::Server(e) => smp_request_error(e),
             Self::Agent(e) => AgentErrorType::Agent(*e),
             other => AgentErrorType::Internal(other.to_string()),
@@ -106,6 +128,10 @@ pub enum AgentEvent {
         /// The joining party's connection info.
         info: Bytes,
     },
+    /// `INFO`: the inviter's connection info, from its reply confirmation (the joiner).
+    Info(Bytes),
+    /// `CON`: both queues carry messages; the connection is ready.
+    Con,
     /// `ERR`.
     Err(CommandError),
 }

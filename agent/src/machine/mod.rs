@@ -9,6 +9,7 @@
 mod confirm;
 pub mod connection;
 mod delete;
+mod handshake;
 mod io;
 mod join;
 mod new_conn;
@@ -113,6 +114,10 @@ enum PendingRequest {
     ConfirmationSent(join::ConfirmationSent),
     /// `ACK` of a server message (its answer changes nothing).
     Ack,
+    /// `KEY` on one of our receive queues.
+    Secure(handshake::Securing),
+    /// A handshake message's `SEND` (reply confirmation or `HELLO`).
+    Sending(handshake::Sending),
 }
 
 impl PendingRequest {
@@ -120,6 +125,8 @@ impl PendingRequest {
     fn waiting(self) -> Option<(CorrId, ConnectionId)> {
         match self {
             Self::ConfirmationSent(sent) => Some(sent.waiting()),
+            Self::Secure(securing) => securing.waiting(),
+            Self::Sending(_) => None,
             Self::CreateQueue(_) | Self::QueueCommand(_) | Self::JoinQueue(_) | Self::Ack => None,
         }
     }
@@ -225,6 +232,9 @@ impl Agent {
                     AgentCommand::Sub => self.subscribe_connection(corr_id, conn),
                     AgentCommand::Del => self.delete_connection(corr_id, conn),
                     AgentCommand::Off => self.suspend_connection(corr_id, conn),
+                    AgentCommand::Let { conf_id, info } => {
+                        self.allow_connection(corr_id, conn, conf_id, info)
+                    }
                     AgentCommand::Join { conn_req, info } => {
                         self.join_connection(corr_id, conn, *conn_req, info)
                     }
@@ -455,6 +465,8 @@ impl Agent {
                     Some(PendingRequest::QueueCommand(q)) => self.queue_command_done(q, result),
                     Some(PendingRequest::JoinQueue(j)) => self.reply_queue_created(*j, result),
                     Some(PendingRequest::ConfirmationSent(c)) => self.confirmation_sent(c, result),
+                    Some(PendingRequest::Secure(s)) => self.secured(s, result),
+                    Some(PendingRequest::Sending(s)) => self.handshake_sent(s, result),
                     Some(PendingRequest::Ack) | None => {}
                 },
                 ManagerEvent::Subscribed { server, sub } => self.subscribed(server, sub, Ok(())),

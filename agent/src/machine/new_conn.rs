@@ -191,7 +191,9 @@ impl Agent {
                 PendingRequest::JoinQueue(j) => j.conn() == Some(conn),
                 PendingRequest::QueueCommand(_)
                 | PendingRequest::ConfirmationSent(_)
-                | PendingRequest::Ack => false,
+                | PendingRequest::Ack
+                | PendingRequest::Secure(_)
+                | PendingRequest::Sending(_) => false,
             })
     }
 
