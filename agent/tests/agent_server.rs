@@ -994,3 +994,130 @@ fn let_of_an_unknown_confirmation_is_prohibited() {
     assert_eq!(e.agent_error().to_string(), "CMD PROHIBITED");
     assert_eq!(world.nodes[0].store.state(), &before);
 }
+
+/// What agent `i` has shown, checked against its store after a crash and a restart: every
+/// event names a connection the store holds, and what each event claims is durable.
+fn check_shown_is_durable(
+    world: &World,
+    i: usize,
+    shown: &[(CorrId, Option<ConnectionId>, AgentEvent)],
+    at: &str,
+) {
+    let state = world.nodes[i].store.state();
+    for (corr, conn, event) in shown {
+        let Some(conn) = conn else { continue };
+        let Some(stored) = state.connections.get(conn) else {
+            panic!("{at}: agent {i} showed {event:?} for a connection its store lacks")
+        };
+        let rcv = stored.rcv_queue.as_ref().map(|q| q.status);
+        let snd = stored.snd_queue.as_ref().map(|q| q.status);
+        match event {
+            AgentEvent::Conf { id, .. } => assert!(
+                state.confirmations.contains_key(id) || snd.is_some(),
+                "{at}: CONF of a confirmation not stored"
+            ),
+            AgentEvent::Info(_) => assert!(
+                stored.rcv_queue.as_ref().unwrap().e2e_dh_secret.is_some(),
+                "{at}: INFO before the reply confirmation is stored"
+            ),
+            AgentEvent::Con => assert_eq!(
+                (rcv, snd),
+                (Some(QueueStatus::Active), Some(QueueStatus::Active)),
+                "{at}: CON before both queues are active"
+            ),
+            // JOIN: both queues and the confirmed send queue; LET: the reply's send queue.
+            AgentEvent::Ok if corr.0 == b"j" => {
+                assert!(
+                    rcv.is_some(),
+                    "{at}: JOIN OK before the reply queue is stored"
+                );
+                assert_ne!(
+                    snd,
+                    Some(QueueStatus::New),
+                    "{at}: JOIN OK before Confirmed"
+                );
+            }
+            AgentEvent::Ok if corr.0 == b"let" => {
+                assert!(
+                    snd.is_some(),
+                    "{at}: LET OK before the send queue is stored"
+                );
+                assert_ne!(rcv, Some(QueueStatus::New), "{at}: LET OK before KEY");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Crashes the joiner or the inviter after every number of deliveries of the handshake's
+/// `JOIN` phase and, separately, of its `LET` phase; the restarted agent subscribes its
+/// connections again (`SUB`, as the reference's user does) and the world runs to rest. What
+/// was shown before the crash is always durable, and each agent ends holding its store's state.
+#[test]
+fn a_crash_at_any_step_of_the_handshake_never_shows_what_the_store_lacks() {
+    let mut points = 0;
+    let mut completed_after_crash = 0;
+    for let_phase in [false, true] {
+        for crashed in [0, 1] {
+            for steps in 0.. {
+                let mut world = World::new(2);
+                let link = invitation_link(&mut world);
+                world.command(1, b"j", join_command(link, b"bob's profile"));
+                if let_phase {
+                    world.run();
+                    let Some((_, Some(conn), AgentEvent::Conf { id, .. })) =
+                        world.nodes[0].events.last().cloned()
+                    else {
+                        panic!("no CONF")
+                    };
+                    world.command_on(
+                        0,
+                        b"let",
+                        Some(conn),
+                        AgentCommand::Let {
+                            conf_id: id,
+                            info: bytes::Bytes::from_static(b"alice's profile"),
+                        },
+                    );
+                }
+                let settled = world.run_steps(steps);
+                let at = format!("let phase {let_phase}, agent {crashed}, {steps} steps");
+                let shown = world.nodes[crashed].events.clone();
+                world.crash_and_restart(crashed);
+                check_shown_is_durable(&world, crashed, &shown, &at);
+                let conns: Vec<ConnectionId> = world.nodes[crashed]
+                    .store
+                    .state()
+                    .connections
+                    .keys()
+                    .cloned()
+                    .collect();
+                for conn in conns {
+                    world.command_on(crashed, b"sub", Some(conn), AgentCommand::Sub);
+                }
+                world.run();
+                for i in 0..2 {
+                    let node = &world.nodes[i];
+                    assert_eq!(node.agent.state(), node.store.state(), "{at}: agent {i}");
+                    let shown = node.events.clone();
+                    check_shown_is_durable(&world, i, &shown, &at);
+                }
+                let connected = |i: usize| {
+                    world.nodes[i].store.state().connections.values().any(|c| {
+                        c.rcv_queue.as_ref().map(|q| q.status) == Some(QueueStatus::Active)
+                            && c.snd_queue.as_ref().map(|q| q.status) == Some(QueueStatus::Active)
+                    })
+                };
+                if let_phase && connected(0) && connected(1) {
+                    completed_after_crash += 1;
+                }
+                points += 1;
+                if settled {
+                    break;
+                }
+            }
+        }
+    }
+    assert!(points > 40, "only {points} crash points");
+    assert!(completed_after_crash > 0, "no run completed the handshake");
+}
