@@ -483,8 +483,8 @@ impl Agent {
         }
     }
 
-    /// Whether we joined this connection (no confirmation of ours was accepted on it: the
-    /// inviter's receive queue got the first confirmation).
+    /// Whether we joined this connection: `JOIN` stores the duplex flag; the inviter's stays
+    /// unknown (the reference's `setHandshakeVersion` at `CONF` has no record here yet).
     fn is_joiner(&self, conn: &ConnectionId) -> bool {
         self.state
             .connections

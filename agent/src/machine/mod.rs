@@ -6,7 +6,7 @@
 //! puts bytes on the wire, a subscription) waits in that batch's effects until the shell says
 //! `Committed`. So what the world has seen is always durable, whatever the shell crashes at.
 
-mod confirm;
+mod incoming;
 pub mod connection;
 mod delete;
 mod handshake;

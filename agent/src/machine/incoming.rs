@@ -1,14 +1,21 @@
 //! Messages arriving on our receive queues (the reference's `processSMPTransmission` for
-//! `MSG`); so far the joining party's confirmation on an invitation queue (`smpConfirmation`,
-//! the initiator's branch).
+//! `MSG`): so far those of the handshake.
 //!
-//! The confirmation is opened with the queue's key and the sender's key from the clear
-//! header, the ratchet is started from the invitation's X3DH keys and the confirmation's,
-//! and what the user needs to decide (`LET` or not) is stored as one confirmation record with
-//! the ratchet as it left it. `CONF` and the server `ACK` follow the commit: a crash before it
-//! leaves the message on the server, delivered again after the next `SUB`. A message that
-//! does not open or read is reported as `ERR` and acknowledged at once (nothing is stored),
-//! as the reference's `handleNotifyAck` does.
+//! - The joining party's confirmation on an invitation queue (`smpConfirmation`, the
+//!   initiator's branch): opened with the queue's key and the sender's key from the clear
+//!   header, the ratchet started from the invitation's X3DH keys and the confirmation's; what
+//!   the user needs to decide on (`LET` or not) is stored as one confirmation record with the
+//!   ratchet as it left it, then `CONF`.
+//! - The inviter's reply confirmation on the joiner's reply queue (the accepting party's
+//!   branch): the ratchet step and the queue's box secret are stored, then `INFO`, and `KEY`
+//!   secures the queue (see [`super::handshake`]).
+//! - `HELLO` (`helloMsg`): the receive queue becomes `Active`; `CON` if ours went through
+//!   already, else ours is made in the same batch and sent after it.
+//!
+//! The server `ACK` always follows the commit: a crash before it leaves the message on the
+//! server, delivered again after the next `SUB`. A message that does not open or read is
+//! reported as `ERR` and acknowledged at once (nothing is stored), as the reference's
+//! `handleNotifyAck` does. User messages are left unacknowledged until their flow exists.
 
 use simplex_core::address::ServerAddress;
 use simplex_core::client::{MessageError, ReceivedMessage, Request};
