@@ -22,6 +22,7 @@ use simplex_core::client::{Reply, Request, RequestError};
 use simplex_core::crypto::cbox::CbNonce;
 use simplex_core::crypto::keys::{DhPublicKey, SignKey, VerifyKey};
 use simplex_core::crypto::x25519;
+use simplex_core::encoding::{Decode, NonEmpty};
 use simplex_core::protocol::{Command, ErrorType, MsgFlags};
 use simplex_core::ratchet::Ratchet;
 
@@ -221,33 +222,25 @@ impl Agent {
         }];
         let (corr_id, outcome) = match then {
             AfterSecure::ConnectReply { corr_id, conf_id } => {
-                (corr_id, self.connect_reply_queue(&conn, &conf_id))
+                let outcome = self
+                    .connect_reply_queue(&conn, &conf_id)
+                    .map(|(r, effects)| {
+                        // `LET` is answered once the reply confirmation is stored (the reference
+                        // answers after `enqueueConfirmation`), before it is delivered.
+                        let ok = Effect::Event {
+                            corr_id: corr_id.clone(),
+                            conn: conn.clone(),
+                            event: AgentEvent::Ok,
+                        };
+                        (r, std::iter::once(ok).chain(effects).collect())
+                    });
+                (corr_id, outcome)
             }
             AfterSecure::SendHello => (CorrId::default(), self.hello(&conn)),
         };
         match outcome {
-            Ok((more, mut effects)) => {
+            Ok((more, effects)) => {
                 records.extend(more);
-                // `LET` is answered once the reply confirmation is stored (the reference
-                // answers after `enqueueConfirmation`), before it is delivered.
-                if let Some(Effect::Request {
-                    pending:
-                        PendingRequest::Sending(Sending {
-                            what: Sent::ReplyConfirmation,
-                            ..
-                        }),
-                    ..
-                }) = effects.first()
-                {
-                    effects.insert(
-                        0,
-                        Effect::Event {
-                            corr_id: corr_id.clone(),
-                            conn: conn.clone(),
-                            event: AgentEvent::Ok,
-                        },
-                    );
-                }
                 if self.emit(records, effects).is_err() {
                     let error = CommandError::Internal("store record");
                     self.event(corr_id, Some(conn), AgentEvent::Err(error));
@@ -268,10 +261,8 @@ impl Agent {
             .confirmations
             .get(conf_id)
             .ok_or(CommandError::Prohibited)?;
-        let queues = <simplex_core::encoding::NonEmpty<SmpQueueInfo> as simplex_core::encoding::Decode>::decode_slice(
-            &conf.reply_queues,
-        )
-        .map_err(|_| CommandError::Agent(SmpAgentError::Message))?;
+        let queues = NonEmpty::<SmpQueueInfo>::decode_slice(&conf.reply_queues)
+            .map_err(|_| CommandError::Agent(SmpAgentError::Message))?;
         let own_info = conf.own_conn_info.clone().unwrap_or_default();
         let reply = queues.first().clone();
         if !SMP_CLIENT_VERSIONS.contains(reply.client_version) {

@@ -6,10 +6,10 @@
 //! puts bytes on the wire, a subscription) waits in that batch's effects until the shell says
 //! `Committed`. So what the world has seen is always durable, whatever the shell crashes at.
 
-mod incoming;
 pub mod connection;
 mod delete;
 mod handshake;
+mod incoming;
 mod io;
 mod join;
 mod new_conn;
