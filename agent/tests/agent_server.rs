@@ -718,3 +718,406 @@ fn off_suspends_the_queue_on_the_server_and_stores_nothing() {
         Some((_, None, AgentEvent::Err(CommandError::NotFound)))
     ));
 }
+
+/// Agent 0 makes an invitation; the link it shows.
+fn invitation_link(world: &mut World) -> ConnectionRequest {
+    world.command(0, b"inv", new_command(ConnectionMode::Invitation));
+    world.run();
+    let Some((_, _, AgentEvent::Inv(link))) = world.nodes[0].events.pop() else {
+        panic!("{:?}", world.nodes[0].events)
+    };
+    link
+}
+
+fn join_command(link: ConnectionRequest, info: &'static [u8]) -> AgentCommand {
+    AgentCommand::Join {
+        conn_req: Box::new(link),
+        info: bytes::Bytes::from_static(info),
+    }
+}
+
+#[test]
+fn join_stores_both_queues_then_sends_the_confirmation_and_answers_ok() {
+    let mut world = World::new(2);
+    let link = invitation_link(&mut world);
+    world.command(1, b"j", join_command(link.clone(), b"bob's profile"));
+    world.run();
+    let node = &world.nodes[1];
+    let [(corr, Some(conn), AgentEvent::Ok)] = node.events.as_slice() else {
+        panic!("{:?}", node.events)
+    };
+    assert_eq!(corr, &CorrId(b"j".to_vec()));
+    assert_eq!(node.store.state(), node.agent.state());
+    let stored = &node.store.state().connections[conn];
+    assert_eq!(ConnectionType::of(stored), Some(ConnectionType::Duplex));
+    assert_eq!(stored.duplex_handshake, Some(true));
+    assert_eq!(stored.agent_version, 2);
+    let snd = stored.snd_queue.as_ref().unwrap();
+    let rcv = stored.rcv_queue.as_ref().unwrap();
+    assert_eq!(snd.status, QueueStatus::Confirmed);
+    assert_eq!(rcv.status, QueueStatus::New);
+    assert_eq!(snd.snd_id, link.data().queues.first().address.sender_id);
+    assert!(stored.ratchet.is_some(), "the ratchet step is stored");
+    assert_eq!(stored.counters.last_internal_snd_msg_id, 1);
+    assert!(stored.counters.last_snd_msg_hash.is_empty());
+    // The reply queue exists on the server and is subscribed; the confirmation reached the
+    // inviter's queue (the inviter does not take it in yet), which is still unsecured.
+    let server = world.server.server();
+    assert_eq!(server.queue_count(), 2);
+    let reply = server
+        .queue_records()
+        .into_iter()
+        .find(|q| q.recipient_id == rcv.rcv_id)
+        .unwrap();
+    assert_eq!(reply.sender_id, rcv.snd_id);
+    let inviter = server
+        .queue_records()
+        .into_iter()
+        .find(|q| q.sender_id == snd.snd_id)
+        .unwrap();
+    assert!(inviter.sender_key.is_none());
+    assert_eq!(
+        node.agent
+            .manager()
+            .subscription_count(&world.server_address),
+        1
+    );
+}
+
+#[test]
+fn join_refuses_a_link_without_a_common_agent_version() {
+    let mut world = World::new(2);
+    let mut link = invitation_link(&mut world);
+    let ConnectionRequest::Invitation { data, .. } = &mut link else {
+        panic!()
+    };
+    data.agent_versions = simplex_core::encoding::VersionRange::new(3, 4).unwrap();
+    world.command(1, b"j", join_command(link, b"info"));
+    world.run();
+    let node = &world.nodes[1];
+    let [(_, None, AgentEvent::Err(e))] = node.events.as_slice() else {
+        panic!("{:?}", node.events)
+    };
+    assert_eq!(e.agent_error().to_string(), "AGENT A_VERSION");
+    assert!(node.store.state().connections.is_empty());
+    assert_eq!(
+        world.server.server().queue_count(),
+        1,
+        "no reply queue made"
+    );
+}
+
+#[test]
+fn the_inviter_stores_the_confirmation_then_shows_conf_and_acks_it() {
+    let mut world = World::new(2);
+    let link = invitation_link(&mut world);
+    world.command(1, b"j", join_command(link, b"bob's profile"));
+    world.run();
+    let node = &world.nodes[0];
+    let [(corr, Some(conn), AgentEvent::Conf { id, servers, info })] = node.events.as_slice()
+    else {
+        panic!("{:?}", node.events)
+    };
+    assert_eq!(corr, &CorrId::default());
+    assert_eq!(&info[..], b"bob's profile");
+    assert_eq!(servers, &vec![world.server_address.clone()]);
+    assert_eq!(node.store.state(), node.agent.state());
+    let stored = &node.store.state().confirmations[id];
+    assert_eq!(&stored.conn, conn);
+    assert_eq!(&stored.conn_info[..], b"bob's profile");
+    assert!(stored.own_conn_info.is_none());
+    assert!(!stored.reply_queues.is_empty());
+    // The key the inviter will secure its queue with is the joiner's send key.
+    let joiner = &world.nodes[1].store.state();
+    let (_, joined) = joiner.connections.iter().next().unwrap();
+    let snd_key = simplex_core::crypto::keys::SignKey::from_der(
+        joined.snd_queue.as_ref().unwrap().snd_private_key.expose(),
+    )
+    .unwrap();
+    assert_eq!(
+        stored.sender_key.as_deref(),
+        Some(snd_key.verify_key().to_der().as_slice())
+    );
+    // The queue stays new until `LET`; the server's copy was acknowledged after the commit.
+    let queue = node.store.state().connections[conn]
+        .rcv_queue
+        .as_ref()
+        .unwrap();
+    assert_eq!(queue.status, QueueStatus::New);
+    assert_eq!(world.server.server().message_count(), 0);
+}
+
+#[test]
+fn a_crash_before_the_confirmation_is_stored_leaves_it_on_the_server() {
+    let mut world = World::new(2);
+    let link = invitation_link(&mut world);
+    world.auto_commit = false;
+    world.command(1, b"j", join_command(link, b"bob's profile"));
+    // Commit only the joiner's batches until the inviter holds an uncommitted one.
+    for _ in 0..10_000 {
+        world.commit_all(1);
+        if !world.nodes[0].uncommitted.is_empty() {
+            break;
+        }
+        world.run_steps(1);
+    }
+    assert_eq!(world.nodes[0].uncommitted.len(), 1);
+    assert!(
+        world.nodes[0].events.is_empty(),
+        "no CONF before the commit"
+    );
+    world.crash_and_restart(0);
+    world.auto_commit = true;
+    world.run();
+    assert!(world.nodes[0].store.state().confirmations.is_empty());
+    assert!(world.nodes[0].events.is_empty());
+    assert_eq!(world.server.server().message_count(), 1, "not acknowledged");
+}
+
+/// Agent 0 invites, agent 1 joins, agent 0 accepts: the whole v2 handshake, with `corr`
+/// tags `inv`, `j` and `let`. Gives both connection ids.
+fn handshake(world: &mut World) -> (ConnectionId, ConnectionId) {
+    let link = invitation_link(world);
+    world.command(1, b"j", join_command(link, b"bob's profile"));
+    world.run();
+    let Some((_, Some(alice_conn), AgentEvent::Conf { id, .. })) =
+        world.nodes[0].events.last().cloned()
+    else {
+        panic!("{:?}", world.nodes[0].events)
+    };
+    world.command_on(
+        0,
+        b"let",
+        Some(alice_conn.clone()),
+        AgentCommand::Let {
+            conf_id: id,
+            info: bytes::Bytes::from_static(b"alice's profile"),
+        },
+    );
+    world.run();
+    let bob_conn = world.nodes[1]
+        .store
+        .state()
+        .connections
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    (alice_conn, bob_conn)
+}
+
+#[test]
+fn two_agents_complete_the_duplex_handshake_through_the_server() {
+    let mut world = World::new(2);
+    let (alice_conn, bob_conn) = handshake(&mut world);
+    let events = |i: usize| -> Vec<(Vec<u8>, AgentEvent)> {
+        world.nodes[i]
+            .events
+            .iter()
+            .map(|(c, _, e)| (c.0.clone(), e.clone()))
+            .collect()
+    };
+    let alice = events(0);
+    assert!(
+        matches!(alice[0], (_, AgentEvent::Conf { .. })),
+        "{alice:?}"
+    );
+    assert_eq!(
+        alice[1..],
+        [(b"let".to_vec(), AgentEvent::Ok), (vec![], AgentEvent::Con)]
+    );
+    let bob = events(1);
+    assert_eq!(
+        bob,
+        [
+            (b"j".to_vec(), AgentEvent::Ok),
+            (
+                vec![],
+                AgentEvent::Info(bytes::Bytes::from_static(b"alice's profile"))
+            ),
+            (vec![], AgentEvent::Con),
+        ]
+    );
+    for (i, conn) in [(0, &alice_conn), (1, &bob_conn)] {
+        let node = &world.nodes[i];
+        assert_eq!(node.store.state(), node.agent.state(), "agent {i}");
+        let stored = &node.store.state().connections[conn];
+        assert_eq!(ConnectionType::of(stored), Some(ConnectionType::Duplex));
+        assert_eq!(
+            stored.rcv_queue.as_ref().unwrap().status,
+            QueueStatus::Active
+        );
+        assert_eq!(
+            stored.snd_queue.as_ref().unwrap().status,
+            QueueStatus::Active
+        );
+        assert!(stored.ratchet_keys.is_none());
+        assert!(node.store.state().confirmations.is_empty());
+        // Each sent its confirmation (id 1) and HELLO (id 2) and received the other's HELLO.
+        assert_eq!(stored.counters.last_internal_snd_msg_id, 2, "agent {i}");
+        assert_eq!(stored.counters.last_external_snd_msg_id, 2, "agent {i}");
+    }
+    // Both queues are secured with the other side's key, and every message was acknowledged.
+    let server = world.server.server();
+    assert_eq!(server.queue_count(), 2);
+    assert!(server
+        .queue_records()
+        .iter()
+        .all(|q| q.sender_key.is_some()));
+    assert_eq!(server.message_count(), 0);
+}
+
+#[test]
+fn let_of_an_unknown_confirmation_is_prohibited() {
+    let mut world = World::new(2);
+    world.command(0, b"inv", new_command(ConnectionMode::Invitation));
+    world.run();
+    let Some((_, Some(conn), _)) = world.nodes[0].events.pop() else {
+        panic!()
+    };
+    let before = world.nodes[0].store.state().clone();
+    world.command_on(
+        0,
+        b"let",
+        Some(conn),
+        AgentCommand::Let {
+            conf_id: simplex_agent::store::ConfirmationId::generate(
+                &mut ChaCha20Rng::seed_from_u64(9),
+            ),
+            info: bytes::Bytes::from_static(b"x"),
+        },
+    );
+    world.run();
+    let [(_, _, AgentEvent::Err(e))] = world.nodes[0].events.as_slice() else {
+        panic!("{:?}", world.nodes[0].events)
+    };
+    assert_eq!(e.agent_error().to_string(), "CMD PROHIBITED");
+    assert_eq!(world.nodes[0].store.state(), &before);
+}
+
+/// What agent `i` has shown, checked against its store after a crash and a restart: every
+/// event names a connection the store holds, and what each event claims is durable.
+fn check_shown_is_durable(
+    world: &World,
+    i: usize,
+    shown: &[(CorrId, Option<ConnectionId>, AgentEvent)],
+    at: &str,
+) {
+    let state = world.nodes[i].store.state();
+    for (corr, conn, event) in shown {
+        let Some(conn) = conn else { continue };
+        let Some(stored) = state.connections.get(conn) else {
+            panic!("{at}: agent {i} showed {event:?} for a connection its store lacks")
+        };
+        let rcv = stored.rcv_queue.as_ref().map(|q| q.status);
+        let snd = stored.snd_queue.as_ref().map(|q| q.status);
+        match event {
+            AgentEvent::Conf { id, .. } => assert!(
+                state.confirmations.contains_key(id) || snd.is_some(),
+                "{at}: CONF of a confirmation not stored"
+            ),
+            AgentEvent::Info(_) => assert!(
+                stored.rcv_queue.as_ref().unwrap().e2e_dh_secret.is_some(),
+                "{at}: INFO before the reply confirmation is stored"
+            ),
+            AgentEvent::Con => assert_eq!(
+                (rcv, snd),
+                (Some(QueueStatus::Active), Some(QueueStatus::Active)),
+                "{at}: CON before both queues are active"
+            ),
+            // JOIN: both queues and the confirmed send queue; LET: the reply's send queue.
+            AgentEvent::Ok if corr.0 == b"j" => {
+                assert!(
+                    rcv.is_some(),
+                    "{at}: JOIN OK before the reply queue is stored"
+                );
+                assert_ne!(
+                    snd,
+                    Some(QueueStatus::New),
+                    "{at}: JOIN OK before Confirmed"
+                );
+            }
+            AgentEvent::Ok if corr.0 == b"let" => {
+                assert!(
+                    snd.is_some(),
+                    "{at}: LET OK before the send queue is stored"
+                );
+                assert_ne!(rcv, Some(QueueStatus::New), "{at}: LET OK before KEY");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Crashes the joiner or the inviter after every number of deliveries of the handshake's
+/// `JOIN` phase and, separately, of its `LET` phase; the restarted agent subscribes its
+/// connections again (`SUB`, as the reference's user does) and the world runs to rest. What
+/// was shown before the crash is always durable, and each agent ends holding its store's state.
+#[test]
+fn a_crash_at_any_step_of_the_handshake_never_shows_what_the_store_lacks() {
+    let mut points = 0;
+    let mut completed_after_crash = 0;
+    for let_phase in [false, true] {
+        for crashed in [0, 1] {
+            for steps in 0.. {
+                let mut world = World::new(2);
+                let link = invitation_link(&mut world);
+                world.command(1, b"j", join_command(link, b"bob's profile"));
+                if let_phase {
+                    world.run();
+                    let Some((_, Some(conn), AgentEvent::Conf { id, .. })) =
+                        world.nodes[0].events.last().cloned()
+                    else {
+                        panic!("no CONF")
+                    };
+                    world.command_on(
+                        0,
+                        b"let",
+                        Some(conn),
+                        AgentCommand::Let {
+                            conf_id: id,
+                            info: bytes::Bytes::from_static(b"alice's profile"),
+                        },
+                    );
+                }
+                let settled = world.run_steps(steps);
+                let at = format!("let phase {let_phase}, agent {crashed}, {steps} steps");
+                let shown = world.nodes[crashed].events.clone();
+                world.crash_and_restart(crashed);
+                check_shown_is_durable(&world, crashed, &shown, &at);
+                let conns: Vec<ConnectionId> = world.nodes[crashed]
+                    .store
+                    .state()
+                    .connections
+                    .keys()
+                    .cloned()
+                    .collect();
+                for conn in conns {
+                    world.command_on(crashed, b"sub", Some(conn), AgentCommand::Sub);
+                }
+                world.run();
+                for i in 0..2 {
+                    let node = &world.nodes[i];
+                    assert_eq!(node.agent.state(), node.store.state(), "{at}: agent {i}");
+                    let shown = node.events.clone();
+                    check_shown_is_durable(&world, i, &shown, &at);
+                }
+                let connected = |i: usize| {
+                    world.nodes[i].store.state().connections.values().any(|c| {
+                        c.rcv_queue.as_ref().map(|q| q.status) == Some(QueueStatus::Active)
+                            && c.snd_queue.as_ref().map(|q| q.status) == Some(QueueStatus::Active)
+                    })
+                };
+                if let_phase && connected(0) && connected(1) {
+                    completed_after_crash += 1;
+                }
+                points += 1;
+                if settled {
+                    break;
+                }
+            }
+        }
+    }
+    assert!(points > 40, "only {points} crash points");
+    assert!(completed_after_crash > 0, "no run completed the handshake");
+}

@@ -234,6 +234,8 @@ fn record_for(state: &StoreState, s: &Step, rng: &mut ChaCha20Rng) -> Option<Rec
             confirmation: ConfirmationRecord {
                 conn: conn?,
                 sender_key: Some(vec![seed; 44]),
+                sender_dh_key: vec![seed; 32],
+                smp_client_version: 2,
                 conn_info: Bytes::from(vec![seed; 5]),
                 reply_queues: Bytes::new(),
                 ratchet_state: secret(seed, 100),

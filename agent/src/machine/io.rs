@@ -1,13 +1,16 @@
 //! What the [`super::Agent`] takes and gives: user commands and their events, socket events
 //! and actions, store batches and their confirmations, and its errors (plain data).
 
+use bytes::Bytes;
 use simplex_core::address::{ServerAddress, TransportHost};
 use simplex_core::client::{ConnId, KeepAlive, ManagerError, RequestError, SocksProxy};
 use simplex_core::time::Instant;
 
-use crate::error::{smp_request_error, AgentErrorType, ConnectionErrorType};
+use crate::error::{
+    smp_request_error, AgentErrorType, CommandErrorType, ConnectionErrorType, SmpAgentError,
+};
 use crate::protocol::{ConnectionMode, ConnectionRequest};
-use crate::store::{BatchId, ConnectionId, RecordBatch};
+use crate::store::{BatchId, ConfirmationId, ConnectionId, RecordBatch};
 
 /// The user's handle on a command: echoed in every event that answers it (the reference's
 /// `ACorrId`; empty for events that answer no command).
@@ -28,6 +31,23 @@ pub enum AgentCommand {
     Del,
     /// `OFF`: suspend the connection's receive queue on its server (senders get `AUTH`).
     Off,
+    /// `JOIN`: join an invitation link with our connection info (the v2 duplex handshake:
+    /// a reply queue of ours goes in the confirmation); answered `OK` once the confirmation
+    /// reached the inviter's server.
+    Join {
+        /// The invitation link (boxed: it is large beside the other commands).
+        conn_req: Box<ConnectionRequest>,
+        /// Our connection info (the inviter sees it in `CONF`).
+        info: Bytes,
+    },
+    /// `LET confId info`: accept the joining party's confirmation (`CONF`) with our
+    /// connection info; answered `OK` once our reply confirmation is stored.
+    Let {
+        /// The confirmation, from `CONF`.
+        conf_id: ConfirmationId,
+        /// Our connection info (the joining party sees it in `INFO`).
+        info: Bytes,
+    },
 }
 
 /// Why a command failed. A placeholder for the reference's `AgentErrorType` tree (written in
@@ -41,6 +61,15 @@ pub enum CommandError {
     /// connection whose queue is already active).
     #[error("CONN SIMPLEX")]
     Simplex,
+    /// The command does not fit the connection or the confirmation (`CMD PROHIBITED`).
+    #[error("CMD PROHIBITED")]
+    Prohibited,
+    /// The peer did not secure its queue for our `HELLO` (`CONN NOT_ACCEPTED`).
+    #[error("CONN NOT_ACCEPTED")]
+    NotAccepted,
+    /// The peer's queue refused our confirmation or `HELLO` (`CONN NOT_AVAILABLE`).
+    #[error("CONN NOT_AVAILABLE")]
+    NotAvailable,
     /// A connection with this id exists (`CONN DUPLICATE`).
     #[error("CONN DUPLICATE")]
     Duplicate,
@@ -57,6 +86,9 @@ pub enum CommandError {
     /// The connection is halted by an earlier failed commit (`INTERNAL`).
     #[error("connection halted by a failed commit")]
     Halted,
+    /// The other agent's link or message does not fit (`AGENT A_VERSION`...).
+    #[error("AGENT {}", .0.name())]
+    Agent(SmpAgentError),
     /// Something the reference reports as `INTERNAL` (a key that did not agree...).
     #[error("internal: {0}")]
     Internal(&'static str),
@@ -69,7 +101,11 @@ impl CommandError {
             Self::NotFound => AgentErrorType::Conn(ConnectionErrorType::NotFound),
             Self::Simplex => AgentErrorType::Conn(ConnectionErrorType::Simplex),
             Self::Duplicate => AgentErrorType::Conn(ConnectionErrorType::Duplicate),
+            Self::Prohibited => AgentErrorType::Cmd(CommandErrorType::Prohibited),
+            Self::NotAccepted => AgentErrorType::Conn(ConnectionErrorType::NotAccepted),
+            Self::NotAvailable => AgentErrorType::Conn(ConnectionErrorType::NotAvailable),
             Self::Server(e) => smp_request_error(e),
+            Self::Agent(e) => AgentErrorType::Agent(*e),
             other => AgentErrorType::Internal(other.to_string()),
         }
     }
@@ -82,6 +118,20 @@ pub enum AgentEvent {
     Inv(ConnectionRequest),
     /// `OK`: the command succeeded.
     Ok,
+    /// `CONF`: the joining party's confirmation came (v2: with its reply queues' servers);
+    /// `LET` with this id accepts it.
+    Conf {
+        /// The confirmation to name in `LET`.
+        id: ConfirmationId,
+        /// The servers of the joining party's reply queues.
+        servers: Vec<ServerAddress>,
+        /// The joining party's connection info.
+        info: Bytes,
+    },
+    /// `INFO`: the inviter's connection info, from its reply confirmation (the joiner).
+    Info(Bytes),
+    /// `CON`: both queues carry messages; the connection is ready.
+    Con,
     /// `ERR`.
     Err(CommandError),
 }

@@ -8,7 +8,10 @@
 
 pub mod connection;
 mod delete;
+mod handshake;
+mod incoming;
 mod io;
+mod join;
 mod new_conn;
 mod subscribe;
 #[cfg(test)]
@@ -59,12 +62,22 @@ enum Effect {
         sub: QueueSubscription,
         answer: Option<CorrId>,
     },
+    /// Send a request that puts what a batch records on the wire (a confirmation's `SEND`);
+    /// `pending` says what its answer is for.
+    Request {
+        conn: ConnectionId,
+        server: ServerAddress,
+        request: Box<simplex_core::client::Request>,
+        pending: PendingRequest,
+    },
 }
 
 impl Effect {
     fn connection(&self) -> &ConnectionId {
         match self {
-            Self::Event { conn, .. } | Self::Subscribe { conn, .. } => conn,
+            Self::Event { conn, .. }
+            | Self::Subscribe { conn, .. }
+            | Self::Request { conn, .. } => conn,
         }
     }
 
@@ -74,6 +87,7 @@ impl Effect {
         match self {
             Self::Event { corr_id, conn, .. } => Some((corr_id, conn)),
             Self::Subscribe { answer, conn, .. } => answer.map(|corr_id| (corr_id, conn)),
+            Self::Request { pending, .. } => pending.waiting(),
         }
     }
 }
@@ -94,6 +108,28 @@ enum PendingRequest {
     CreateQueue(Box<NewQueue>),
     /// `DEL` or `OFF` of a connection's receive queue.
     QueueCommand(delete::QueueCommand),
+    /// `NEW` for a joining party's reply queue.
+    JoinQueue(Box<join::Joining>),
+    /// The joining party's confirmation `SEND`.
+    ConfirmationSent(join::ConfirmationSent),
+    /// `ACK` of a server message (its answer changes nothing).
+    Ack,
+    /// `KEY` on one of our receive queues.
+    Secure(handshake::Securing),
+    /// A handshake message's `SEND` (reply confirmation or `HELLO`).
+    Sending(handshake::Sending),
+}
+
+impl PendingRequest {
+    /// Who waits for this request's answer, if anyone.
+    fn waiting(self) -> Option<(CorrId, ConnectionId)> {
+        match self {
+            Self::ConfirmationSent(sent) => Some(sent.waiting()),
+            Self::Secure(securing) => securing.waiting(),
+            Self::Sending(_) => None,
+            Self::CreateQueue(_) | Self::QueueCommand(_) | Self::JoinQueue(_) | Self::Ack => None,
+        }
+    }
 }
 
 /// The agent machine.
@@ -196,6 +232,12 @@ impl Agent {
                     AgentCommand::Sub => self.subscribe_connection(corr_id, conn),
                     AgentCommand::Del => self.delete_connection(corr_id, conn),
                     AgentCommand::Off => self.suspend_connection(corr_id, conn),
+                    AgentCommand::Let { conf_id, info } => {
+                        self.allow_connection(corr_id, conn, conf_id, info)
+                    }
+                    AgentCommand::Join { conn_req, info } => {
+                        self.join_connection(corr_id, conn, *conn_req, info)
+                    }
                 }
                 return Ok(());
             }
@@ -304,6 +346,28 @@ impl Agent {
                 // A subscription names no stream: the manager never refuses it.
                 let _ = self.feed_manager(subscribe);
             }
+            Effect::Request {
+                server,
+                request,
+                pending,
+                ..
+            } => self.send_request(server, request, pending),
+        }
+    }
+
+    /// Hands a request to the manager and remembers what its answer is for.
+    fn send_request(
+        &mut self,
+        server: ServerAddress,
+        request: Box<simplex_core::client::Request>,
+        pending: PendingRequest,
+    ) {
+        let input = ManagerInput::Request { server, request };
+        // A request names no stream: the manager never refuses it.
+        if let Ok(handled) = self.feed_manager(input) {
+            if let Some(id) = handled.request {
+                self.requests.insert(id, pending);
+            }
         }
     }
 
@@ -399,13 +463,22 @@ impl Agent {
                 ManagerEvent::Response { id, result, .. } => match self.requests.remove(&id) {
                     Some(PendingRequest::CreateQueue(new)) => self.queue_created(*new, result),
                     Some(PendingRequest::QueueCommand(q)) => self.queue_command_done(q, result),
-                    None => {}
+                    Some(PendingRequest::JoinQueue(j)) => self.reply_queue_created(*j, result),
+                    Some(PendingRequest::ConfirmationSent(c)) => self.confirmation_sent(c, result),
+                    Some(PendingRequest::Secure(s)) => self.secured(s, result),
+                    Some(PendingRequest::Sending(s)) => self.handshake_sent(s, result),
+                    Some(PendingRequest::Ack) | None => {}
                 },
                 ManagerEvent::Subscribed { server, sub } => self.subscribed(server, sub, Ok(())),
                 ManagerEvent::SubscriptionFailed { server, sub, error } => {
                     self.subscribed(server, sub, Err(error))
                 }
-                // Messages and server events come with the flows that use them.
+                ManagerEvent::Message {
+                    server,
+                    queue_id,
+                    message,
+                } => self.message_received(server, queue_id, message),
+                // Other server events come with the flows that use them.
                 _ => {}
             }
         }

@@ -184,22 +184,27 @@ impl Agent {
     }
 
     /// Whether an id names a connection, or one being created under it.
-    fn id_taken(&self, conn: &ConnectionId) -> bool {
+    pub(super) fn id_taken(&self, conn: &ConnectionId) -> bool {
         self.state.connections.contains_key(conn)
             || self.requests.values().any(|r| match r {
                 PendingRequest::CreateQueue(n) => n.conn.as_ref() == Some(conn),
-                PendingRequest::QueueCommand(_) => false,
+                PendingRequest::JoinQueue(j) => j.conn() == Some(conn),
+                PendingRequest::QueueCommand(_)
+                | PendingRequest::ConfirmationSent(_)
+                | PendingRequest::Ack
+                | PendingRequest::Secure(_)
+                | PendingRequest::Sending(_) => false,
             })
     }
 
-    fn fresh_connection_id(&mut self) -> Option<ConnectionId> {
+    pub(super) fn fresh_connection_id(&mut self) -> Option<ConnectionId> {
         (0..ID_ATTEMPTS)
             .map(|_| ConnectionId::generate(&mut *self.rng))
             .find(|c| !self.state.connections.contains_key(c))
     }
 
     /// One of the configured servers, at random.
-    fn pick_server(&mut self) -> Option<ServerAddress> {
+    pub(super) fn pick_server(&mut self) -> Option<ServerAddress> {
         let n = self.config.smp_servers.len();
         if n == 0 {
             return None;

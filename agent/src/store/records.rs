@@ -153,6 +153,12 @@ pub struct ConfirmationRecord {
     pub conn: ConnectionId,
     /// The sender's key for `KEY` (DER).
     pub sender_key: Option<Vec<u8>>,
+    /// The sender's X25519 key for the queue's per-queue box, from the clear header (raw 32
+    /// bytes; the reference's `e2e_snd_pub_key`): the queue's box secret is made from it when
+    /// the user accepts.
+    pub sender_dh_key: Vec<u8>,
+    /// The SMP client version the confirmation came with (the queue's, once accepted).
+    pub smp_client_version: Version,
     /// The sender's connection info.
     pub conn_info: Bytes,
     /// Its reply queues, encoded (v2 duplex), empty otherwise.
