@@ -257,8 +257,9 @@ impl StrDecode for NotificationsMode {
     }
 }
 
-/// The state of one of a connection's queues, as the store records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Where one of a connection's queues is in the handshake (the reference's `QueueStatus`), as
+/// the store records it and `STAT` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum QueueStatus {
     /// Created (`new`).
     New,

@@ -4,33 +4,7 @@
 
 use crate::store::{ConnectionMode, ConnectionRecord};
 
-/// Where a queue is in the handshake (the reference's `QueueStatus`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum QueueStatus {
-    /// Created (recipient) or known from a link (sender); nothing sent yet.
-    New,
-    /// The recipient got the confirmation; the sender sent it.
-    Confirmed,
-    /// The recipient secured the queue with the sender's key (`KEY`).
-    Secured,
-    /// `HELLO` went through: the queue carries messages.
-    Active,
-    /// Suspended by the user (`OFF`): no more messages are accepted on it.
-    Disabled,
-}
-
-impl QueueStatus {
-    /// The reference's text form (stored in its database and shown by `STAT`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::New => "new",
-            Self::Confirmed => "confirmed",
-            Self::Secured => "secured",
-            Self::Active => "active",
-            Self::Disabled => "disabled",
-        }
-    }
-}
+pub use crate::meta::QueueStatus;
 
 /// The kind of a connection (the reference's `ConnType`: `RcvConnection`, `SndConnection`,
 /// `DuplexConnection`, `ContactConnection`), derived from its queues and mode.
