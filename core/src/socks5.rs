@@ -5,10 +5,12 @@
 //! CONNECT whose destination is a domain name — so `.onion` names and DNS are resolved at the
 //! proxy, never locally — or an IPv4 address when the host is one. See `spec/client.md`.
 //!
-//! Use: create with [`Socks5Client::new`], send what [`Socks5Client::poll_transmit`] gives,
-//! feed what the proxy sends to [`Socks5Client::handle_input`] until [`Socks5Client::status`]
-//! is no longer [`Socks5Status::InProgress`]. Bytes after the CONNECT reply are not consumed:
-//! they belong to the tunnelled protocol (TLS) and go to it.
+//! Use, as every machine here (`spec/machines.md`): create with [`Socks5Client::new`], then
+//! drain [`Socks5Client::poll_output`] until it says [`Socks5Output::Wait`] — bytes to send,
+//! then once the outcome, [`Socks5Output::Connected`] or [`Socks5Output::Failed`] — and feed
+//! what the proxy sends to [`Socks5Client::handle_input`]. Feeding input before the outputs are
+//! drained is [`Socks5ApiError::OutputPending`]. Bytes after the CONNECT reply are not
+//! consumed: they belong to the tunnelled protocol (TLS) and go to it.
 //!
 //! Everything is bounded: the machine never holds more than one reply (at most 262 bytes).
 
@@ -136,6 +138,27 @@ pub enum BoundAddress {
     Domain(Vec<u8>, u16),
 }
 
+/// What the handshake asks of its user next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Socks5Output {
+    /// Send these bytes to the proxy.
+    Transmit(Vec<u8>),
+    /// The tunnel is open (given once): the stream now carries the tunnelled protocol.
+    Connected(BoundAddress),
+    /// The handshake failed (given once): close the stream.
+    Failed(Socks5Error),
+    /// Nothing until the proxy sends more (the connect timeout is the caller's).
+    Wait,
+}
+
+/// Using the machine out of order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Socks5ApiError {
+    /// Input before the previous outputs were drained with [`Socks5Client::poll_output`].
+    #[error("outputs are pending: drain poll_output first")]
+    OutputPending,
+}
+
 /// Where the handshake stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Socks5Status {
@@ -170,11 +193,13 @@ pub struct Socks5Client {
     status: Socks5Status,
     inbox: Vec<u8>,
     outbox: Vec<u8>,
+    /// Whether the outcome (connected or failed) has been handed out by `poll_output`.
+    outcome_reported: bool,
 }
 
 impl Socks5Client {
     /// A handshake to reach `target:port`, offering "no authentication" (and username/password
-    /// when credentials are given). The greeting is ready in [`Self::poll_transmit`].
+    /// when credentials are given). The greeting is the first output.
     pub fn new(
         target: Socks5Target,
         port: u16,
@@ -198,12 +223,35 @@ impl Socks5Client {
             status: Socks5Status::InProgress,
             inbox: Vec::new(),
             outbox,
+            outcome_reported: false,
         })
     }
 
-    /// Bytes to send to the proxy, if any.
-    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        (!self.outbox.is_empty()).then(|| std::mem::take(&mut self.outbox))
+    /// The next thing to do: bytes to send first, then the outcome once it is known.
+    pub fn poll_output(&mut self) -> Socks5Output {
+        if !self.outbox.is_empty() {
+            return Socks5Output::Transmit(std::mem::take(&mut self.outbox));
+        }
+        if self.outcome_reported {
+            return Socks5Output::Wait;
+        }
+        match &self.status {
+            Socks5Status::InProgress => Socks5Output::Wait,
+            Socks5Status::Connected(bound) => {
+                self.outcome_reported = true;
+                Socks5Output::Connected(bound.clone())
+            }
+            Socks5Status::Failed(e) => {
+                self.outcome_reported = true;
+                Socks5Output::Failed(e.clone())
+            }
+        }
+    }
+
+    /// Whether outputs wait to be drained.
+    fn output_pending(&self) -> bool {
+        !self.outbox.is_empty()
+            || (!self.outcome_reported && self.status != Socks5Status::InProgress)
     }
 
     /// Where the handshake stands.
@@ -213,7 +261,10 @@ impl Socks5Client {
 
     /// Feeds bytes from the proxy; returns how many were consumed. Once the handshake is over
     /// (either way) nothing more is consumed: the rest belongs to the tunnelled protocol.
-    pub fn handle_input(&mut self, bytes: &[u8]) -> usize {
+    pub fn handle_input(&mut self, bytes: &[u8]) -> Result<usize, Socks5ApiError> {
+        if self.output_pending() {
+            return Err(Socks5ApiError::OutputPending);
+        }
         let mut consumed = 0;
         while self.step != Step::Done {
             let need = match self.needed() {
@@ -235,7 +286,7 @@ impl Socks5Client {
                 .extend_from_slice(&bytes[consumed..consumed + take]);
             consumed += take;
         }
-        consumed
+        Ok(consumed)
     }
 
     /// The proxy closed the stream.

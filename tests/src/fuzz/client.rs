@@ -8,7 +8,9 @@ use rand_chacha::rand_core::SeedableRng;
 /// chunk is its length): it never takes more than it is given, never holds more than one
 /// reply, and once finished takes nothing more.
 pub fn socks5(data: &[u8]) {
-    use simplex_core::socks5::{Socks5Client, Socks5Credentials, Socks5Status, Socks5Target};
+    use simplex_core::socks5::{
+        Socks5Client, Socks5Credentials, Socks5Output, Socks5Status, Socks5Target,
+    };
     let credentials = data
         .first()
         .is_some_and(|b| b & 1 == 1)
@@ -22,19 +24,31 @@ pub fn socks5(data: &[u8]) {
     let Ok(mut client) = Socks5Client::new(target, 5223, credentials) else {
         return;
     };
+    assert!(
+        matches!(client.poll_output(), Socks5Output::Transmit(_)),
+        "the greeting"
+    );
     let mut rest = data.get(2..).unwrap_or_default();
     while let Some((&size, tail)) = rest.split_first() {
         let n = usize::from(size).max(1).min(tail.len());
         let (chunk, after) = tail.split_at(n);
         let done_before = *client.status() != Socks5Status::InProgress;
-        let used = client.handle_input(chunk);
+        let used = client
+            .handle_input(chunk)
+            .expect("outputs were drained after the previous input");
         assert!(used <= chunk.len());
         if done_before {
             assert_eq!(used, 0, "a finished handshake takes nothing");
         }
-        if let Some(out) = client.poll_transmit() {
-            assert!(out.len() <= 3 + 255 + 255 + 7);
+        let mut outcomes = 0;
+        loop {
+            match client.poll_output() {
+                Socks5Output::Transmit(out) => assert!(out.len() <= 3 + 255 + 255 + 7),
+                Socks5Output::Connected(_) | Socks5Output::Failed(_) => outcomes += 1,
+                Socks5Output::Wait => break,
+            }
         }
+        assert!(outcomes <= 1, "the outcome is given once");
         rest = after;
     }
     client.handle_peer_closed();

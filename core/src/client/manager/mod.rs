@@ -15,7 +15,7 @@ use super::retry::{Backoff, ChildRng, RetryInterval};
 use crate::address::{ServerAddress, TransportHost};
 use crate::crypto::rng::CryptoRng;
 use crate::protocol::Command;
-use crate::socks5::{Socks5Client, Socks5Status, Socks5Target};
+use crate::socks5::{Socks5Client, Socks5Output, Socks5Target};
 use crate::time::Instant;
 use crate::tls::TlsSession;
 use crate::transport::ClientConnection;
@@ -226,19 +226,42 @@ impl ConnectionManager {
         let link = self.link_mut(server, conn)?;
         let mut rest = bytes;
         let mut consumed = 0;
+        let mut socks_bytes = Vec::new();
         if let Some(socks) = link.socks.as_mut() {
-            let n = socks.handle_input(rest);
-            rest = &rest[n..];
-            consumed += n;
-            match socks.status().clone() {
-                Socks5Status::InProgress => {}
-                Socks5Status::Connected(_) => link.socks = None,
-                Socks5Status::Failed(_) => {
-                    self.link_failed(now, server);
-                    return Ok(bytes.len());
+            // The tunnel's outputs are drained right here, after every input, so the machine
+            // never sees input with outputs pending; refused input fails the link all the same.
+            let mut failed = match socks.handle_input(rest) {
+                Ok(n) => {
+                    rest = &rest[n..];
+                    consumed += n;
+                    false
+                }
+                Err(_) => true,
+            };
+            loop {
+                match socks.poll_output() {
+                    Socks5Output::Transmit(b) => socks_bytes.push(b),
+                    Socks5Output::Connected(_) => {
+                        link.socks = None;
+                        break;
+                    }
+                    Socks5Output::Failed(_) => {
+                        failed = true;
+                        break;
+                    }
+                    Socks5Output::Wait => break,
                 }
             }
+            if failed {
+                self.link_failed(now, server);
+                return Ok(bytes.len());
+            }
         }
+        for bytes in socks_bytes {
+            self.outputs
+                .push_back(ManagerOutput::Transmit { conn, bytes });
+        }
+        let link = self.link_mut(server, conn)?;
         if link.socks.is_none() && !rest.is_empty() {
             consumed += link
                 .client
@@ -505,7 +528,9 @@ impl ConnectionManager {
         loop {
             if !discard && link.opened {
                 if let Some(socks) = link.socks.as_mut() {
-                    if let Some(bytes) = socks.poll_transmit() {
+                    // Only the greeting waits here (the stream just opened): replies to the
+                    // proxy's messages go out as they are read, in `receive`.
+                    if let Socks5Output::Transmit(bytes) = socks.poll_output() {
                         self.outputs.push_back(ManagerOutput::Transmit {
                             conn: link.conn,
                             bytes,
