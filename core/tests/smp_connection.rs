@@ -547,3 +547,44 @@ proptest! {
         }
     }
 }
+
+/// The network's inputs wait for the outputs to be drained; `Send` is a command and may be
+/// repeated before draining.
+#[test]
+fn network_input_before_the_outputs_are_drained_is_refused() {
+    let (mut client, mut server) = pair(31, SMP_VERSION_RANGE, identity().key_hash());
+    let mut hello = Vec::new();
+    while let Output::Transmit(bytes) = client.poll_output() {
+        hello.extend(bytes);
+    }
+    assert_eq!(
+        server.handle_input(Instant::ZERO, Input::Received(&hello)),
+        Ok(hello.len())
+    );
+    // The server's answer waits to be sent: the network's inputs take nothing until it is.
+    for input in [Input::Tick, Input::Received(b"x"), Input::PeerClosed] {
+        assert_eq!(
+            server.handle_input(Instant::ZERO, input),
+            Err(ApiError::OutputPending)
+        );
+    }
+    let mut answer = Vec::new();
+    while let Output::Transmit(bytes) = server.poll_output() {
+        answer.extend(bytes);
+    }
+    assert_eq!(server.handle_input(Instant::ZERO, Input::Tick), Ok(0));
+    client
+        .handle_input(Instant::ZERO, Input::Received(&answer))
+        .unwrap();
+    let mut t = Transcript::default();
+    pump(&mut client, &mut server, Instant::ZERO, &mut t);
+    // Established and drained: sends may be queued back to back before draining.
+    let ping = transmission(&client, "1", &[], &Command::Ping, None);
+    for _ in 0..2 {
+        assert_eq!(
+            client.handle_input(Instant::ZERO, Input::Send(vec![ping.clone()])),
+            Ok(0)
+        );
+    }
+    assert!(matches!(client.poll_output(), Output::Transmit(_)));
+}

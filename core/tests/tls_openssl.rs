@@ -97,11 +97,11 @@ fn drive(
         let n = stream.read(&mut buf).unwrap();
         let now = Instant::from_micros(start.elapsed().as_micros() as u64);
         if n == 0 {
-            session.handle_peer_eof();
+            session.handle_peer_eof().unwrap();
         } else {
             let mut rest = &buf[..n];
             while !rest.is_empty() {
-                let used = session.handle_input(now, rest);
+                let used = session.handle_input(now, rest).unwrap();
                 rest = &rest[used..];
                 pump(session, stream, &mut events);
             }

@@ -193,7 +193,18 @@ fn stalled_handshake_times_out() {
     let (mut client, mut server) = pair(&id, id.key_hash(), 6);
     let hello = transmit(&mut client);
     // The server answers but the client never hears back.
-    server.handle_input(Instant::ZERO, &hello);
+    server.handle_input(Instant::ZERO, &hello).unwrap();
+    // Its answer waits to be sent: network input and time are refused until it is drained,
+    // and take nothing.
+    assert_eq!(
+        server.handle_input(Instant::ZERO, b"x"),
+        Err(TlsApiError::OutputPending)
+    );
+    assert_eq!(
+        server.handle_timeout(Instant::ZERO),
+        Err(TlsApiError::OutputPending)
+    );
+    assert_eq!(server.handle_peer_eof(), Err(TlsApiError::OutputPending));
     assert!(matches!(server.poll_output(), TlsOutput::Transmit(_)));
     // Drained, it names its deadline.
     let deadline = match server.poll_output() {
@@ -202,9 +213,11 @@ fn stalled_handshake_times_out() {
     };
     assert_eq!(deadline, Instant::ZERO + TIMEOUT);
     assert_eq!(server.poll_timeout(), Some(deadline));
-    server.handle_timeout(Instant::from_micros(deadline.as_micros() - 1));
+    server
+        .handle_timeout(Instant::from_micros(deadline.as_micros() - 1))
+        .unwrap();
     assert_eq!(server.poll_output(), TlsOutput::Timeout(Some(deadline)));
-    server.handle_timeout(deadline);
+    server.handle_timeout(deadline).unwrap();
     assert_eq!(
         events(&mut server),
         vec![
@@ -213,7 +226,7 @@ fn stalled_handshake_times_out() {
         ]
     );
     assert_eq!(server.poll_output(), TlsOutput::Timeout(None));
-    client.handle_timeout(deadline);
+    client.handle_timeout(deadline).unwrap();
     assert_eq!(
         events(&mut client)[0],
         TlsEvent::Error(TlsError::HandshakeTimeout)
@@ -224,7 +237,9 @@ fn stalled_handshake_times_out() {
 fn garbage_closes_with_a_protocol_error() {
     let id = identity(13);
     let mut server = TlsSession::server(&id, rng(1), Instant::ZERO, TIMEOUT).unwrap();
-    let consumed = server.handle_input(Instant::ZERO, b"GET / HTTP/1.1\r\n\r\n");
+    let consumed = server
+        .handle_input(Instant::ZERO, b"GET / HTTP/1.1\r\n\r\n")
+        .unwrap();
     assert_eq!(consumed, 18);
     // An alert may go out first; then the error, then the close.
     let events = events(&mut server);
@@ -241,7 +256,7 @@ proptest! {
         let id = identity(14);
         let mut server = TlsSession::server(&id, rng(2), Instant::ZERO, TIMEOUT).unwrap();
         for chunk in &chunks {
-            server.handle_input(Instant::ZERO, chunk);
+            server.handle_input(Instant::ZERO, chunk).unwrap();
             drain(&mut server);
         }
     }
@@ -252,8 +267,9 @@ proptest! {
         let mut client = TlsSession::client("localhost", id.key_hash(), rng(3), Instant::ZERO, TIMEOUT).unwrap();
         let mut server = TlsSession::server(&id, rng(4), Instant::ZERO, TIMEOUT).unwrap();
         let hello = transmit(&mut client);
-        server.handle_input(Instant::ZERO, &hello);
-        server.handle_input(Instant::ZERO, &tail);
+        server.handle_input(Instant::ZERO, &hello).unwrap();
+        drain(&mut server);
+        server.handle_input(Instant::ZERO, &tail).unwrap();
         drain(&mut server);
         prop_assert!(server.session_id().is_none());
     }
@@ -264,16 +280,24 @@ fn handshake_fed_one_byte_at_a_time() {
     let id = identity(16);
     let (mut client, mut server) = pair(&id, id.key_hash(), 10);
     let (mut client_events, mut server_events) = (Vec::new(), Vec::new());
+    // Each byte is one input; the receiver's outputs are drained after each, as the contract
+    // wants, and what it wrote goes to the other side in the next round.
+    let (mut to_server, mut to_client) = (Vec::new(), Vec::new());
     for _ in 0..100 {
         let (wire, events) = drain(&mut client);
         client_events.extend(events);
-        for b in wire.concat().chunks(1) {
-            assert_eq!(server.handle_input(Instant::ZERO, b), 1);
+        to_server.extend(wire.concat());
+        for b in std::mem::take(&mut to_server).chunks(1) {
+            assert_eq!(server.handle_input(Instant::ZERO, b), Ok(1));
+            let (wire, events) = drain(&mut server);
+            server_events.extend(events);
+            to_client.extend(wire.concat());
         }
-        let (wire, events) = drain(&mut server);
-        server_events.extend(events);
-        for b in wire.concat().chunks(1) {
-            assert_eq!(client.handle_input(Instant::ZERO, b), 1);
+        for b in std::mem::take(&mut to_client).chunks(1) {
+            assert_eq!(client.handle_input(Instant::ZERO, b), Ok(1));
+            let (wire, events) = drain(&mut client);
+            client_events.extend(events);
+            to_server.extend(wire.concat());
         }
     }
     // Same seeds as a whole-buffer run give the same session id.
@@ -301,15 +325,20 @@ fn unread_plaintext_is_bounded() {
         Err(TlsApiError::SendBufferFull)
     );
     // The server stops consuming once the limit of unread data is reached...
-    let used = server.handle_input(Instant::ZERO, &wire);
+    let used = server.handle_input(Instant::ZERO, &wire).unwrap();
     assert!(used < wire.len());
+    // More input before the events are drained is refused.
+    assert_eq!(
+        server.handle_input(Instant::ZERO, &wire[used..]),
+        Err(TlsApiError::OutputPending)
+    );
     let mut total = plaintext_len(&mut server);
     assert!(total >= simplex_core::tls::MAX_UNREAD_PLAINTEXT);
     assert!(total <= simplex_core::tls::MAX_UNREAD_PLAINTEXT + 16384);
     // ...and takes the rest once the events are drained.
     let mut rest = &wire[used..];
     while !rest.is_empty() {
-        let n = server.handle_input(Instant::ZERO, rest);
+        let n = server.handle_input(Instant::ZERO, rest).unwrap();
         rest = &rest[n..];
         total += plaintext_len(&mut server);
     }

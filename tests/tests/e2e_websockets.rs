@@ -169,13 +169,13 @@ impl TlsProbe {
             assert!(std::time::Instant::now() < until, "no answer in time");
             match self.sock.read(&mut buf) {
                 Ok(0) => {
-                    self.tls.handle_peer_eof();
+                    self.tls.handle_peer_eof().unwrap();
                     self.closed = true;
                 }
                 Ok(n) => {
                     let mut rest = &buf[..n];
                     while !rest.is_empty() {
-                        let used = self.tls.handle_input(Instant::ZERO, rest);
+                        let used = self.tls.handle_input(Instant::ZERO, rest).unwrap();
                         rest = &rest[used..];
                         self.flush();
                     }

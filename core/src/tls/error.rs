@@ -69,6 +69,10 @@ pub enum TlsApiError {
     /// More than the fixed limit of ciphertext is waiting: drain `poll_output` first.
     #[error("send buffer full")]
     SendBufferFull,
+    /// Network input (bytes, EOF, a timeout) before the previous outputs were drained with
+    /// `poll_output`: drain to `Timeout` first. Nothing was taken.
+    #[error("outputs are pending: drain poll_output first")]
+    OutputPending,
     /// The configuration could not be built (bad server name or identity).
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -209,11 +209,22 @@ impl TlsSession {
         self.phase == Phase::Closed
     }
 
+    /// Whether outputs wait to be drained: network input is refused until they are
+    /// ([`TlsApiError::OutputPending`]). `send` and `close` are commands and may come at any
+    /// time: a caller fills records with several `send`s, then drains.
+    fn output_pending(&self) -> bool {
+        !self.transmit.is_empty() || !self.events.is_empty()
+    }
+
     /// Feeds bytes received from the peer and returns how many were consumed. Fewer than given
-    /// only while [`MAX_UNREAD_PLAINTEXT`] of data waits in events: drain `poll_output`, then feed
-    /// the rest. Once closed, input is discarded (reported as consumed).
-    pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> usize {
-        self.handle_timeout(now);
+    /// only when [`MAX_UNREAD_PLAINTEXT`] of data came out of them as events: drain
+    /// `poll_output`, then feed the rest. Once closed, input is discarded (reported as
+    /// consumed). Refused, taking nothing, while outputs are pending.
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<usize, TlsApiError> {
+        if self.output_pending() {
+            return Err(TlsApiError::OutputPending);
+        }
+        self.advance_time(now);
         let mut rest = data;
         while !rest.is_empty() && self.phase != Phase::Closed && self.unread < MAX_UNREAD_PLAINTEXT
         {
@@ -250,11 +261,11 @@ impl TlsSession {
             }
         }
         self.release_input_buffer();
-        if self.phase == Phase::Closed {
+        Ok(if self.phase == Phase::Closed {
             data.len()
         } else {
             data.len() - rest.len()
-        }
+        })
     }
 
     /// Lets rustls shrink its record buffer now rather than at the next input. It shrinks the
@@ -275,7 +286,10 @@ impl TlsSession {
 
     /// The peer closed the transport (EOF). Reported as an error during the handshake, as a plain
     /// close afterwards.
-    pub fn handle_peer_eof(&mut self) {
+    pub fn handle_peer_eof(&mut self) -> Result<(), TlsApiError> {
+        if self.output_pending() {
+            return Err(TlsApiError::OutputPending);
+        }
         match self.phase {
             Phase::Handshaking => self.fail(TlsError::Protocol(rustls::Error::General(
                 "connection closed during handshake".into(),
@@ -283,10 +297,20 @@ impl TlsSession {
             Phase::Established => self.close_now(),
             Phase::Closed => {}
         }
+        Ok(())
     }
 
-    /// Advances time: fails the connection if the handshake deadline has passed.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    /// Advances time: fails the connection if the handshake deadline has passed. Refused while
+    /// outputs are pending.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), TlsApiError> {
+        if self.output_pending() {
+            return Err(TlsApiError::OutputPending);
+        }
+        self.advance_time(now);
+        Ok(())
+    }
+
+    fn advance_time(&mut self, now: Instant) {
         if self.phase == Phase::Handshaking && now >= self.deadline {
             self.fail(TlsError::HandshakeTimeout);
         }

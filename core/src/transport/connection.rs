@@ -113,6 +113,15 @@ pub enum ApiError {
     /// Too many blocks wait for the socket; drain `Transmit` outputs first.
     #[error("too many blocks are waiting to be sent")]
     Backpressure,
+    /// Network input (received bytes, peer closed, a tick) before the previous outputs were
+    /// drained to `Timeout`. Nothing was taken.
+    #[error("outputs are pending: drain poll_output first")]
+    OutputPending,
+}
+
+/// TLS refuses input only while its outputs wait, which this connection never leaves.
+fn tls_misuse(_: TlsApiError) -> ApiError {
+    ApiError::OutputPending
 }
 
 /// Which side, with what it checks in the SMP hello.
@@ -336,16 +345,25 @@ impl<M: ProtocolMessage> SmpConnection<M> {
 
     /// Feeds an input. Returns how many received bytes were consumed: fewer than given only
     /// when the peer sends faster than outputs are drained — drain, then feed the rest.
+    /// `Send` and `Close` are commands and may come at any time (a sender queues several
+    /// sends, then drains); the network's inputs need the previous outputs drained
+    /// ([`ApiError::OutputPending`]).
     pub fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<usize, ApiError> {
+        if matches!(input, Input::Received(_) | Input::PeerClosed | Input::Tick)
+            && self.output_pending()
+        {
+            return Err(ApiError::OutputPending);
+        }
         self.now = self.now.max(now);
         let consumed = match input {
             Input::Received(bytes) => {
-                let n = self.tls.handle_input(now, bytes);
+                // TLS is drained after every call here, so it never refuses.
+                let n = self.tls.handle_input(now, bytes).map_err(tls_misuse)?;
                 self.pump_tls(now);
                 n
             }
             Input::PeerClosed => {
-                self.tls.handle_peer_eof();
+                self.tls.handle_peer_eof().map_err(tls_misuse)?;
                 self.pump_tls(now);
                 0
             }
@@ -364,7 +382,7 @@ impl<M: ProtocolMessage> SmpConnection<M> {
                 0
             }
             Input::Tick => {
-                self.tls.handle_timeout(now);
+                self.tls.handle_timeout(now).map_err(tls_misuse)?;
                 self.pump_tls(now);
                 0
             }
@@ -374,6 +392,12 @@ impl<M: ProtocolMessage> SmpConnection<M> {
             self.end(CloseReason::HandshakeTimeout);
         }
         Ok(consumed)
+    }
+
+    /// Whether outputs wait for `poll_output` (blocks waiting for room in TLS do not count:
+    /// they are the sender's queue, not output).
+    fn output_pending(&self) -> bool {
+        !self.wire.is_empty() || !self.outputs.is_empty() || self.phase == Phase::Closing
     }
 
     /// The next output. Drain until [`Output::Timeout`].

@@ -107,20 +107,29 @@ pub fn pump(client: &mut TlsSession, server: &mut TlsSession, now: Instant) -> P
     let (mut client_events, mut server_events) = (Vec::new(), Vec::new());
     loop {
         let mut moved = false;
+        // A stream: what each side wrote since the last round reaches the other as one input.
+        // Both are drained first (each may have written on its own, e.g. after `send`), so no
+        // input meets undrained outputs, as the contract wants.
         let (wire, events) = drain(client);
         client_events.extend(events);
-        for bytes in wire {
-            let n = server.handle_input(now, &bytes);
-            assert_eq!(n, bytes.len());
-            transcript.push((true, bytes));
-            moved = true;
-        }
+        let to_server = wire.concat();
         let (wire, events) = drain(server);
         server_events.extend(events);
-        for bytes in wire {
-            let n = client.handle_input(now, &bytes);
-            assert_eq!(n, bytes.len());
-            transcript.push((false, bytes));
+        let to_client = wire.concat();
+        if !to_server.is_empty() {
+            let n = server
+                .handle_input(now, &to_server)
+                .expect("server outputs drained");
+            assert_eq!(n, to_server.len());
+            transcript.push((true, to_server));
+            moved = true;
+        }
+        if !to_client.is_empty() {
+            let n = client
+                .handle_input(now, &to_client)
+                .expect("client outputs drained");
+            assert_eq!(n, to_client.len());
+            transcript.push((false, to_client));
             moved = true;
         }
         if !moved {

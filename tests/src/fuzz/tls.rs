@@ -40,7 +40,9 @@ fn run_tls_server(data: &[u8]) -> bool {
         now += 1000;
         let mut input = chunk;
         while !input.is_empty() {
-            let used = server.handle_input(Instant::from_micros(now), input);
+            let used = server
+                .handle_input(Instant::from_micros(now), input)
+                .expect("outputs were drained");
             input = &input[used..];
             let mut unread = 0;
             for event in drain_tls(&mut server).1 {
@@ -55,7 +57,9 @@ fn run_tls_server(data: &[u8]) -> bool {
         drain_tls(&mut server);
         rest = after;
     }
-    server.handle_timeout(Instant::from_micros(now + 20_000_000));
+    server
+        .handle_timeout(Instant::from_micros(now + 20_000_000))
+        .expect("outputs were drained");
     assert!(server.is_closed() || server.is_established());
     established
 }
@@ -90,15 +94,20 @@ pub fn handshake_transcript() -> Vec<u8> {
         for b in drain_tls(&mut client).0 {
             let mut rest = &b[..];
             while !rest.is_empty() {
-                let used = server.handle_input(Instant::from_micros(now), rest);
+                let used = server
+                    .handle_input(Instant::from_micros(now), rest)
+                    .expect("outputs were drained");
                 rest = &rest[used..];
                 to_client.extend(drain_tls(&mut server).0);
             }
             client_bytes.extend_from_slice(&b);
         }
         to_client.extend(drain_tls(&mut server).0);
-        for b in to_client {
-            client.handle_input(Instant::from_micros(now), &b);
+        let to_client = to_client.concat();
+        if !to_client.is_empty() {
+            client
+                .handle_input(Instant::from_micros(now), &to_client)
+                .expect("outputs were drained");
         }
     }
     client_bytes

@@ -237,7 +237,9 @@ impl AgentClient {
         self.sock.set_read_timeout(Some(wait))?;
         let n = match self.sock.read(&mut self.buf) {
             Ok(0) => {
-                self.tls.handle_peer_eof();
+                self.tls
+                    .handle_peer_eof()
+                    .map_err(|e| io::Error::other(e.to_string()))?;
                 self.flush()?;
                 self.closed = true;
                 return Ok(());
@@ -258,7 +260,10 @@ impl AgentClient {
         let mut rest = received.as_slice();
         while !rest.is_empty() {
             let now = self.now();
-            let taken = self.tls.handle_input(now, rest);
+            let taken = self
+                .tls
+                .handle_input(now, rest)
+                .map_err(|e| io::Error::other(e.to_string()))?;
             rest = rest.get(taken..).unwrap_or_default();
             self.flush()?;
         }
