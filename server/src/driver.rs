@@ -126,6 +126,9 @@ pub enum DriverError {
     /// The server was shut down.
     #[error("the server was shut down")]
     ShutDown,
+    /// An input before the previous outputs were drained to `Timeout`. Nothing was taken.
+    #[error("outputs are pending: drain poll_output first")]
+    OutputPending,
     /// The server machine refused the input (a driver bug if it ever happens).
     #[error("server machine: {0}")]
     Machine(#[from] ServerError),
@@ -259,6 +262,9 @@ impl<R: CryptoRng> ServerDriver<R> {
     ) -> Result<(), DriverError> {
         if self.shut_down {
             return Err(DriverError::ShutDown);
+        }
+        if !self.outputs.is_empty() {
+            return Err(DriverError::OutputPending);
         }
         match input {
             DriverInput::Mail(letters) => self.read_mail(clock, letters)?,

@@ -545,6 +545,8 @@ impl Service for Host {
                     Ok(()) => {}
                     Err(e) => tracing::error!(error = %e, "driver refused its mail"),
                 }
+                // The mail's outputs go out before the next input, as the driver requires.
+                self.drain(clock, actions);
             }
         }
         let shutdown = matches!(input, DriverInput::Shutdown);

@@ -342,6 +342,11 @@ fn each_block_of_one_read_is_answered_on_its_own() {
             },
         )
         .unwrap();
+    // Its answers wait to be drained: another input first is a misuse, and takes nothing.
+    assert!(matches!(
+        w.driver().handle_input(now, DriverInput::Tick),
+        Err(simplex_server::driver::DriverError::OutputPending)
+    ));
     let mut answers = Vec::new();
     loop {
         match w.driver().poll_output() {
