@@ -7,48 +7,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::{Command, Output};
-
 use simplex_tests::reference::process::StopSignal;
 use simplex_tests::reference::programs;
 use simplex_tests::reference::smp_server::{ReferenceSmpServer, ServerSetup};
 
-const BIN: &str = env!("CARGO_BIN_EXE_smp-client");
-
-fn run(dir: &Path, runtime: &str, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--state-dir")
-        .arg(dir)
-        .args(["--runtime", runtime, "--timeout", "10"])
-        .args(args)
-        .env_remove("SMP_CLIENT_STATE_DIR")
-        .env_remove("SMP_SERVER")
-        .output()
-        .unwrap()
-}
-
-/// Runs and expects success; the `name=value` lines.
-fn ok(dir: &Path, runtime: &str, args: &[&str]) -> BTreeMap<String, String> {
-    let out = run(dir, runtime, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let (k, v) = l
-                .split_once('=')
-                .unwrap_or_else(|| panic!("not name=value: {l}"));
-            (k.to_string(), v.to_string())
-        })
-        .collect()
-}
+mod common;
+use common::{ok, run};
 
 fn reference_server(test: &str) -> Option<ReferenceSmpServer> {
     let programs = programs(test)?;
