@@ -26,6 +26,7 @@ use simplex_core::protocol::MsgFlags;
 use simplex_core::ratchet::{generate_e2e_params, E2eRatchetParams, Ratchet};
 
 use super::connection::QueueStatus;
+use super::new_conn::CreatedQueue;
 use super::{Agent, AgentEvent, CommandError, CorrId, Effect, PendingRequest};
 use crate::error::SmpAgentError;
 use crate::integrity::SndIntegrity;
@@ -170,25 +171,14 @@ impl Agent {
         join: Joining,
         result: Result<Reply, RequestError>,
     ) {
-        let (recipient_id, sender_id, server_dh_key) = match result {
-            Ok(Reply::Ids {
-                recipient_id,
-                sender_id,
-                server_dh_key,
-            }) => (recipient_id, sender_id, server_dh_key),
-            Ok(_) => return self.join_failed(join, CommandError::Internal("unexpected reply")),
-            Err(e) => return self.join_failed(join, CommandError::Server(e)),
-        };
-        let Ok(rcv_dh_secret) = join.reply_keys.dh_key.diffie_hellman(&server_dh_key) else {
-            return self.join_failed(join, CommandError::Internal("server DH key"));
-        };
-        let conn = match &join.conn {
-            Some(c) if self.id_taken(c) => return self.join_failed(join, CommandError::Duplicate),
-            Some(c) => c.clone(),
-            None => match self.fresh_connection_id() {
-                Some(c) => c,
-                None => return self.join_failed(join, CommandError::Internal("unique id")),
-            },
+        let CreatedQueue {
+            recipient_id,
+            sender_id,
+            rcv_dh_secret,
+            conn,
+        } = match self.created_queue(result, &join.reply_keys.dh_key, join.conn.as_ref()) {
+            Ok(created) => created,
+            Err(e) => return self.join_failed(join, e),
         };
         let Ok(snd_box) = SndQueueBox::new(
             &join.inviter_queue,

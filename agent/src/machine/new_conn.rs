@@ -13,6 +13,7 @@ use simplex_core::client::{
 use simplex_core::crypto::cbox::CbKey;
 use simplex_core::crypto::x25519;
 use simplex_core::encoding::NonEmpty;
+use simplex_core::protocol::EntityId;
 use simplex_core::ratchet::{generate_e2e_params, E2E_ENCRYPT_VERSIONS};
 
 use super::connection::QueueStatus;
@@ -77,25 +78,14 @@ impl Agent {
     /// The server answered `NEW`: store the connection; `INV` and the subscription wait for
     /// the commit.
     pub(super) fn queue_created(&mut self, new: NewQueue, result: Result<Reply, RequestError>) {
-        let (recipient_id, sender_id, server_dh_key) = match result {
-            Ok(Reply::Ids {
-                recipient_id,
-                sender_id,
-                server_dh_key,
-            }) => (recipient_id, sender_id, server_dh_key),
-            Ok(_) => return self.new_failed(new, CommandError::Internal("unexpected reply")),
-            Err(e) => return self.new_failed(new, CommandError::Server(e)),
-        };
-        let Ok(rcv_dh_secret) = new.keys.dh_key.diffie_hellman(&server_dh_key) else {
-            return self.new_failed(new, CommandError::Internal("server DH key"));
-        };
-        let conn = match &new.conn {
-            Some(c) if self.id_taken(c) => return self.new_failed(new, CommandError::Duplicate),
-            Some(c) => c.clone(),
-            None => match self.fresh_connection_id() {
-                Some(c) => c,
-                None => return self.new_failed(new, CommandError::Internal("unique id")),
-            },
+        let CreatedQueue {
+            recipient_id,
+            sender_id,
+            rcv_dh_secret,
+            conn,
+        } = match self.created_queue(result, &new.keys.dh_key, new.conn.as_ref()) {
+            Ok(created) => created,
+            Err(e) => return self.new_failed(new, e),
         };
         let e2e_key = x25519::PrivateKey::generate(&mut *self.rng);
         let queue = RcvQueueRecord {
@@ -183,6 +173,42 @@ impl Agent {
         self.event(new.corr_id, new.conn, AgentEvent::Err(error));
     }
 
+    /// The server's answer to a `NEW` (ours or a joiner's reply queue): the queue's ids, the
+    /// secret for its message bodies, and the connection id it goes under (the one asked for,
+    /// checked free, or a fresh one).
+    pub(super) fn created_queue(
+        &mut self,
+        result: Result<Reply, RequestError>,
+        dh_key: &x25519::PrivateKey,
+        conn: Option<&ConnectionId>,
+    ) -> Result<CreatedQueue, CommandError> {
+        let (recipient_id, sender_id, server_dh_key) = match result {
+            Ok(Reply::Ids {
+                recipient_id,
+                sender_id,
+                server_dh_key,
+            }) => (recipient_id, sender_id, server_dh_key),
+            Ok(_) => return Err(CommandError::Internal("unexpected reply")),
+            Err(e) => return Err(CommandError::Server(e)),
+        };
+        let rcv_dh_secret = dh_key
+            .diffie_hellman(&server_dh_key)
+            .map_err(|_| CommandError::Internal("server DH key"))?;
+        let conn = match conn {
+            Some(c) if self.id_taken(c) => return Err(CommandError::Duplicate),
+            Some(c) => c.clone(),
+            None => self
+                .fresh_connection_id()
+                .ok_or(CommandError::Internal("unique id"))?,
+        };
+        Ok(CreatedQueue {
+            recipient_id,
+            sender_id,
+            rcv_dh_secret,
+            conn,
+        })
+    }
+
     /// Whether an id names a connection, or one being created under it.
     pub(super) fn id_taken(&self, conn: &ConnectionId) -> bool {
         self.state.connections.contains_key(conn)
@@ -212,4 +238,16 @@ impl Agent {
         let i = (self.rng.next_u64() % n as u64) as usize;
         self.config.smp_servers.get(i).cloned()
     }
+}
+
+/// What [`Agent::created_queue`] takes from the server's answer to `NEW`.
+pub(super) struct CreatedQueue {
+    /// The recipient's id.
+    pub recipient_id: EntityId,
+    /// The id senders use.
+    pub sender_id: EntityId,
+    /// The secret the server's message bodies are boxed with.
+    pub rcv_dh_secret: x25519::SharedSecret,
+    /// The connection the queue belongs to.
+    pub conn: ConnectionId,
 }
