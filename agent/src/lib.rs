@@ -21,4 +21,5 @@ pub mod meta;
 pub mod pipeline;
 pub mod protocol;
 pub mod queue_file;
+pub mod service;
 pub mod store;

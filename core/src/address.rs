@@ -26,6 +26,14 @@ impl TransportHost {
     pub fn is_onion(&self) -> bool {
         matches!(self, Self::Onion(_))
     }
+
+    /// The host as a shell dials it: a dotted address or the name.
+    pub fn dial_name(&self) -> String {
+        match self {
+            Self::Ipv4([a, b, c, d]) => format!("{a}.{b}.{c}.{d}"),
+            Self::Onion(name) | Self::Domain(name) => name.clone(),
+        }
+    }
 }
 
 /// Bytes that end a host name in an address.

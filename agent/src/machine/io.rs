@@ -163,6 +163,10 @@ pub enum AgentInput<'a> {
     CommitFailed(BatchId),
     /// Only time passed (the timeout asked for, or any later time).
     Timeout,
+    /// Stop: every server connection is closed (TLS close_notify sent) and every subscription
+    /// forgotten; requests in flight are answered with errors. Records already handed out
+    /// stay to be confirmed.
+    Shutdown,
 }
 
 /// A socket action for the shell: the connection manager's, passed through.

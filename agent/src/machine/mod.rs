@@ -256,6 +256,7 @@ impl Agent {
             AgentInput::Received(conn, bytes) => ManagerInput::Received(conn, bytes),
             AgentInput::Closed(conn) => ManagerInput::Closed(conn),
             AgentInput::Timeout => ManagerInput::Tick,
+            AgentInput::Shutdown => ManagerInput::Close,
         };
         // The manager refuses an unknown stream before it changes anything.
         self.feed_manager(manager_input)

@@ -18,7 +18,7 @@ use super::manager::{
     ConnId, ConnectionManager, ManagerEvent, ManagerInput, ManagerOutput, ManagerRequestId,
     QueueSubscription, SubKey,
 };
-use crate::address::{ServerAddress, TransportHost};
+use crate::address::ServerAddress;
 use crate::driver::{Service, ShellInput, SocketAction, SocketId, Waker, FIRST_OUTGOING_SOCKET};
 use crate::encoding::UnixTime;
 use crate::time::Instant;
@@ -128,13 +128,6 @@ pub fn conn_of(socket: SocketId) -> Option<ConnId> {
     socket.checked_sub(FIRST_OUTGOING_SOCKET).map(ConnId)
 }
 
-fn host_text(host: &TransportHost) -> String {
-    match host {
-        TransportHost::Ipv4([a, b, c, d]) => format!("{a}.{b}.{c}.{d}"),
-        TransportHost::Onion(name) | TransportHost::Domain(name) => name.clone(),
-    }
-}
-
 impl ClientService<Mailbox> {
     /// Wraps a manager, with an empty [`Mailbox`] as its port.
     pub fn new(manager: ConnectionManager) -> Self {
@@ -209,8 +202,8 @@ impl<P: ClientPort> ClientService<P> {
                     // With a proxy the stream goes to it; the manager names the server in
                     // its SOCKS5 request.
                     let (host, port) = match proxy {
-                        Some(proxy) => (host_text(&proxy.host), proxy.port),
-                        None => (host_text(&host), port),
+                        Some(proxy) => (proxy.host.dial_name(), proxy.port),
+                        None => (host.dial_name(), port),
                     };
                     actions.push(SocketAction::Connect {
                         socket: socket_of(conn),

@@ -1,0 +1,145 @@
+//! Two of our agents on real sockets (either shell), each on its own thread with an in-memory
+//! store: the duplex handshake between them through a server, and restarting one on its
+//! store.
+
+// Helpers outside #[test] functions fail loudly, as tests should.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use simplex_agent::machine::{AgentCommand, AgentConfig, AgentEvent};
+use simplex_agent::protocol::ConnectionMode;
+use simplex_agent::service::PortEvent;
+use simplex_agent::store::{ConnectionId, MemoryStore};
+use simplex_agent_cli::agent_runtime::{AgentRuntime, AgentRuntimeConfig};
+use simplex_agent_cli::client_runtime::Runtime;
+use simplex_core::address::ServerAddress;
+use simplex_core::client::{ManagerConfig, SignAlgorithm};
+use simplex_core::encoding::string::StrDecode;
+
+/// How long any one step may take on loopback.
+pub const STEP: Duration = Duration::from_secs(20);
+
+pub type TestAgent = AgentRuntime<MemoryStore>;
+
+/// An agent creating its queues on `server`, on `store`.
+pub fn start_agent(runtime: Runtime, server: &str, seed: u8, store: MemoryStore) -> TestAgent {
+    let server = ServerAddress::str_decode(server.as_bytes()).unwrap();
+    let config = AgentRuntimeConfig {
+        runtime,
+        agent: AgentConfig {
+            smp_servers: vec![server],
+            sign_algorithm: SignAlgorithm::Ed448,
+        },
+        manager: ManagerConfig::default(),
+        seed: Some([seed; 32]),
+    };
+    AgentRuntime::start(config, store).unwrap()
+}
+
+/// The first event answering `corr_id`, or failing the test with what came instead.
+pub fn answer(agent: &mut TestAgent, corr_id: &[u8]) -> PortEvent {
+    agent
+        .wait_for(STEP, |e| e.corr_id.0 == corr_id)
+        .unwrap_or_else(|| panic!("no answer to {:?}", String::from_utf8_lossy(corr_id)))
+}
+
+/// Waits for an event that `wanted` picks.
+pub fn event(
+    agent: &mut TestAgent,
+    what: &str,
+    wanted: impl FnMut(&PortEvent) -> bool,
+) -> PortEvent {
+    agent
+        .wait_for(STEP, wanted)
+        .unwrap_or_else(|| panic!("no {what} event"))
+}
+
+/// The v2 duplex handshake between two agents (alice invites, bob joins); returns the
+/// connection's id on each side once both saw `CON`.
+pub fn connect(alice: &mut TestAgent, bob: &mut TestAgent) -> (ConnectionId, ConnectionId) {
+    alice
+        .command(
+            b"new",
+            None,
+            AgentCommand::New {
+                mode: ConnectionMode::Invitation,
+            },
+        )
+        .unwrap();
+    let inv = answer(alice, b"new");
+    let AgentEvent::Inv(link) = inv.event else {
+        panic!("NEW answered {:?}", inv.event)
+    };
+    let alice_conn = inv.conn.unwrap();
+
+    bob.command(
+        b"join",
+        None,
+        AgentCommand::Join {
+            conn_req: Box::new(link),
+            info: Bytes::from_static(b"bob's info"),
+        },
+    )
+    .unwrap();
+    let joined = answer(bob, b"join");
+    assert_eq!(joined.event, AgentEvent::Ok, "JOIN");
+    let bob_conn = joined.conn.unwrap();
+
+    let conf = event(alice, "CONF", |e| {
+        matches!(e.event, AgentEvent::Conf { .. })
+    });
+    let AgentEvent::Conf { id, info, .. } = conf.event else {
+        unreachable!()
+    };
+    assert_eq!(&info[..], b"bob's info");
+    alice
+        .command(
+            b"let",
+            Some(&alice_conn),
+            AgentCommand::Let {
+                conf_id: id,
+                info: Bytes::from_static(b"alice's info"),
+            },
+        )
+        .unwrap();
+    assert_eq!(answer(alice, b"let").event, AgentEvent::Ok, "LET");
+
+    let info = event(bob, "INFO", |e| matches!(e.event, AgentEvent::Info(_)));
+    assert_eq!(
+        info.event,
+        AgentEvent::Info(Bytes::from_static(b"alice's info"))
+    );
+    let con = event(bob, "CON (bob)", |e| e.event == AgentEvent::Con);
+    assert_eq!(con.conn.as_ref(), Some(&bob_conn));
+    let con = event(alice, "CON (alice)", |e| e.event == AgentEvent::Con);
+    assert_eq!(con.conn.as_ref(), Some(&alice_conn));
+    (alice_conn, bob_conn)
+}
+
+/// Connects two agents through `server`, stops both, restarts alice on her store and
+/// subscribes the connection again.
+pub fn handshake_and_restart(runtime: Runtime, server: &str) {
+    let mut alice = start_agent(runtime, server, 1, MemoryStore::new());
+    let mut bob = start_agent(runtime, server, 2, MemoryStore::new());
+    let (alice_conn, bob_conn) = connect(&mut alice, &mut bob);
+
+    let alice_store = alice.stop().unwrap();
+    let bob_store = bob.stop().unwrap();
+    for (store, conn) in [(&alice_store, &alice_conn), (&bob_store, &bob_conn)] {
+        let stored = &store.state().connections[conn];
+        assert!(stored.rcv_queue.is_some() && stored.snd_queue.is_some());
+    }
+
+    let mut alice = start_agent(runtime, server, 3, alice_store);
+    alice
+        .command(b"sub", Some(&alice_conn), AgentCommand::Sub)
+        .unwrap();
+    assert_eq!(
+        answer(&mut alice, b"sub").event,
+        AgentEvent::Ok,
+        "SUB after restart"
+    );
+    alice.stop().unwrap();
+}

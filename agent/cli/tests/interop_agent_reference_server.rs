@@ -1,0 +1,40 @@
+//! Interop: two of our agents (in process, through the connection manager, on both shells)
+//! connect through the reference smp-server v3.2.0 on loopback: the duplex handshake, then a
+//! restart of one agent on its store and `SUB`.
+//!
+//! Gated by `SIMPLEX_REFERENCE_DIR` (see `simplex_tests::reference`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod agents;
+
+use simplex_agent_cli::client_runtime::Runtime;
+use simplex_tests::reference::process::StopSignal;
+use simplex_tests::reference::programs;
+use simplex_tests::reference::smp_server::{ReferenceSmpServer, ServerSetup};
+
+fn through_reference_server(runtime: Runtime, test: &str) {
+    let Some(programs) = programs(test) else {
+        return;
+    };
+    let mut server = ReferenceSmpServer::init(&programs, &ServerSetup::default());
+    server.start();
+    agents::handshake_and_restart(runtime, &server.address());
+    server.stop(StopSignal::Interrupt);
+}
+
+#[test]
+fn interop_our_agents_through_reference_server_mio() {
+    through_reference_server(
+        Runtime::Mio,
+        "interop_our_agents_through_reference_server_mio",
+    );
+}
+
+#[test]
+fn interop_our_agents_through_reference_server_smol() {
+    through_reference_server(
+        Runtime::Smol,
+        "interop_our_agents_through_reference_server_smol",
+    );
+}
