@@ -2,7 +2,7 @@
 //! and actions, store batches and their confirmations, and its errors (plain data).
 
 use bytes::Bytes;
-use simplex_core::address::{ServerAddress, TransportHost};
+use simplex_core::address::{Scheme, ServerAddress, TransportHost};
 use simplex_core::client::{ConnId, KeepAlive, ManagerError, RequestError, SocksProxy};
 use simplex_core::time::Instant;
 
@@ -132,6 +132,38 @@ pub enum AgentEvent {
     Info(Bytes),
     /// `CON`: both queues carry messages; the connection is ready.
     Con,
+    /// `END`: another client subscribed to this connection's receive queue; the server
+    /// stopped delivering its messages to us.
+    End,
+    /// `CONNECT`: a connection to a server is up (named by the host dialled).
+    Connect {
+        /// SMP or NTF.
+        scheme: Scheme,
+        /// The host.
+        host: TransportHost,
+    },
+    /// `DISCONNECT`: a connection to a server that carried subscriptions dropped.
+    Disconnect {
+        /// SMP or NTF.
+        scheme: Scheme,
+        /// The host.
+        host: TransportHost,
+    },
+    /// `DOWN`: these connections' subscriptions on the server are down until it is reached
+    /// again (the manager reconnects and resubscribes by itself).
+    Down {
+        /// The server.
+        server: ServerAddress,
+        /// The connections.
+        conns: Vec<ConnectionId>,
+    },
+    /// `UP`: these connections are subscribed again after a reconnection.
+    Up {
+        /// The server.
+        server: ServerAddress,
+        /// The connections.
+        conns: Vec<ConnectionId>,
+    },
     /// `ERR`.
     Err(CommandError),
 }

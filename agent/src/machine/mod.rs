@@ -13,6 +13,7 @@ mod incoming;
 mod io;
 mod join;
 mod new_conn;
+mod server_events;
 mod subscribe;
 #[cfg(test)]
 mod tests;
@@ -149,6 +150,8 @@ pub struct Agent {
     subscribing: HashMap<(ServerAddress, SubKey), Vec<(CorrId, ConnectionId)>>,
     outputs: VecDeque<AgentOutput>,
     manager_deadline: Option<Instant>,
+    /// The host last dialled for each server (named in `CONNECT` / `DISCONNECT`).
+    dialled: HashMap<ServerAddress, simplex_core::address::TransportHost>,
     /// Whether `poll_output` reached `Timeout` since the last input.
     drained: bool,
     clock: Clock,
@@ -186,6 +189,7 @@ impl Agent {
             subscribing: HashMap::new(),
             outputs: VecDeque::new(),
             manager_deadline: None,
+            dialled: HashMap::new(),
             drained: true,
             clock,
         }
@@ -433,16 +437,18 @@ impl Agent {
                     port,
                     proxy,
                     keep_alive,
-                } => self
-                    .outputs
-                    .push_back(AgentOutput::Socket(SocketAction::Connect {
-                        conn,
-                        server,
-                        host,
-                        port,
-                        proxy,
-                        keep_alive,
-                    })),
+                } => {
+                    self.dialled.insert(server.clone(), host.clone());
+                    self.outputs
+                        .push_back(AgentOutput::Socket(SocketAction::Connect {
+                            conn,
+                            server,
+                            host,
+                            port,
+                            proxy,
+                            keep_alive,
+                        }))
+                }
                 ManagerOutput::Transmit { conn, bytes } => self
                     .outputs
                     .push_back(AgentOutput::Socket(SocketAction::Transmit { conn, bytes })),
@@ -479,8 +485,12 @@ impl Agent {
                     queue_id,
                     message,
                 } => self.message_received(server, queue_id, message),
-                // Other server events come with the flows that use them.
-                _ => {}
+                ManagerEvent::Connected { server } => self.server_connected(server),
+                ManagerEvent::Down { server, subs } => self.server_down(server, subs),
+                ManagerEvent::Up { server, subs } => self.server_up(server, subs),
+                ManagerEvent::End { server, sub } => self.subscription_ended(server, sub),
+                // Notifier subscriptions come with the notifications issue.
+                ManagerEvent::Notification { .. } => {}
             }
         }
     }
