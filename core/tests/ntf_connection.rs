@@ -133,7 +133,10 @@ fn commands_and_responses_cross_in_512_byte_blocks() {
     drain(&mut client, &mut cs, &mut wire);
     let sent: usize = wire.iter().map(Vec::len).sum();
     // 512 bytes of block plus one TLS record's overhead, far below an SMP block.
-    assert!((NTF_BLOCK_SIZE..NTF_BLOCK_SIZE + 64).contains(&sent), "{sent}");
+    assert!(
+        (NTF_BLOCK_SIZE..NTF_BLOCK_SIZE + 64).contains(&sent),
+        "{sent}"
+    );
     for bytes in wire {
         let mut back = vec![];
         feed(&mut server, &bytes, &mut ss, &mut back);
