@@ -26,8 +26,8 @@ use simplex_core::protocol::{
 };
 use simplex_core::time::{Clock, Instant};
 use simplex_server::ntf::{
-    NtfInput, NtfOutput, NtfServer, NtfServerConfig, NtfServerError, NtfStoreLogRecord, PushKind,
-    SmpEvent, SubscribeError,
+    NtfInput, NtfOutput, NtfServer, NtfServerConfig, NtfServerError, NtfStats, NtfStoreLogRecord,
+    PushKind, SmpEvent, SubscribeError,
 };
 
 const SESSION: &[u8] = b"session-id-of-this-tls-connection";
@@ -323,6 +323,19 @@ fn notification_subscription_scenario() {
     assert_eq!(path, "/3/device/efgh");
     let data = PnMessageData::str_decode(&open(&d.box_key, &json, "message")).unwrap();
     assert_eq!(data.queue, queue(b"notifier-1"));
+    let stats = h.server.stats();
+    assert_eq!(
+        (
+            stats.tokens_created,
+            stats.tokens_deleted,
+            stats.tokens_verified
+        ),
+        (2, 1, 2)
+    );
+    assert_eq!(
+        (stats.notifications_received, stats.notifications_delivered),
+        (2, 2)
+    );
     let _ = d.dh;
 }
 
@@ -476,6 +489,20 @@ fn smp_events_and_deletion() {
         .any(|o| matches!(o, NtfOutput::Unsubscribe(q) if *q == queue(b"n2"))));
     assert!(nmsg(&mut h, b"n2").is_empty());
     assert_eq!(h.server.store().counts(), (0, 0));
+    let stats = h.server.take_stats();
+    assert_eq!(
+        stats,
+        NtfStats {
+            tokens_created: 1,
+            tokens_verified: 1,
+            tokens_deleted: 1,
+            subscriptions_created: 2,
+            subscriptions_deleted: 1,
+            notifications_received: 2,
+            notifications_delivered: 0,
+        }
+    );
+    assert_eq!(h.server.stats(), NtfStats::default());
 }
 
 #[test]

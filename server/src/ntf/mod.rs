@@ -182,6 +182,27 @@ pub enum NtfServerError {
     DuplicateClient,
 }
 
+/// Counters since start, as the reference's `NtfServerStats` counts them (its daily log
+/// resets them each period; the shell can take a copy and reset with
+/// [`NtfServer::take_stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NtfStats {
+    /// Tokens registered (`TNEW` of a new token; `TRPL` counts one too).
+    pub tokens_created: u64,
+    /// Tokens verified (`TVFY`).
+    pub tokens_verified: u64,
+    /// Tokens deleted (`TDEL`; `TRPL` counts one too).
+    pub tokens_deleted: u64,
+    /// Subscriptions created.
+    pub subscriptions_created: u64,
+    /// Subscriptions deleted (`SDEL`).
+    pub subscriptions_deleted: u64,
+    /// `NMSG`s received.
+    pub notifications_received: u64,
+    /// Message pushes sent to active tokens.
+    pub notifications_delivered: u64,
+}
+
 /// A token's periodic background pushes.
 #[derive(Debug, Clone, Copy)]
 struct Cron {
@@ -198,6 +219,7 @@ pub struct NtfServer {
     crons: HashMap<EntityId, Cron>,
     outputs: VecDeque<NtfOutput>,
     now: Instant,
+    stats: NtfStats,
 }
 
 impl std::fmt::Debug for NtfServer {
@@ -221,6 +243,7 @@ impl NtfServer {
             crons: HashMap::new(),
             outputs: VecDeque::new(),
             now: Instant::ZERO,
+            stats: NtfStats::default(),
         }
     }
 
@@ -267,6 +290,16 @@ impl NtfServer {
     /// The store (for stats and tests).
     pub fn store(&self) -> &NtfStore {
         &self.store
+    }
+
+    /// The counters since start (or since the last [`NtfServer::take_stats`]).
+    pub fn stats(&self) -> NtfStats {
+        self.stats
+    }
+
+    /// The counters, reset to zero (for a periodic stats log).
+    pub fn take_stats(&mut self) -> NtfStats {
+        std::mem::take(&mut self.stats)
     }
 
     /// Feeds one input.
@@ -411,10 +444,12 @@ impl NtfServer {
                 nonce,
                 enc_meta,
             } => {
+                self.stats.notifications_received += 1;
                 let Some(token_id) = self.store.subscription_token(&queue).map(|t| t.id.clone())
                 else {
                     return;
                 };
+                self.stats.notifications_delivered += 1;
                 let data = simplex_core::ntf::PnMessageData {
                     queue,
                     ntf_ts: clock.wall_clock,

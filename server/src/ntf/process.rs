@@ -168,6 +168,7 @@ impl NtfServer {
         };
         self.store.add_token(token.clone());
         self.persist(NtfStoreLogRecord::CreateToken(Box::new(token)));
+        self.stats.tokens_created += 1;
         self.push(
             &id,
             PushKind::Verification,
@@ -222,6 +223,7 @@ impl NtfServer {
                     id.clone(),
                     NtfTknStatus::Active,
                 ));
+                self.stats.tokens_verified += 1;
                 NtfResponse::Ok
             }
             NtfCommand::TChk => NtfResponse::Tkn(token.status),
@@ -247,6 +249,8 @@ impl NtfServer {
                     PushKind::Verification,
                     PushNotification::Verification(reg_code),
                 );
+                self.stats.tokens_deleted += 1;
+                self.stats.tokens_created += 1;
                 NtfResponse::Ok
             }
             NtfCommand::TDel => {
@@ -255,6 +259,7 @@ impl NtfServer {
                 }
                 self.crons.remove(id);
                 self.persist(NtfStoreLogRecord::DeleteToken(id.clone()));
+                self.stats.tokens_deleted += 1;
                 NtfResponse::Ok
             }
             NtfCommand::TCrn(0) => {
@@ -296,6 +301,7 @@ impl NtfServer {
         };
         self.store.add_subscription(sub.clone());
         self.persist(NtfStoreLogRecord::CreateSubscription(Box::new(sub)));
+        self.stats.subscriptions_created += 1;
         self.subscribe(&new.queue);
         NtfResponse::SubId(id)
     }
@@ -316,6 +322,7 @@ impl NtfServer {
                 self.store.delete_subscription(id);
                 self.outputs.push_back(NtfOutput::Unsubscribe(sub.queue));
                 self.persist(NtfStoreLogRecord::DeleteSubscription(id.clone()));
+                self.stats.subscriptions_deleted += 1;
                 NtfResponse::Ok
             }
             NtfCommand::Ping => NtfResponse::Pong,
