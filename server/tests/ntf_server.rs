@@ -620,3 +620,74 @@ fn store_log_restores_tokens_and_subscriptions() {
     let data = PnMessageData::str_decode(&open(&d.box_key, &json, "message")).unwrap();
     assert_eq!(data.queue, queue(b"n1"));
 }
+
+mod store_log_props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_id() -> impl Strategy<Value = EntityId> {
+        proptest::collection::vec(any::<u8>(), 1..40)
+            .prop_map(|b| EntityId::from_slice(&b).unwrap())
+    }
+
+    fn arb_sub_status() -> impl Strategy<Value = NtfSubStatus> {
+        prop_oneof![
+            Just(NtfSubStatus::New),
+            Just(NtfSubStatus::Pending),
+            Just(NtfSubStatus::Active),
+            Just(NtfSubStatus::Inactive),
+            Just(NtfSubStatus::End),
+            Just(NtfSubStatus::Auth),
+            "[ -~]{0,40}".prop_map(|t| NtfSubStatus::Err(Bytes::from(t))),
+        ]
+    }
+
+    fn arb_record() -> impl Strategy<Value = NtfStoreLogRecord> {
+        prop_oneof![
+            (arb_id(), 0usize..6).prop_map(|(id, s)| NtfStoreLogRecord::TokenStatus(
+                id,
+                [
+                    NtfTknStatus::New,
+                    NtfTknStatus::Registered,
+                    NtfTknStatus::Invalid,
+                    NtfTknStatus::Confirmed,
+                    NtfTknStatus::Active,
+                    NtfTknStatus::Expired
+                ][s]
+            )),
+            (
+                arb_id(),
+                proptest::collection::vec(any::<u8>(), 0..30),
+                proptest::collection::vec(any::<u8>(), 1..40)
+            )
+                .prop_map(|(id, t, code)| NtfStoreLogRecord::UpdateToken(
+                    id,
+                    device(&hex::encode(t)),
+                    NtfRegCode::new(&code).unwrap()
+                )),
+            (arb_id(), any::<u16>()).prop_map(|(id, m)| NtfStoreLogRecord::TokenCron(id, m)),
+            arb_id().prop_map(NtfStoreLogRecord::DeleteToken),
+            (arb_id(), arb_sub_status())
+                .prop_map(|(id, s)| NtfStoreLogRecord::SubscriptionStatus(id, s)),
+            arb_id().prop_map(NtfStoreLogRecord::DeleteSubscription),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn records_round_trip_as_text(record in arb_record()) {
+            let line = record.to_str_bytes();
+            prop_assert!(!line.contains(&b'\n'));
+            let again = NtfStoreLogRecord::str_decode(&line).unwrap();
+            prop_assert_eq!(again.to_str_bytes(), line);
+        }
+
+        #[test]
+        fn arbitrary_lines_never_panic(line in proptest::collection::vec(any::<u8>(), 0..200)) {
+            if let Ok(record) = NtfStoreLogRecord::str_decode(&line) {
+                let again = record.to_str_bytes();
+                prop_assert!(NtfStoreLogRecord::str_decode(&again).is_ok());
+            }
+        }
+    }
+}
