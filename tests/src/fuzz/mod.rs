@@ -8,6 +8,7 @@
 #![allow(clippy::expect_used, clippy::panic)]
 
 mod agent;
+mod agent_command;
 mod client;
 mod codec;
 mod ratchet;
@@ -22,6 +23,7 @@ mod websocket;
 mod support;
 
 pub use agent::{agent_envelope, agent_message, conn_request, queue_info, queue_uri};
+pub use agent_command::agent_command;
 pub use client::{client_machine, queue_file, socks5};
 pub use codec::{address, encoding, keys, padding, string};
 pub use ratchet::{ratchet_decrypt, ratchets_for};
@@ -56,4 +58,5 @@ pub const TARGETS: &[Target] = &[
     ("queue_info", queue_info),
     ("queue_uri", queue_uri),
     ("conn_request", conn_request),
+    ("agent_command", agent_command),
 ];
