@@ -333,7 +333,8 @@ pub fn encode_transmission<C: WriteCommand>(
         (&transmission.corr_id, "the correlation id"),
         (&transmission.conn_id, "the connection id"),
     ] {
-        if id.contains(&b'\n') || id.ends_with(b"\r") {
+        // A CR at the end is fine: the line's own CRLF follows, and only one CR is dropped.
+        if id.contains(&b'\n') {
             return Err(EncodeError::LineBreak(what));
         }
     }

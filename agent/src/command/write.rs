@@ -11,8 +11,7 @@ use super::wire::{AgentResponse, ClientCommand};
 /// A value the encoder refuses, because the other side would read it back as something else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum EncodeError {
-    /// A line feed in a field, or a carriage return ending a line: the line would split, or
-    /// lose its last byte.
+    /// A line feed in a field: the line would split.
     #[error("a line break inside {0}")]
     LineBreak(&'static str),
     /// A space in a confirmation or invitation id, which is read up to the first space.
@@ -35,7 +34,9 @@ pub fn write_command_line(
     let start = out.len();
     let body = command.write_head(out)?;
     let head = out.get(start..).unwrap_or_default();
-    if head.contains(&b'\n') || (body.is_none() && head.ends_with(b"\r")) {
+    // A CR ending the line is fine: the transmission's CRLF follows, and only one CR is
+    // dropped when it is read.
+    if head.contains(&b'\n') {
         out.truncate(start);
         return Err(EncodeError::LineBreak("the command line"));
     }
