@@ -340,6 +340,17 @@ fn the_reference_agent_reads_our_commands_and_we_read_its_replies() {
     // CHK, SUB, and refusals.
     expect_tag(&a.command(&a_conn, ClientCommand::Check), "STAT");
     expect_tag(&a.command(&a_conn, ClientCommand::Subscribe), "OK");
+    // Lines may end with a bare LF.
+    a.client
+        .send_raw(format!("lf\n{a_conn}\nSEND F 3\nl\nf\n").as_bytes())
+        .unwrap();
+    expect_tag(&a.client.response("lf", T).unwrap(), "MID");
+    let msg = b.event(&b_conn, "MSG");
+    assert_eq!(msg.body.as_deref(), Some(&b"l\nf"[..]));
+    let AgentResponse::Message { meta, .. } = parsed(&msg) else {
+        panic!("{msg:?}");
+    };
+    expect_tag(&b.command(&b_conn, ClientCommand::Ack(meta.rcv_id)), "OK");
     let unknown = a.raw(&a_conn, "HELLO");
     assert_eq!(
         parsed(&unknown),
