@@ -8,6 +8,7 @@
 #![allow(clippy::expect_used, clippy::panic)]
 
 mod agent;
+mod agent_command;
 mod client;
 mod codec;
 mod ntf;
@@ -23,6 +24,7 @@ mod websocket;
 mod support;
 
 pub use agent::{agent_envelope, agent_message, conn_request, queue_info, queue_uri};
+pub use agent_command::agent_command;
 pub use client::{client_machine, queue_file, socks5};
 pub use codec::{address, encoding, keys, padding, string};
 pub use ntf::{ntf_command, ntf_machine};
@@ -60,4 +62,5 @@ pub const TARGETS: &[Target] = &[
     ("conn_request", conn_request),
     ("ntf_command", ntf_command),
     ("ntf_machine", ntf_machine),
+    ("agent_command", agent_command),
 ];
