@@ -166,6 +166,8 @@ pub enum AgentEvent {
     },
     /// `ERR`.
     Err(CommandError),
+    /// `SUSPENDED`: nothing is in progress after `Suspend`.
+    Suspended,
 }
 
 /// What the shell and the user feed the agent.
@@ -195,6 +197,15 @@ pub enum AgentInput<'a> {
     CommitFailed(BatchId),
     /// Only time passed (the timeout asked for, or any later time).
     Timeout,
+    /// `suspendAgent`: finish what is in progress (delivery waited for at most `max_delay`),
+    /// then say `SUSPENDED`; server messages and, once suspended, commands wait for
+    /// `Activate`.
+    Suspend {
+        /// How long delivery in progress is waited for (zero: suspend at once).
+        max_delay: core::time::Duration,
+    },
+    /// `activateAgent`: back to work; what waited runs now.
+    Activate,
     /// Stop: every server connection is closed (TLS close_notify sent) and every subscription
     /// forgotten; requests in flight are answered with errors. Records already handed out
     /// stay to be confirmed.

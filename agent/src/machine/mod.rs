@@ -12,6 +12,7 @@ mod handshake;
 mod incoming;
 mod io;
 mod join;
+mod lifecycle;
 mod new_conn;
 mod server_events;
 mod subscribe;
@@ -22,6 +23,7 @@ pub use io::{
     AgentCommand, AgentError, AgentEvent, AgentInput, AgentOutput, CommandError, CorrId,
     SocketAction,
 };
+pub use lifecycle::AgentState;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
@@ -150,6 +152,10 @@ pub struct Agent {
     subscribing: HashMap<(ServerAddress, SubKey), Vec<(CorrId, ConnectionId)>>,
     outputs: VecDeque<AgentOutput>,
     manager_deadline: Option<Instant>,
+    /// Active, suspending or suspended.
+    lifecycle: AgentState,
+    /// What a suspension holds until `Activate`.
+    held: lifecycle::Held,
     /// The host last dialled for each server (named in `CONNECT` / `DISCONNECT`).
     dialled: HashMap<ServerAddress, simplex_core::address::TransportHost>,
     /// Whether `poll_output` reached `Timeout` since the last input.
@@ -190,6 +196,8 @@ impl Agent {
             outputs: VecDeque::new(),
             manager_deadline: None,
             dialled: HashMap::new(),
+            lifecycle: AgentState::Active,
+            held: lifecycle::Held::default(),
             drained: true,
             clock,
         }
@@ -231,28 +239,32 @@ impl Agent {
                 command,
             } => {
                 self.drained = false;
-                match command {
-                    AgentCommand::New { mode } => self.new_connection(corr_id, conn, mode),
-                    AgentCommand::Sub => self.subscribe_connection(corr_id, conn),
-                    AgentCommand::Del => self.delete_connection(corr_id, conn),
-                    AgentCommand::Off => self.suspend_connection(corr_id, conn),
-                    AgentCommand::Let { conf_id, info } => {
-                        self.allow_connection(corr_id, conn, conf_id, info)
-                    }
-                    AgentCommand::Join { conn_req, info } => {
-                        self.join_connection(corr_id, conn, *conn_req, info)
-                    }
+                if let Some((corr_id, conn, command)) = self.hold_command(corr_id, conn, command) {
+                    self.run_command(corr_id, conn, command);
                 }
+                self.check_suspended();
+                return Ok(());
+            }
+            AgentInput::Suspend { max_delay } => {
+                self.drained = false;
+                self.suspend(max_delay);
+                return Ok(());
+            }
+            AgentInput::Activate => {
+                self.drained = false;
+                self.activate();
                 return Ok(());
             }
             AgentInput::Committed(_) => {
                 self.drained = false;
                 self.committed();
+                self.check_suspended();
                 return Ok(());
             }
             AgentInput::CommitFailed(_) => {
                 self.drained = false;
                 self.commit_failed();
+                self.check_suspended();
                 return Ok(());
             }
             AgentInput::Connected(conn) => ManagerInput::Connected(conn),
@@ -266,7 +278,24 @@ impl Agent {
         self.feed_manager(manager_input)
             .map_err(AgentError::Manager)?;
         self.drained = false;
+        self.check_suspended();
         Ok(())
+    }
+
+    /// Runs a user command.
+    fn run_command(&mut self, corr_id: CorrId, conn: Option<ConnectionId>, command: AgentCommand) {
+        match command {
+            AgentCommand::New { mode } => self.new_connection(corr_id, conn, mode),
+            AgentCommand::Sub => self.subscribe_connection(corr_id, conn),
+            AgentCommand::Del => self.delete_connection(corr_id, conn),
+            AgentCommand::Off => self.suspend_connection(corr_id, conn),
+            AgentCommand::Let { conf_id, info } => {
+                self.allow_connection(corr_id, conn, conf_id, info)
+            }
+            AgentCommand::Join { conn_req, info } => {
+                self.join_connection(corr_id, conn, *conn_req, info)
+            }
+        }
     }
 
     /// The next output. Drain until [`AgentOutput::Timeout`].
@@ -282,7 +311,10 @@ impl Agent {
 
     /// When the agent next needs a `Timeout` input (`None`: only on other inputs).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.manager_deadline
+        match (self.manager_deadline, self.suspend_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Applies records to the state in memory and hands them to the shell as the next batch;
@@ -484,7 +516,13 @@ impl Agent {
                     server,
                     queue_id,
                     message,
-                } => self.message_received(server, queue_id, message),
+                } => {
+                    if self.receiving_suspended() {
+                        self.hold_message(server, queue_id, message);
+                    } else {
+                        self.message_received(server, queue_id, message);
+                    }
+                }
                 ManagerEvent::Connected { server } => self.server_connected(server),
                 ManagerEvent::Down { server, subs } => self.server_down(server, subs),
                 ManagerEvent::Up { server, subs } => self.server_up(server, subs),
