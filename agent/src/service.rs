@@ -36,6 +36,22 @@ pub struct PortCommand {
     pub command: AgentCommand,
 }
 
+/// What the user hands the agent through the port: a command about a connection, or a
+/// setting of the agent as a whole.
+#[derive(Debug)]
+pub enum PortInput {
+    /// A command (answered by events with its `corr_id`).
+    Command(PortCommand),
+    /// Suspend, waiting for delivery in progress at most this long; `SUSPENDED` follows.
+    Suspend(core::time::Duration),
+    /// Back to work after a suspension.
+    Activate,
+    /// The servers new connections create their queues on (an empty list is ignored).
+    SetServers(Vec<simplex_core::address::ServerAddress>),
+    /// Network settings for the server connections made from now on.
+    SetNetwork(Box<simplex_core::client::ManagerConfig>),
+}
+
 /// An event for the user as the port receives it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PortEvent {
@@ -49,8 +65,8 @@ pub struct PortEvent {
 
 /// Where an [`AgentService`] takes the user's commands from and puts its events.
 pub trait AgentPort {
-    /// The next command waiting, if any (asked at the start of every turn until none).
-    fn next_command(&mut self) -> Option<PortCommand>;
+    /// The next input waiting, if any (asked at the start of every turn until none).
+    fn next_input(&mut self) -> Option<PortInput>;
 
     /// The events of one turn, in order (never empty).
     fn deliver(&mut self, events: Vec<PortEvent>);
@@ -64,14 +80,14 @@ pub trait AgentPort {
 /// An [`AgentPort`] in memory: commands pushed by the user, events kept until taken.
 #[derive(Debug, Default)]
 pub struct AgentMailbox {
-    commands: VecDeque<PortCommand>,
+    inputs: VecDeque<PortInput>,
     events: VecDeque<PortEvent>,
 }
 
 impl AgentMailbox {
-    /// Queues a command for the next turn.
-    pub fn push(&mut self, command: PortCommand) {
-        self.commands.push_back(command);
+    /// Queues an input for the next turn.
+    pub fn push(&mut self, input: PortInput) {
+        self.inputs.push_back(input);
     }
 
     /// The events so far, oldest first.
@@ -81,8 +97,8 @@ impl AgentMailbox {
 }
 
 impl AgentPort for AgentMailbox {
-    fn next_command(&mut self) -> Option<PortCommand> {
-        self.commands.pop_front()
+    fn next_input(&mut self) -> Option<PortInput> {
+        self.inputs.pop_front()
     }
 
     fn deliver(&mut self, events: Vec<PortEvent>) {
@@ -273,18 +289,24 @@ impl<S: Store, P: AgentPort> Service for AgentService<S, P> {
     ) -> Option<Instant> {
         let mut events = Vec::new();
         if !matches!(input, ShellInput::Shutdown) {
-            while let Some(PortCommand {
-                corr_id,
-                conn,
-                command,
-            }) = self.port.next_command()
-            {
-                let command = AgentInput::Command {
-                    corr_id,
-                    conn,
-                    command,
+            while let Some(user) = self.port.next_input() {
+                let input = match user {
+                    PortInput::Command(PortCommand {
+                        corr_id,
+                        conn,
+                        command,
+                    }) => AgentInput::Command {
+                        corr_id,
+                        conn,
+                        command,
+                    },
+                    PortInput::Suspend(max_delay) => AgentInput::Suspend { max_delay },
+                    PortInput::Activate => AgentInput::Activate,
+                    PortInput::SetServers(servers) if servers.is_empty() => continue,
+                    PortInput::SetServers(servers) => AgentInput::SetServers(servers),
+                    PortInput::SetNetwork(config) => AgentInput::SetNetwork(config),
                 };
-                self.feed(clock, command, actions, &mut events);
+                self.feed(clock, input, actions, &mut events);
             }
         }
         let input = match input {

@@ -15,8 +15,9 @@ use std::time::{Duration, Instant, SystemTime};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use simplex_agent::machine::{Agent, AgentCommand, AgentConfig, CorrId};
-use simplex_agent::service::{AgentPort, AgentService, PortCommand, PortEvent};
+use simplex_agent::service::{AgentPort, AgentService, PortCommand, PortEvent, PortInput};
 use simplex_agent::store::{ConnectionId, Store};
+use simplex_core::address::ServerAddress;
 use simplex_core::client::{ConnectionManager, ManagerConfig};
 use simplex_core::driver::{ShellLimits, StopFlag, Waker};
 use simplex_core::encoding::UnixTime;
@@ -29,14 +30,14 @@ type WakerSlot = Arc<Mutex<Option<Waker>>>;
 
 /// The agent service's port: commands from the caller's side, events back to it.
 struct ChannelPort {
-    commands: Receiver<PortCommand>,
+    inputs: Receiver<PortInput>,
     events: Sender<Vec<PortEvent>>,
     waker: WakerSlot,
 }
 
 impl AgentPort for ChannelPort {
-    fn next_command(&mut self) -> Option<PortCommand> {
-        self.commands.try_recv().ok()
+    fn next_input(&mut self) -> Option<PortInput> {
+        self.inputs.try_recv().ok()
     }
 
     fn deliver(&mut self, events: Vec<PortEvent>) {
@@ -79,7 +80,7 @@ type ThreadResult<S> = (std::io::Result<()>, Option<S>);
 
 /// The agent running on its own thread.
 pub struct AgentRuntime<S: Store + Send + 'static> {
-    commands: Sender<PortCommand>,
+    inputs: Sender<PortInput>,
     waker: WakerSlot,
     events: Receiver<Vec<PortEvent>>,
     /// Events read while waiting for something else, handed out first.
@@ -121,7 +122,7 @@ impl<S: Store + Send + 'static> AgentRuntime<S> {
             }
             None => (ChaCha20Rng::from_entropy(), ChaCha20Rng::from_entropy()),
         };
-        let (commands_tx, commands_rx) = mpsc::channel();
+        let (inputs_tx, inputs_rx) = mpsc::channel();
         let (events_tx, events_rx) = mpsc::channel();
         let waker: WakerSlot = Arc::new(Mutex::new(None));
         let stop = StopFlag::new();
@@ -139,7 +140,7 @@ impl<S: Store + Send + 'static> AgentRuntime<S> {
                     ConnectionManager::new(config.manager, Box::new(manager_rng), start.now);
                 let agent = Agent::new(config.agent, state, manager, Box::new(agent_rng), start);
                 let port = ChannelPort {
-                    commands: commands_rx,
+                    inputs: inputs_rx,
                     events: events_tx,
                     waker: thread_waker,
                 };
@@ -156,7 +157,7 @@ impl<S: Store + Send + 'static> AgentRuntime<S> {
                 (result, Some(service.into_store()))
             })?;
         Ok(Self {
-            commands: commands_tx,
+            inputs: inputs_tx,
             waker,
             events: events_rx,
             held: VecDeque::new(),
@@ -172,15 +173,39 @@ impl<S: Store + Send + 'static> AgentRuntime<S> {
         conn: Option<&ConnectionId>,
         command: AgentCommand,
     ) -> Result<(), AgentRuntimeError> {
-        let command = PortCommand {
+        self.send(PortInput::Command(PortCommand {
             corr_id: CorrId(corr_id.to_vec()),
             conn: conn.cloned(),
             command,
-        };
-        self.commands
-            .send(command)
+        }))
+    }
+
+    /// Suspends the agent (delivery in progress waited for at most `max_delay`); `SUSPENDED`
+    /// comes as an event.
+    pub fn suspend(&self, max_delay: Duration) -> Result<(), AgentRuntimeError> {
+        self.send(PortInput::Suspend(max_delay))
+    }
+
+    /// Activates the agent after a suspension.
+    pub fn activate(&self) -> Result<(), AgentRuntimeError> {
+        self.send(PortInput::Activate)
+    }
+
+    /// The servers new connections create their queues on.
+    pub fn set_servers(&self, servers: Vec<ServerAddress>) -> Result<(), AgentRuntimeError> {
+        self.send(PortInput::SetServers(servers))
+    }
+
+    /// Network settings for the server connections made from now on.
+    pub fn set_network(&self, config: ManagerConfig) -> Result<(), AgentRuntimeError> {
+        self.send(PortInput::SetNetwork(Box::new(config)))
+    }
+
+    fn send(&self, input: PortInput) -> Result<(), AgentRuntimeError> {
+        self.inputs
+            .send(input)
             .map_err(|_| std::io::Error::other("the agent has stopped"))?;
-        // Before the shell handed its waker over, its first turn takes the command anyway.
+        // Before the shell handed its waker over, its first turn takes the input anyway.
         if let Some(wake) = self.waker.lock().ok().and_then(|w| w.clone()) {
             wake();
         }

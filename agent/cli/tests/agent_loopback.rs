@@ -59,3 +59,21 @@ fn server_restart_is_down_then_up_on_mio() {
 fn server_restart_is_down_then_up_on_smol() {
     server_restart(Runtime::Smol, harness::Runtime::Smol);
 }
+
+fn suspend_and_servers(agent_runtime: Runtime, server_runtime: harness::Runtime) {
+    let first = TestServer::start(server_runtime, Options::default());
+    let second = TestServer::start(server_runtime, Options::default());
+    agents::suspend_activate_and_new_servers(agent_runtime, &first.address(), &second.address());
+    first.stop();
+    second.stop();
+}
+
+#[test]
+fn suspend_activate_and_new_servers_on_mio() {
+    suspend_and_servers(Runtime::Mio, harness::Runtime::Mio);
+}
+
+#[test]
+fn suspend_activate_and_new_servers_on_smol() {
+    suspend_and_servers(Runtime::Smol, harness::Runtime::Smol);
+}

@@ -3,7 +3,9 @@
 
 use bytes::Bytes;
 use simplex_core::address::{Scheme, ServerAddress, TransportHost};
-use simplex_core::client::{ConnId, KeepAlive, ManagerError, RequestError, SocksProxy};
+use simplex_core::client::{
+    ConnId, KeepAlive, ManagerConfig, ManagerError, RequestError, SocksProxy,
+};
 use simplex_core::time::Instant;
 
 use crate::error::{
@@ -206,6 +208,13 @@ pub enum AgentInput<'a> {
     },
     /// `activateAgent`: back to work; what waited runs now.
     Activate,
+    /// `setSMPServers`: new connections create their receive queues on these servers (one
+    /// picked at random each time); existing connections keep theirs. An empty list is
+    /// refused ([`AgentError::NoServers`]).
+    SetServers(Vec<ServerAddress>),
+    /// `setNetworkConfig`: network settings (SOCKS5 proxy, host mode, timeouts) for the server
+    /// connections made from now on.
+    SetNetwork(Box<ManagerConfig>),
     /// Stop: every server connection is closed (TLS close_notify sent) and every subscription
     /// forgotten; requests in flight are answered with errors. Records already handed out
     /// stay to be confirmed.
@@ -277,6 +286,9 @@ pub enum AgentError {
     /// A commit confirmation for a batch that is not the oldest one outstanding.
     #[error("batch {0:?} is not the next one to confirm")]
     UnexpectedBatch(BatchId),
+    /// `SetServers` with no server.
+    #[error("no SMP servers given")]
+    NoServers,
     /// The connection manager refused a socket input (an unknown stream...).
     #[error("connection manager: {0}")]
     Manager(ManagerError),

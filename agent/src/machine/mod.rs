@@ -255,6 +255,14 @@ impl Agent {
                 self.activate();
                 return Ok(());
             }
+            AgentInput::SetServers(servers) => {
+                if servers.is_empty() {
+                    return Err(AgentError::NoServers);
+                }
+                self.config.smp_servers = servers;
+                return Ok(());
+            }
+            AgentInput::SetNetwork(config) => ManagerInput::SetConfig(config),
             AgentInput::Committed(_) => {
                 self.drained = false;
                 self.committed();

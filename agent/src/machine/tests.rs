@@ -433,3 +433,36 @@ fn once_suspended_commands_and_messages_wait_for_activate() {
     );
     assert_eq!(agent.requests.len(), 1);
 }
+
+#[test]
+fn servers_and_network_settings_change_for_new_connections() {
+    let mut agent = agent(14, vec![server()]);
+    assert_eq!(
+        agent.handle_input(Clock::default(), AgentInput::SetServers(Vec::new())),
+        Err(AgentError::NoServers)
+    );
+    let other = ServerAddress {
+        hosts: NonEmpty::one(TransportHost::Domain("other.example".into())),
+        ..server()
+    };
+    assert!(input(&mut agent, AgentInput::SetServers(vec![other.clone()])).is_empty());
+    let proxy = simplex_core::client::SocksProxy {
+        host: TransportHost::Ipv4([127, 0, 0, 1]),
+        port: 9050,
+        credentials: None,
+    };
+    let mut network = ManagerConfig::default();
+    network.network.socks_proxy = Some(proxy.clone());
+    assert!(input(&mut agent, AgentInput::SetNetwork(Box::new(network))).is_empty());
+    // The next queue is made on the new server, through the proxy.
+    let out = input(&mut agent, new_command(ConnectionMode::Invitation, None));
+    let [AgentOutput::Socket(SocketAction::Connect {
+        server: dialled,
+        proxy: via,
+        ..
+    })] = out.as_slice()
+    else {
+        panic!("{out:?}")
+    };
+    assert_eq!((dialled, via.as_ref()), (&other, Some(&proxy)));
+}

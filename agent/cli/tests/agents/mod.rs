@@ -194,3 +194,31 @@ pub fn server_restart_down_up(runtime: Runtime, server: &str, restart: impl FnOn
     alice.stop().unwrap();
     bob.stop().unwrap();
 }
+
+/// Suspends an agent (nothing in progress: `SUSPENDED` at once), gives it `NEW` while
+/// suspended and a second server, then activates it: the held `NEW` runs on the new server.
+pub fn suspend_activate_and_new_servers(runtime: Runtime, server: &str, second: &str) {
+    let mut alice = start_agent(runtime, server, 7, MemoryStore::new());
+    alice.suspend(Duration::from_secs(1)).unwrap();
+    event(&mut alice, "SUSPENDED", |e| {
+        e.event == AgentEvent::Suspended
+    });
+    let second_server = ServerAddress::str_decode(second.as_bytes()).unwrap();
+    alice.set_servers(vec![second_server.clone()]).unwrap();
+    alice
+        .command(
+            b"new",
+            None,
+            AgentCommand::New {
+                mode: ConnectionMode::Invitation,
+            },
+        )
+        .unwrap();
+    alice.activate().unwrap();
+    let inv = answer(&mut alice, b"new");
+    let AgentEvent::Inv(link) = inv.event else {
+        panic!("NEW answered {:?}", inv.event)
+    };
+    assert_eq!(link.data().queues.first().address.server, second_server);
+    alice.stop().unwrap();
+}

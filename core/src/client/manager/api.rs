@@ -239,6 +239,9 @@ pub enum ManagerInput<'a> {
     /// Close every connection and forget every subscription; open requests are answered with
     /// [`crate::client::RequestError::Network`].
     Close,
+    /// New settings (network, client, reconnect schedule) for connections made from now on;
+    /// the connections already open keep theirs (as the reference's `setNetworkConfig`).
+    SetConfig(Box<ManagerConfig>),
     /// The TCP stream is open.
     Connected(ConnId),
     /// The TCP stream could not be opened.

@@ -194,6 +194,7 @@ impl ConnectionManager {
             }
             ManagerInput::Forget { server, sub } => handled.forgotten = self.forget(&server, &sub),
             ManagerInput::Close => self.close(now),
+            ManagerInput::SetConfig(config) => self.config = *config,
             ManagerInput::Connected(conn) => {
                 let server = self.server_of(conn)?;
                 self.link_mut(&server, conn)?.opened = true;
