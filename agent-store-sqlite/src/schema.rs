@@ -45,6 +45,9 @@ CREATE TABLE connections(
   duplex_handshake INTEGER NULL DEFAULT 0
 ) WITHOUT ROWID;
 
+-- Only `connections` (small rows, looked up by key) is WITHOUT ROWID: SQLite advises against
+-- it for rows over about a twentieth of a page, which keys, ratchet states and bodies are.
+
 -- One receive queue per connection (the key), the server named in the row itself.
 CREATE TABLE rcv_queues(
   conn_id BLOB NOT NULL PRIMARY KEY REFERENCES connections ON DELETE CASCADE,
@@ -59,7 +62,7 @@ CREATE TABLE rcv_queues(
   snd_id BLOB NOT NULL,
   status TEXT NOT NULL,
   smp_client_version INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 CREATE INDEX idx_rcv_queues_server_id ON rcv_queues(host, port, rcv_id);
 
 CREATE TABLE snd_queues(
@@ -73,7 +76,7 @@ CREATE TABLE snd_queues(
   e2e_dh_secret BLOB NOT NULL,
   status TEXT NOT NULL,
   smp_client_version INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 CREATE INDEX idx_snd_queues_server_id ON snd_queues(host, port, snd_id);
 
 CREATE TABLE ratchets(
@@ -81,7 +84,7 @@ CREATE TABLE ratchets(
   x3dh_priv_key_1 BLOB,
   x3dh_priv_key_2 BLOB,
   ratchet_state BLOB
-) WITHOUT ROWID;
+);
 
 -- The key orders the skipped keys as they were added.
 CREATE TABLE skipped_messages(
@@ -107,7 +110,7 @@ CREATE TABLE snd_messages(
   previous_msg_hash BLOB NOT NULL DEFAULT x'',
   delivered INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY(conn_id, internal_id)
-) WITHOUT ROWID;
+);
 
 CREATE TABLE rcv_messages(
   conn_id BLOB NOT NULL REFERENCES connections ON DELETE CASCADE,
@@ -125,7 +128,7 @@ CREATE TABLE rcv_messages(
   integrity BLOB NOT NULL,
   user_ack INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY(conn_id, internal_id)
-) WITHOUT ROWID;
+);
 
 CREATE TABLE conn_confirmations(
   confirmation_id BLOB NOT NULL PRIMARY KEY,
@@ -139,7 +142,7 @@ CREATE TABLE conn_confirmations(
   created_at TEXT NOT NULL DEFAULT(datetime('now')),
   smp_reply_queues BLOB NOT NULL DEFAULT x'',
   smp_client_version INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 CREATE INDEX idx_conn_confirmations_conn ON conn_confirmations(conn_id);
 
 CREATE TABLE conn_invitations(
@@ -150,6 +153,6 @@ CREATE TABLE conn_invitations(
   accepted INTEGER NOT NULL DEFAULT 0,
   own_conn_info BLOB,
   created_at TEXT NOT NULL DEFAULT(datetime('now'))
-) WITHOUT ROWID;
+);
 CREATE INDEX idx_conn_invitations_conn ON conn_invitations(contact_conn_id);
 ";
