@@ -121,3 +121,53 @@ fn a_second_upgrade_attempt_does_not_overwrite_the_first_backup() {
     let second = dir.path().join("agent.db.backup-rs_20261204_initial.1");
     assert!(second.exists());
 }
+
+/// A full disk, played with SQLite's page limit: the commit fails with an error, nothing of it
+/// is applied, and the store goes on once there is room.
+#[test]
+fn a_full_disk_fails_the_commit_and_changes_nothing() {
+    use simplex_agent::store::{BatchId, ConnectionId, ConnectionMode, Record, RecordBatch, Store};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.db");
+    let db = open_with(&path, MigrationConfirmation::No, MIGRATIONS).unwrap();
+    let pages: i64 = db.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+    db.query_row(
+        &format!("PRAGMA max_page_count = {}", pages + 4),
+        [],
+        |_| Ok(()),
+    )
+    .unwrap();
+    let mut store = super::SqliteStore::from_connection(db, &path);
+    let created = |n: u32| Record::ConnectionCreated {
+        conn: ConnectionId(format!("connection-{n:06}-with-a-long-id").into_bytes()),
+        mode: ConnectionMode::Invitation,
+        agent_version: 2,
+        duplex_handshake: None,
+    };
+    store
+        .commit(&RecordBatch {
+            id: BatchId(1),
+            records: vec![created(0)],
+        })
+        .unwrap();
+    let before = store.load().unwrap();
+    let big = RecordBatch {
+        id: BatchId(2),
+        records: (1..2000).map(created).collect(),
+    };
+    let err = store.commit(&big).unwrap_err();
+    assert!(
+        matches!(&err, SqliteStoreError::Sqlite(e)
+            if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)),
+        "{err:?}"
+    );
+    assert_eq!(store.load().unwrap(), before);
+    store
+        .commit(&RecordBatch {
+            id: BatchId(3),
+            records: vec![created(1)],
+        })
+        .unwrap();
+    assert_eq!(store.load().unwrap().connections.len(), 2);
+}
