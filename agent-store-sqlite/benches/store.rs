@@ -191,6 +191,28 @@ fn commits(c: &mut Criterion) {
             },
         );
     }
+    // The same batches into the in-memory store, for comparison (no disk at all).
+    let mut memory = simplex_agent::store::MemoryStore::new();
+    for n in 0..100 {
+        memory
+            .commit(&RecordBatch {
+                id: BatchId(u64::from(n) + 1),
+                records: connection(n),
+            })
+            .unwrap();
+    }
+    let mut next_id = 10u64;
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("memory_store_one_send_batch/100_connections", |b| {
+        b.iter_batched(
+            || {
+                next_id += 1;
+                send_batch(next_id as u32 % 100, next_id, next_id)
+            },
+            |batch| memory.commit(&batch).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
     group.finish();
 }
 
