@@ -11,6 +11,7 @@
 mod memory;
 mod records;
 mod state;
+mod undo;
 
 pub use memory::{MemoryStore, MemoryStoreError};
 pub use records::{

@@ -306,7 +306,7 @@ impl StoreState {
     /// state is as before the first. Only what the records touch is saved for the undo, not
     /// the whole state.
     pub fn apply_all(&mut self, records: &[Record]) -> Result<(), (usize, ApplyError)> {
-        let mut undo = Undo::default();
+        let mut undo = super::undo::Undo::default();
         for (index, record) in records.iter().enumerate() {
             undo.save(self, record);
             if let Err(e) = self.apply(record) {
@@ -348,83 +348,4 @@ fn accept_invitation(
         .ok_or_else(|| ApplyError::Invitation(id.clone()))?;
     i.own_conn_info = Some(own_conn_info.clone());
     Ok(())
-}
-
-/// What a batch's records touched, as it was before the first of them (`None`: absent).
-#[derive(Default)]
-struct Undo {
-    connections: BTreeMap<ConnectionId, Option<ConnectionRecord>>,
-    confirmations: BTreeMap<ConfirmationId, Option<ConfirmationRecord>>,
-    invitations: BTreeMap<InvitationId, Option<InvitationRecord>>,
-}
-
-impl Undo {
-    fn save(&mut self, state: &StoreState, record: &Record) {
-        match record {
-            Record::ConfirmationStored { id, .. }
-            | Record::ConfirmationAccepted { id, .. }
-            | Record::ConfirmationDeleted { id } => self.save_confirmation(state, id),
-            Record::InvitationStored { id, .. }
-            | Record::InvitationAccepted { id, .. }
-            | Record::InvitationDeleted { id } => self.save_invitation(state, id),
-            _ => {}
-        }
-        if let Some(conn) = record.connection() {
-            self.connections
-                .entry(conn.clone())
-                .or_insert_with(|| state.connections.get(conn).cloned());
-        }
-        // Deleting a connection also deletes its confirmations and invitations.
-        if let Record::ConnectionDeleted { conn } = record {
-            let confirmations: Vec<ConfirmationId> = state
-                .confirmations
-                .iter()
-                .filter(|(_, c)| c.conn == *conn)
-                .map(|(id, _)| id.clone())
-                .collect();
-            for id in &confirmations {
-                self.save_confirmation(state, id);
-            }
-            let invitations: Vec<InvitationId> = state
-                .invitations
-                .iter()
-                .filter(|(_, i)| i.contact_conn == *conn)
-                .map(|(id, _)| id.clone())
-                .collect();
-            for id in &invitations {
-                self.save_invitation(state, id);
-            }
-        }
-    }
-
-    fn save_confirmation(&mut self, state: &StoreState, id: &ConfirmationId) {
-        self.confirmations
-            .entry(id.clone())
-            .or_insert_with(|| state.confirmations.get(id).cloned());
-    }
-
-    fn save_invitation(&mut self, state: &StoreState, id: &InvitationId) {
-        self.invitations
-            .entry(id.clone())
-            .or_insert_with(|| state.invitations.get(id).cloned());
-    }
-
-    fn restore(self, state: &mut StoreState) {
-        restore_map(&mut state.connections, self.connections);
-        restore_map(&mut state.confirmations, self.confirmations);
-        restore_map(&mut state.invitations, self.invitations);
-    }
-}
-
-fn restore_map<K: Ord, V>(map: &mut BTreeMap<K, V>, saved: BTreeMap<K, Option<V>>) {
-    for (key, value) in saved {
-        match value {
-            Some(value) => {
-                map.insert(key, value);
-            }
-            None => {
-                map.remove(&key);
-            }
-        }
-    }
 }
