@@ -1,7 +1,8 @@
 //! The SimpleX agent: duplex connections over pairs of SMP queues, their lifecycle, the double
 //! ratchet sessions, and their storage.
 //!
-//! Built so far: the wire formats ([`protocol`]); the message pipeline as pure functions
+//! Built so far: the wire formats ([`protocol`]); the agent's TCP command protocol for its
+//! clients ([`command`]: commands, events, transmission framing); the message pipeline as pure functions
 //! ([`pipeline`]: agent message to `SEND` body and `MSG` body back, through the double ratchet
 //! and the per-queue box); the integrity checks of numbered messages ([`integrity`]); what the
 //! agent reports to its users (errors, message metadata, connection facts) in the text forms of
@@ -12,6 +13,7 @@
 //! invocations. The library links no I/O shell: the client on a shell thread lives in
 //! `simplex-agent-cli`. Joining, messages and the rest of the duplex life cycle are to come.
 
+pub mod command;
 pub mod error;
 pub mod haskell_string;
 pub mod integrity;

@@ -176,7 +176,7 @@ fn encode_servers(servers: &[ServerAddress], out: &mut Vec<u8>) {
 /// Reads a possibly empty server list up to the next space. The reference splits it at every
 /// comma and so cannot read back a server with several hosts; we split only at commas that
 /// start another server address.
-fn parse_servers(s: &mut Scanner<'_>) -> Result<Vec<ServerAddress>, DecodeError> {
+pub(crate) fn parse_servers(s: &mut Scanner<'_>) -> Result<Vec<ServerAddress>, DecodeError> {
     let text = s.take_till(|b| b == b' ' || b == b'\n');
     let mut servers = Vec::new();
     if text.is_empty() {

@@ -67,6 +67,8 @@ struct Node {
     agent: Agent,
     store: MemoryStore,
     events: Vec<(CorrId, Option<ConnectionId>, AgentEvent)>,
+    /// `CONNECT`, `DISCONNECT`, `DOWN` and `UP`, kept apart from the connections' events.
+    server_events: Vec<AgentEvent>,
     /// Batches handed out and not yet committed (a crash loses them).
     uncommitted: VecDeque<RecordBatch>,
     /// Commits the store refused, over the node's whole life.
@@ -137,6 +139,7 @@ impl World {
                 agent: new_agent(seed, &server_address, Default::default()),
                 store: MemoryStore::new(),
                 events: Vec::new(),
+                server_events: Vec::new(),
                 uncommitted: VecDeque::new(),
                 failed_commits: 0,
                 seed,
@@ -189,7 +192,13 @@ impl World {
                     corr_id,
                     conn,
                     event,
-                } => self.nodes[i].events.push((corr_id, conn, event)),
+                } => match event {
+                    AgentEvent::Connect { .. }
+                    | AgentEvent::Disconnect { .. }
+                    | AgentEvent::Down { .. }
+                    | AgentEvent::Up { .. } => self.nodes[i].server_events.push(event),
+                    event => self.nodes[i].events.push((corr_id, conn, event)),
+                },
                 AgentOutput::Socket(SocketAction::Connect { conn, .. }) => {
                     let socket = self.next_socket;
                     self.next_socket += 1;

@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod driver;
 pub mod e2e;
 pub mod encoding;
+pub mod ntf;
 pub mod protocol;
 pub mod ratchet;
 pub mod socks5;

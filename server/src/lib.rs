@@ -33,6 +33,7 @@ mod machine;
 pub mod mail;
 mod message;
 pub mod msg_log;
+pub mod ntf;
 pub mod queue;
 mod queue_store;
 pub mod stats;

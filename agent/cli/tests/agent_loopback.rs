@@ -1,11 +1,13 @@
 //! Two of our agents on real sockets through our SMP server on loopback, on both shells: the
-//! duplex handshake, then a restart of one agent on its store and `SUB`.
+//! duplex handshake, then a restart of one agent on its store and `SUB`; a server restart
+//! seen as `DOWN` and `UP`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod agents;
 
 use simplex_agent_cli::client_runtime::Runtime;
+use simplex_server::files::{DataFiles, FileOptions};
 use simplex_tests::harness::{self, Options, TestServer};
 
 fn through_our_server(agent_runtime: Runtime, server_runtime: harness::Runtime) {
@@ -22,4 +24,38 @@ fn agents_connect_on_mio() {
 #[test]
 fn agents_connect_on_smol() {
     through_our_server(Runtime::Smol, harness::Runtime::Smol);
+}
+
+/// A server keeping its queues in a store log, so they outlive its restart.
+fn logged(dir: &std::path::Path) -> Options {
+    Options {
+        files: DataFiles::in_dir(dir, FileOptions::RESTORABLE),
+        ..Options::default()
+    }
+}
+
+fn server_restart(agent_runtime: Runtime, server_runtime: harness::Runtime) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(server_runtime, logged(dir.path()));
+    let (addr, address) = (server.addr, server.address());
+    let mut restarted = None;
+    agents::server_restart_down_up(agent_runtime, &address, || {
+        server.stop();
+        restarted = Some(TestServer::start_at(
+            server_runtime,
+            logged(dir.path()),
+            addr,
+        ));
+    });
+    restarted.unwrap().stop();
+}
+
+#[test]
+fn server_restart_is_down_then_up_on_mio() {
+    server_restart(Runtime::Mio, harness::Runtime::Mio);
+}
+
+#[test]
+fn server_restart_is_down_then_up_on_smol() {
+    server_restart(Runtime::Smol, harness::Runtime::Smol);
 }

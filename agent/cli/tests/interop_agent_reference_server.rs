@@ -1,6 +1,7 @@
 //! Interop: two of our agents (in process, through the connection manager, on both shells)
 //! connect through the reference smp-server v3.2.0 on loopback: the duplex handshake, then a
-//! restart of one agent on its store and `SUB`.
+//! restart of one agent on its store and `SUB`; a graceful restart of the reference server
+//! seen as `DOWN` and `UP`.
 //!
 //! Gated by `SIMPLEX_REFERENCE_DIR` (see `simplex_tests::reference`).
 
@@ -36,5 +37,35 @@ fn interop_our_agents_through_reference_server_smol() {
     through_reference_server(
         Runtime::Smol,
         "interop_our_agents_through_reference_server_smol",
+    );
+}
+
+fn reference_server_restart(runtime: Runtime, test: &str) {
+    let Some(programs) = programs(test) else {
+        return;
+    };
+    let mut server = ReferenceSmpServer::init(&programs, &ServerSetup::default());
+    server.start();
+    let address = server.address();
+    agents::server_restart_down_up(runtime, &address, || {
+        server.stop(StopSignal::Interrupt);
+        server.start();
+    });
+    server.stop(StopSignal::Interrupt);
+}
+
+#[test]
+fn interop_reference_server_restart_is_down_then_up_mio() {
+    reference_server_restart(
+        Runtime::Mio,
+        "interop_reference_server_restart_is_down_then_up_mio",
+    );
+}
+
+#[test]
+fn interop_reference_server_restart_is_down_then_up_smol() {
+    reference_server_restart(
+        Runtime::Smol,
+        "interop_reference_server_restart_is_down_then_up_smol",
     );
 }

@@ -2,7 +2,7 @@
 //! and actions, store batches and their confirmations, and its errors (plain data).
 
 use bytes::Bytes;
-use simplex_core::address::{ServerAddress, TransportHost};
+use simplex_core::address::{Scheme, ServerAddress, TransportHost};
 use simplex_core::client::{ConnId, KeepAlive, ManagerError, RequestError, SocksProxy};
 use simplex_core::protocol::MsgFlags;
 use simplex_core::time::Instant;
@@ -177,8 +177,42 @@ pub enum AgentEvent {
         /// The requester's connection info.
         info: Bytes,
     },
+    /// `END`: another client subscribed to this connection's receive queue; the server
+    /// stopped delivering its messages to us.
+    End,
+    /// `CONNECT`: a connection to a server is up (named by the host dialled).
+    Connect {
+        /// SMP or NTF.
+        scheme: Scheme,
+        /// The host.
+        host: TransportHost,
+    },
+    /// `DISCONNECT`: a connection to a server that carried subscriptions dropped.
+    Disconnect {
+        /// SMP or NTF.
+        scheme: Scheme,
+        /// The host.
+        host: TransportHost,
+    },
+    /// `DOWN`: these connections' subscriptions on the server are down until it is reached
+    /// again (the manager reconnects and resubscribes by itself).
+    Down {
+        /// The server.
+        server: ServerAddress,
+        /// The connections.
+        conns: Vec<ConnectionId>,
+    },
+    /// `UP`: these connections are subscribed again after a reconnection.
+    Up {
+        /// The server.
+        server: ServerAddress,
+        /// The connections.
+        conns: Vec<ConnectionId>,
+    },
     /// `ERR`.
     Err(CommandError),
+    /// `SUSPENDED`: nothing is in progress after `Suspend`.
+    Suspended,
 }
 
 /// What the shell and the user feed the agent.
@@ -208,6 +242,15 @@ pub enum AgentInput<'a> {
     CommitFailed(BatchId),
     /// Only time passed (the timeout asked for, or any later time).
     Timeout,
+    /// `suspendAgent`: finish what is in progress (delivery waited for at most `max_delay`),
+    /// then say `SUSPENDED`; server messages and, once suspended, commands wait for
+    /// `Activate`.
+    Suspend {
+        /// How long delivery in progress is waited for (zero: suspend at once).
+        max_delay: core::time::Duration,
+    },
+    /// `activateAgent`: back to work; what waited runs now.
+    Activate,
     /// Stop: every server connection is closed (TLS close_notify sent) and every subscription
     /// forgotten; requests in flight are answered with errors. Records already handed out
     /// stay to be confirmed.

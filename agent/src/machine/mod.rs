@@ -13,8 +13,10 @@ mod handshake;
 mod incoming;
 mod io;
 mod join;
+mod lifecycle;
 mod new_conn;
 mod receive;
+mod server_events;
 mod subscribe;
 #[cfg(test)]
 mod tests;
@@ -23,6 +25,7 @@ pub use io::{
     AgentCommand, AgentError, AgentEvent, AgentInput, AgentOutput, CommandError, CorrId,
     SocketAction,
 };
+pub use lifecycle::AgentState;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
@@ -157,6 +160,12 @@ pub struct Agent {
     subscribing: HashMap<(ServerAddress, SubKey), Vec<(CorrId, ConnectionId)>>,
     outputs: VecDeque<AgentOutput>,
     manager_deadline: Option<Instant>,
+    /// Active, suspending or suspended.
+    lifecycle: AgentState,
+    /// What a suspension holds until `Activate`.
+    held: lifecycle::Held,
+    /// The host last dialled for each server (named in `CONNECT` / `DISCONNECT`).
+    dialled: HashMap<ServerAddress, simplex_core::address::TransportHost>,
     /// Whether `poll_output` reached `Timeout` since the last input.
     drained: bool,
     clock: Clock,
@@ -194,6 +203,9 @@ impl Agent {
             subscribing: HashMap::new(),
             outputs: VecDeque::new(),
             manager_deadline: None,
+            dialled: HashMap::new(),
+            lifecycle: AgentState::Active,
+            held: lifecycle::Held::default(),
             drained: true,
             clock,
         }
@@ -235,33 +247,32 @@ impl Agent {
                 command,
             } => {
                 self.drained = false;
-                match command {
-                    AgentCommand::New { mode } => self.new_connection(corr_id, conn, mode),
-                    AgentCommand::Sub => self.subscribe_connection(corr_id, conn),
-                    AgentCommand::Del => self.delete_connection(corr_id, conn),
-                    AgentCommand::Off => self.suspend_connection(corr_id, conn),
-                    AgentCommand::Let { conf_id, info } => {
-                        self.allow_connection(corr_id, conn, conf_id, info)
-                    }
-                    AgentCommand::Join { conn_req, info } => {
-                        self.join_connection(corr_id, conn, *conn_req, info)
-                    }
-                    AgentCommand::Ack { msg_id } => self.ack_message(corr_id, conn, msg_id),
-                    AgentCommand::Acpt { inv_id, info } => {
-                        self.accept_contact(corr_id, conn, inv_id, info)
-                    }
-                    AgentCommand::Rjct { inv_id } => self.reject_contact(corr_id, conn, inv_id),
+                if let Some((corr_id, conn, command)) = self.hold_command(corr_id, conn, command) {
+                    self.run_command(corr_id, conn, command);
                 }
+                self.check_suspended();
+                return Ok(());
+            }
+            AgentInput::Suspend { max_delay } => {
+                self.drained = false;
+                self.suspend(max_delay);
+                return Ok(());
+            }
+            AgentInput::Activate => {
+                self.drained = false;
+                self.activate();
                 return Ok(());
             }
             AgentInput::Committed(_) => {
                 self.drained = false;
                 self.committed();
+                self.check_suspended();
                 return Ok(());
             }
             AgentInput::CommitFailed(_) => {
                 self.drained = false;
                 self.commit_failed();
+                self.check_suspended();
                 return Ok(());
             }
             AgentInput::Connected(conn) => ManagerInput::Connected(conn),
@@ -275,7 +286,27 @@ impl Agent {
         self.feed_manager(manager_input)
             .map_err(AgentError::Manager)?;
         self.drained = false;
+        self.check_suspended();
         Ok(())
+    }
+
+    /// Runs a user command.
+    fn run_command(&mut self, corr_id: CorrId, conn: Option<ConnectionId>, command: AgentCommand) {
+        match command {
+            AgentCommand::New { mode } => self.new_connection(corr_id, conn, mode),
+            AgentCommand::Sub => self.subscribe_connection(corr_id, conn),
+            AgentCommand::Del => self.delete_connection(corr_id, conn),
+            AgentCommand::Off => self.suspend_connection(corr_id, conn),
+            AgentCommand::Let { conf_id, info } => {
+                self.allow_connection(corr_id, conn, conf_id, info)
+            }
+            AgentCommand::Join { conn_req, info } => {
+                self.join_connection(corr_id, conn, *conn_req, info)
+            }
+            AgentCommand::Ack { msg_id } => self.ack_message(corr_id, conn, msg_id),
+            AgentCommand::Acpt { inv_id, info } => self.accept_contact(corr_id, conn, inv_id, info),
+            AgentCommand::Rjct { inv_id } => self.reject_contact(corr_id, conn, inv_id),
+        }
     }
 
     /// The next output. Drain until [`AgentOutput::Timeout`].
@@ -291,7 +322,10 @@ impl Agent {
 
     /// When the agent next needs a `Timeout` input (`None`: only on other inputs).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.manager_deadline
+        match (self.manager_deadline, self.suspend_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Applies records to the state in memory and hands them to the shell as the next batch;
@@ -446,16 +480,18 @@ impl Agent {
                     port,
                     proxy,
                     keep_alive,
-                } => self
-                    .outputs
-                    .push_back(AgentOutput::Socket(SocketAction::Connect {
-                        conn,
-                        server,
-                        host,
-                        port,
-                        proxy,
-                        keep_alive,
-                    })),
+                } => {
+                    self.dialled.insert(server.clone(), host.clone());
+                    self.outputs
+                        .push_back(AgentOutput::Socket(SocketAction::Connect {
+                            conn,
+                            server,
+                            host,
+                            port,
+                            proxy,
+                            keep_alive,
+                        }))
+                }
                 ManagerOutput::Transmit { conn, bytes } => self
                     .outputs
                     .push_back(AgentOutput::Socket(SocketAction::Transmit { conn, bytes })),
@@ -493,9 +529,19 @@ impl Agent {
                     server,
                     queue_id,
                     message,
-                } => self.message_received(server, queue_id, message),
-                // Other server events come with the flows that use them.
-                _ => {}
+                } => {
+                    if self.receiving_suspended() {
+                        self.hold_message(server, queue_id, message);
+                    } else {
+                        self.message_received(server, queue_id, message);
+                    }
+                }
+                ManagerEvent::Connected { server } => self.server_connected(server),
+                ManagerEvent::Down { server, subs } => self.server_down(server, subs),
+                ManagerEvent::Up { server, subs } => self.server_up(server, subs),
+                ManagerEvent::End { server, sub } => self.subscription_ended(server, sub),
+                // Notifier subscriptions come with the notifications issue.
+                ManagerEvent::Notification { .. } => {}
             }
         }
     }

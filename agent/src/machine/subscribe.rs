@@ -63,7 +63,16 @@ impl Agent {
         sub: SubKey,
         result: Result<(), RequestError>,
     ) {
-        let Some(waiting) = self.subscribing.remove(&(server, sub)) else {
+        let Some(waiting) = self.subscribing.remove(&(server.clone(), sub.clone())) else {
+            // A resubscription after a reconnection failed for good: the reference's
+            // `reconnectClient` tells the connection `ERR` (temporary errors are retried by
+            // the manager and never come here).
+            if let Err(e) = result {
+                if let Some(conn) = self.connections_of(&server, &[sub]).pop() {
+                    let error = AgentEvent::Err(CommandError::Server(e));
+                    self.event(CorrId::default(), Some(conn), error);
+                }
+            }
             return;
         };
         for (corr_id, conn) in waiting {

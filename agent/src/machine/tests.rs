@@ -329,3 +329,107 @@ fn command_errors_read_as_the_reference_prints_them() {
     );
     assert!(text(CommandError::CommitFailed).starts_with("INTERNAL \""));
 }
+
+fn suspend(agent: &mut Agent, max_delay: core::time::Duration) -> Vec<AgentOutput> {
+    input(agent, AgentInput::Suspend { max_delay })
+}
+
+fn is_suspended_event(out: &[AgentOutput]) -> bool {
+    out.iter().any(|o| {
+        matches!(
+            o,
+            AgentOutput::Event {
+                event: AgentEvent::Suspended,
+                ..
+            }
+        )
+    })
+}
+
+#[test]
+fn suspend_with_nothing_in_progress_is_suspended_at_once() {
+    let mut agent = agent(11, vec![server()]);
+    let out = suspend(&mut agent, core::time::Duration::from_secs(5));
+    assert!(is_suspended_event(&out), "{out:?}");
+    assert_eq!(agent.lifecycle(), AgentState::Suspended);
+    // A second suspension says nothing more.
+    assert!(suspend(&mut agent, core::time::Duration::ZERO).is_empty());
+}
+
+#[test]
+fn suspend_waits_for_the_request_in_flight_and_the_batch_it_makes() {
+    let mut agent = agent(12, vec![server()]);
+    let out = input(&mut agent, new_command(ConnectionMode::Invitation, None));
+    assert_eq!(out.len(), 1, "{out:?}");
+    // `NEW` is in flight: suspending waits for it, however long the delay.
+    let out = suspend(&mut agent, core::time::Duration::from_secs(1));
+    assert!(!is_suspended_event(&out));
+    assert!(matches!(agent.lifecycle(), AgentState::Suspending { .. }));
+    assert!(agent.poll_timeout().is_some());
+    let id = *agent.requests.keys().next().unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(5);
+    agent.on_manager_events(vec![ManagerEvent::Response {
+        id,
+        server: server(),
+        entity_id: EntityId::empty(),
+        result: Ok(Reply::Ids {
+            recipient_id: EntityId::new(vec![1; 24]).unwrap(),
+            sender_id: EntityId::new(vec![2; 24]).unwrap(),
+            server_dh_key: x25519::PrivateKey::generate(&mut rng).public_key(),
+        }),
+    }]);
+    agent.check_suspended();
+    let batch = only_batch(drain(&mut agent));
+    assert!(matches!(agent.lifecycle(), AgentState::Suspending { .. }));
+    // The batch is durable: its effects (the link) come out, then `SUSPENDED`.
+    let out = input(&mut agent, AgentInput::Committed(batch.id));
+    let events: Vec<_> = out
+        .iter()
+        .filter_map(|o| match o {
+            AgentOutput::Event { event, .. } => Some(event.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        matches!(
+            events.as_slice(),
+            [AgentEvent::Inv(_), AgentEvent::Suspended]
+        ),
+        "{events:?}"
+    );
+    assert_eq!(agent.lifecycle(), AgentState::Suspended);
+}
+
+#[test]
+fn once_suspended_commands_and_messages_wait_for_activate() {
+    let mut agent = agent(13, vec![server()]);
+    assert!(is_suspended_event(&suspend(
+        &mut agent,
+        core::time::Duration::ZERO
+    )));
+    // A command waits: nothing goes out.
+    assert!(input(&mut agent, new_command(ConnectionMode::Invitation, None)).is_empty());
+    assert!(agent.requests.is_empty());
+    // A server message waits too (it names no queue of ours, so on `Activate` it is dropped
+    // as an unknown queue's would be).
+    agent.on_manager_events(vec![ManagerEvent::Message {
+        server: server(),
+        queue_id: EntityId::new(vec![9; 24]).unwrap(),
+        message: Err(simplex_core::client::MessageError::Decrypt(
+            simplex_core::client::DecryptError::Crypto(
+                simplex_core::crypto::CryptoError::CbDecrypt,
+            ),
+        )),
+    }]);
+    assert_eq!(agent.held.messages_len(), 1);
+    let out = input(&mut agent, AgentInput::Activate);
+    assert_eq!(agent.lifecycle(), AgentState::Active);
+    assert_eq!(agent.held.messages_len(), 0);
+    // The held `NEW` runs now: the manager dials the server.
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, AgentOutput::Socket(SocketAction::Connect { .. }))),
+        "{out:?}"
+    );
+    assert_eq!(agent.requests.len(), 1);
+}

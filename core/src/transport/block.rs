@@ -14,6 +14,7 @@ use crate::protocol::{parse_transmission, RawTransmission};
 pub const BLOCK_SIZE: usize = 16384;
 
 /// The most content a block can carry after its 2-byte length.
+#[cfg(test)]
 const MAX_CONTENT: usize = BLOCK_SIZE - 2;
 
 /// The most transmissions a batch's count byte can describe.
@@ -23,7 +24,7 @@ const MAX_BATCH: usize = 255;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BlockError {
     /// Not exactly one block of bytes.
-    #[error("a block must be exactly {BLOCK_SIZE} bytes, got {0}")]
+    #[error("a block must be exactly the transport's block size, got {0} bytes")]
     Size(usize),
     /// The padding's length prefix is larger than the block.
     #[error("block length prefix is larger than the block")]
@@ -48,25 +49,36 @@ pub struct Packed {
 /// The reference lets a batch grow to one byte past what padding can hold and then fails the
 /// whole block; we stop packing where the block is full instead.
 pub fn pack_transmissions<T: AsRef<[u8]>>(batch: bool, transmissions: &[T]) -> Packed {
+    pack_transmissions_sized(BLOCK_SIZE, batch, transmissions)
+}
+
+/// [`pack_transmissions`] for a transport with blocks of `block_size` bytes (the NTF
+/// transport's are 512).
+pub fn pack_transmissions_sized<T: AsRef<[u8]>>(
+    block_size: usize,
+    batch: bool,
+    transmissions: &[T],
+) -> Packed {
+    let max_content = block_size.saturating_sub(2);
     let mut packed = Packed::default();
     if !batch {
         for (i, t) in transmissions.iter().enumerate() {
-            let mut block = Vec::with_capacity(BLOCK_SIZE);
-            match pad_into(t.as_ref(), BLOCK_SIZE, &mut block) {
+            let mut block = Vec::with_capacity(block_size);
+            match pad_into(t.as_ref(), block_size, &mut block) {
                 Ok(()) => packed.blocks.push(block),
                 Err(_) => packed.too_large.push(i),
             }
         }
         return packed;
     }
-    let mut content: Vec<u8> = Vec::with_capacity(MAX_CONTENT);
+    let mut content: Vec<u8> = Vec::with_capacity(max_content);
     let mut count = 0usize;
     let flush = |content: &mut Vec<u8>, count: &mut usize, blocks: &mut Vec<Vec<u8>>| {
         if *count > 0 {
             content[0] = *count as u8;
-            let mut block = Vec::with_capacity(BLOCK_SIZE);
-            // The content never exceeds MAX_CONTENT, so padding cannot fail.
-            if pad_into(content, BLOCK_SIZE, &mut block).is_ok() {
+            let mut block = Vec::with_capacity(block_size);
+            // The content never exceeds max_content, so padding cannot fail.
+            if pad_into(content, block_size, &mut block).is_ok() {
                 blocks.push(block);
             }
         }
@@ -76,17 +88,17 @@ pub fn pack_transmissions<T: AsRef<[u8]>>(batch: bool, transmissions: &[T]) -> P
     for (i, t) in transmissions.iter().enumerate() {
         let t = t.as_ref();
         let framed = 2 + t.len();
-        if 1 + framed > MAX_CONTENT {
+        if 1 + framed > max_content {
             packed.too_large.push(i);
             continue;
         }
-        if count == MAX_BATCH || content.len() + framed > MAX_CONTENT {
+        if count == MAX_BATCH || content.len() + framed > max_content {
             flush(&mut content, &mut count, &mut packed.blocks);
         }
         if count == 0 {
             content.push(0); // the count byte, set at flush
         }
-        // Length checked above: at most MAX_CONTENT, so it fits in 2 bytes.
+        // Length checked above: at most max_content, so it fits in 2 bytes.
         content.extend_from_slice(&(t.len() as u16).to_be_bytes());
         content.extend_from_slice(t);
         count += 1;
@@ -102,7 +114,16 @@ pub fn unpack_block(
     batch: bool,
     block: &Bytes,
 ) -> Result<Vec<Result<RawTransmission, DecodeError>>, BlockError> {
-    if block.len() != BLOCK_SIZE {
+    unpack_block_sized(BLOCK_SIZE, batch, block)
+}
+
+/// [`unpack_block`] for a transport with blocks of `block_size` bytes.
+pub fn unpack_block_sized(
+    block_size: usize,
+    batch: bool,
+    block: &Bytes,
+) -> Result<Vec<Result<RawTransmission, DecodeError>>, BlockError> {
+    if block.len() != block_size {
         return Err(BlockError::Size(block.len()));
     }
     let content_len = unpad(block).map_err(|_| BlockError::BadPadding)?.len();
@@ -119,8 +140,8 @@ pub fn unpack_block(
 }
 
 /// A reader over exactly one block's content, for callers that parse their own content.
-pub(crate) fn block_content(block: &Bytes) -> Result<Reader, BlockError> {
-    if block.len() != BLOCK_SIZE {
+pub(crate) fn block_content(block_size: usize, block: &Bytes) -> Result<Reader, BlockError> {
+    if block.len() != block_size {
         return Err(BlockError::Size(block.len()));
     }
     let content_len = unpad(block).map_err(|_| BlockError::BadPadding)?.len();

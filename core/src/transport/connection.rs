@@ -20,9 +20,10 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
-use super::block::{pack_transmissions, unpack_block, BLOCK_SIZE};
+use super::block::{pack_transmissions_sized, unpack_block_sized, BLOCK_SIZE};
 use super::handshake::{
-    client_hello_reply, server_accept_hello, server_hello, HandshakeError, Negotiated,
+    client_hello_reply_sized, server_accept_hello_sized, server_hello_sized, HandshakeError,
+    Negotiated,
 };
 use super::websocket::{close_code, WsEndpoint, WsError, WsEvent, WsLimits, WsRng};
 use crate::crypto::hash::KeyHash;
@@ -160,6 +161,8 @@ pub struct SmpConnection<M> {
     /// The WebSocket inside TLS, with WebSocket framing.
     ws: Option<WsEndpoint>,
     side: Side,
+    /// Bytes per block: [`BLOCK_SIZE`] for SMP, 512 for NTF ([`SmpConnection::with_block_size`]).
+    block_size: usize,
     phase: Phase,
     hello_deadline: Instant,
     handshake_timeout: Duration,
@@ -277,6 +280,41 @@ impl ClientConnection {
 }
 
 impl<M: ProtocolMessage> SmpConnection<M> {
+    /// A server's end for any protocol on this transport (NTF's server receives
+    /// `NtfCommand`s): like [`ServerConnection::server`], raw framing.
+    pub fn accepting(
+        tls: TlsSession,
+        key_hash: KeyHash,
+        range: VersionRange,
+        now: Instant,
+        handshake_timeout: Duration,
+    ) -> Self {
+        Self::start(
+            tls,
+            Side::Server { key_hash, range },
+            now,
+            handshake_timeout,
+            None,
+        )
+    }
+
+    /// A client's end for any protocol on this transport: like [`ClientConnection::client`].
+    pub fn connecting(
+        tls: TlsSession,
+        key_hash: KeyHash,
+        range: VersionRange,
+        now: Instant,
+        handshake_timeout: Duration,
+    ) -> Self {
+        Self::start(
+            tls,
+            Side::Client { key_hash, range },
+            now,
+            handshake_timeout,
+            None,
+        )
+    }
+
     fn start(
         tls: TlsSession,
         side: Side,
@@ -288,6 +326,7 @@ impl<M: ProtocolMessage> SmpConnection<M> {
             tls,
             ws,
             side,
+            block_size: BLOCK_SIZE,
             phase: Phase::Tls,
             hello_deadline: now + handshake_timeout,
             handshake_timeout,
@@ -302,6 +341,14 @@ impl<M: ProtocolMessage> SmpConnection<M> {
             close_reason: None,
             _receives: PhantomData,
         }
+    }
+
+    /// The same connection with blocks (hellos included) of `block_size` bytes instead of
+    /// SMP's 16384: the NTF transport uses 512. Call it on a fresh connection, before any
+    /// input.
+    pub fn with_block_size(mut self, block_size: usize) -> Self {
+        self.block_size = block_size;
+        self
     }
 
     /// On a server's end, how many [`Output::Received`] each block received since the last
@@ -443,7 +490,7 @@ impl<M: ProtocolMessage> SmpConnection<M> {
         if self.pending_blocks.len() >= MAX_PENDING_BLOCKS {
             return Err(ApiError::Backpressure);
         }
-        let packed = pack_transmissions(negotiated.batch, transmissions);
+        let packed = pack_transmissions_sized(self.block_size, negotiated.batch, transmissions);
         match self.ws.as_mut() {
             None => self.pending_blocks.extend(packed.blocks),
             Some(ws) => {
@@ -519,7 +566,7 @@ impl<M: ProtocolMessage> SmpConnection<M> {
         }
         self.phase = Phase::Hello;
         if let Side::Server { range, .. } = self.side {
-            match server_hello(range, &session_id) {
+            match server_hello_sized(self.block_size, range, &session_id) {
                 // A fresh connection has room for one block.
                 Ok(block) => {
                     if self.tls.send(&block).is_err() {
@@ -556,8 +603,10 @@ impl<M: ProtocolMessage> SmpConnection<M> {
                     self.phase = Phase::Hello;
                     if let Side::Server { range, .. } = self.side {
                         let sent = match (self.session_id, self.ws.as_mut()) {
-                            (Some(session_id), Some(ws)) => server_hello(range, &session_id)
-                                .is_ok_and(|block| ws.send_binary(&block)),
+                            (Some(session_id), Some(ws)) => {
+                                server_hello_sized(self.block_size, range, &session_id)
+                                    .is_ok_and(|block| ws.send_binary(&block))
+                            }
                             _ => false,
                         };
                         if !sent {
@@ -567,7 +616,7 @@ impl<M: ProtocolMessage> SmpConnection<M> {
                     }
                 }
                 WsEvent::Message(message) if self.is_closed() => drop(message),
-                WsEvent::Message(message) if message.len() != BLOCK_SIZE => {
+                WsEvent::Message(message) if message.len() != self.block_size => {
                     // A bad block in this framing ends the connection, as in the reference.
                     if let Some(ws) = self.ws.as_mut() {
                         ws.close(close_code::UNSUPPORTED_DATA);
@@ -628,8 +677,8 @@ impl<M: ProtocolMessage> SmpConnection<M> {
     }
 
     fn take_blocks(&mut self) {
-        while self.inbox.len() >= BLOCK_SIZE && !self.is_closed() {
-            let block = self.inbox.split_to(BLOCK_SIZE).freeze();
+        while self.inbox.len() >= self.block_size && !self.is_closed() {
+            let block = self.inbox.split_to(self.block_size).freeze();
             match self.phase {
                 Phase::Hello => self.receive_hello(&block),
                 Phase::Established => self.receive_block(&block),
@@ -650,14 +699,17 @@ impl<M: ProtocolMessage> SmpConnection<M> {
         };
         let result = match self.side {
             Side::Client { key_hash, range } => {
-                client_hello_reply(block, &session_id, range, &key_hash).and_then(
-                    |(reply, negotiated)| match self.send_handshake_block(&reply) {
-                        Ok(()) => Ok(negotiated),
-                        Err(()) => Err(HandshakeError::Parse),
-                    },
-                )
+                client_hello_reply_sized(self.block_size, block, &session_id, range, &key_hash)
+                    .and_then(
+                        |(reply, negotiated)| match self.send_handshake_block(&reply) {
+                            Ok(()) => Ok(negotiated),
+                            Err(()) => Err(HandshakeError::Parse),
+                        },
+                    )
             }
-            Side::Server { key_hash, range } => server_accept_hello(block, range, &key_hash),
+            Side::Server { key_hash, range } => {
+                server_accept_hello_sized(self.block_size, block, range, &key_hash)
+            }
         };
         match result {
             Ok(negotiated) => {
@@ -681,7 +733,7 @@ impl<M: ProtocolMessage> SmpConnection<M> {
         let (Some(negotiated), Some(session_id)) = (self.negotiated, self.session_id) else {
             return;
         };
-        match unpack_block(negotiated.batch, block) {
+        match unpack_block_sized(self.block_size, negotiated.batch, block) {
             Ok(transmissions) => {
                 self.note_block(transmissions.len());
                 for raw in transmissions {

@@ -96,13 +96,13 @@ impl Negotiated {
     }
 }
 
-fn hello_block<T: Encode>(hello: &T) -> Vec<u8> {
-    // Hellos are a few dozen bytes: padding them to a block cannot fail.
-    pad(&hello.to_bytes(), BLOCK_SIZE).unwrap_or_default()
+fn hello_block<T: Encode>(block_size: usize, hello: &T) -> Vec<u8> {
+    // Hellos are a few dozen bytes: padding them to a block (512 or more) cannot fail.
+    pad(&hello.to_bytes(), block_size).unwrap_or_default()
 }
 
-fn parse_hello<T: Decode>(block: &Bytes) -> Result<T, HandshakeError> {
-    let mut r = block_content(block).map_err(|_| HandshakeError::Parse)?;
+fn parse_hello<T: Decode>(block_size: usize, block: &Bytes) -> Result<T, HandshakeError> {
+    let mut r = block_content(block_size, block).map_err(|_| HandshakeError::Parse)?;
     let hello = T::decode(&mut r).map_err(|_| HandshakeError::Parse)?;
     r.finish().map_err(|_| HandshakeError::Parse)?;
     Ok(hello)
@@ -113,10 +113,22 @@ pub fn server_hello(
     version_range: VersionRange,
     session_id: &[u8],
 ) -> Result<Vec<u8>, crate::encoding::TooLong> {
-    Ok(hello_block(&ServerHello {
-        version_range,
-        session_id: ShortBytes::from_slice(session_id)?,
-    }))
+    server_hello_sized(BLOCK_SIZE, version_range, session_id)
+}
+
+/// [`server_hello`] in a block of `block_size` bytes (the NTF transport's hellos are 512).
+pub fn server_hello_sized(
+    block_size: usize,
+    version_range: VersionRange,
+    session_id: &[u8],
+) -> Result<Vec<u8>, crate::encoding::TooLong> {
+    Ok(hello_block(
+        block_size,
+        &ServerHello {
+            version_range,
+            session_id: ShortBytes::from_slice(session_id)?,
+        },
+    ))
 }
 
 /// The client's side: checks the server's hello against the TLS session and picks the
@@ -127,7 +139,18 @@ pub fn client_hello_reply(
     client_range: VersionRange,
     key_hash: &KeyHash,
 ) -> Result<(Vec<u8>, Negotiated), HandshakeError> {
-    let hello: ServerHello = parse_hello(server_block)?;
+    client_hello_reply_sized(BLOCK_SIZE, server_block, session_id, client_range, key_hash)
+}
+
+/// [`client_hello_reply`] with blocks of `block_size` bytes.
+pub fn client_hello_reply_sized(
+    block_size: usize,
+    server_block: &Bytes,
+    session_id: &[u8],
+    client_range: VersionRange,
+    key_hash: &KeyHash,
+) -> Result<(Vec<u8>, Negotiated), HandshakeError> {
+    let hello: ServerHello = parse_hello(block_size, server_block)?;
     if hello.session_id.as_bytes() != session_id {
         return Err(HandshakeError::BadSession);
     }
@@ -135,10 +158,13 @@ pub fn client_hello_reply(
         .version_range
         .compatible_version(&client_range)
         .ok_or(HandshakeError::Version)?;
-    let reply = hello_block(&ClientHello {
-        version,
-        key_hash: *key_hash,
-    });
+    let reply = hello_block(
+        block_size,
+        &ClientHello {
+            version,
+            key_hash: *key_hash,
+        },
+    );
     Ok((reply, Negotiated::at(version)))
 }
 
@@ -149,7 +175,17 @@ pub fn server_accept_hello(
     server_range: VersionRange,
     key_hash: &KeyHash,
 ) -> Result<Negotiated, HandshakeError> {
-    let hello: ClientHello = parse_hello(client_block)?;
+    server_accept_hello_sized(BLOCK_SIZE, client_block, server_range, key_hash)
+}
+
+/// [`server_accept_hello`] with blocks of `block_size` bytes.
+pub fn server_accept_hello_sized(
+    block_size: usize,
+    client_block: &Bytes,
+    server_range: VersionRange,
+    key_hash: &KeyHash,
+) -> Result<Negotiated, HandshakeError> {
+    let hello: ClientHello = parse_hello(block_size, client_block)?;
     if hello.key_hash != *key_hash {
         return Err(HandshakeError::Identity);
     }

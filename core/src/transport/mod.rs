@@ -8,12 +8,15 @@ mod connection;
 mod handshake;
 pub mod websocket;
 
-pub use block::{pack_transmissions, unpack_block, BlockError, Packed, BLOCK_SIZE};
+pub use block::{
+    pack_transmissions, pack_transmissions_sized, unpack_block, unpack_block_sized, BlockError,
+    Packed, BLOCK_SIZE,
+};
 pub use connection::{
     ApiError, ClientConnection, CloseReason, Framing, Input, Output, ServerConnection,
     SmpConnection, MAX_PENDING_BLOCKS,
 };
 pub use handshake::{
-    client_hello_reply, server_accept_hello, server_hello, ClientHello, HandshakeError, Negotiated,
-    ServerHello,
+    client_hello_reply, client_hello_reply_sized, server_accept_hello, server_accept_hello_sized,
+    server_hello, server_hello_sized, ClientHello, HandshakeError, Negotiated, ServerHello,
 };

@@ -8,8 +8,10 @@
 #![allow(clippy::expect_used, clippy::panic)]
 
 mod agent;
+mod agent_command;
 mod client;
 mod codec;
+mod ntf;
 mod ratchet;
 mod server;
 mod tls;
@@ -22,8 +24,10 @@ mod websocket;
 mod support;
 
 pub use agent::{agent_envelope, agent_message, conn_request, queue_info, queue_uri};
+pub use agent_command::agent_command;
 pub use client::{client_machine, queue_file, socks5};
 pub use codec::{address, encoding, keys, padding, string};
+pub use ntf::{ntf_command, ntf_machine};
 pub use ratchet::{ratchet_decrypt, ratchets_for};
 pub use server::{server_machine, trace};
 pub use tls::{handshake_transcript, tls_server};
@@ -56,4 +60,7 @@ pub const TARGETS: &[Target] = &[
     ("queue_info", queue_info),
     ("queue_uri", queue_uri),
     ("conn_request", conn_request),
+    ("ntf_command", ntf_command),
+    ("ntf_machine", ntf_machine),
+    ("agent_command", agent_command),
 ];

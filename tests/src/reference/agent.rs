@@ -144,6 +144,8 @@ pub struct AgentClient {
     /// Replies parsed but not yet asked for (skipped by [`AgentClient::wait_for`]).
     pending: VecDeque<AgentReply>,
     closed: bool,
+    /// A copy of every plaintext byte after the welcome line, once recording is on.
+    recording: Option<Vec<u8>>,
     buf: Vec<u8>,
 }
 
@@ -185,6 +187,7 @@ impl AgentClient {
             input: Vec::new(),
             pending: VecDeque::new(),
             closed: false,
+            recording: None,
             buf: vec![0; 64 * 1024],
         };
         client.flush()?;
@@ -214,7 +217,12 @@ impl AgentClient {
                 TlsOutput::Timeout(_) => return Ok(()),
             };
             match event {
-                TlsEvent::Plaintext(data) => self.input.extend_from_slice(&data),
+                TlsEvent::Plaintext(data) => {
+                    if let Some(recording) = &mut self.recording {
+                        recording.extend_from_slice(&data);
+                    }
+                    self.input.extend_from_slice(&data)
+                }
                 TlsEvent::Error(e) => return Err(io::Error::other(format!("agent TLS: {e}"))),
                 TlsEvent::Closed => self.closed = true,
                 TlsEvent::HandshakeComplete { .. } => {}
@@ -280,6 +288,28 @@ impl AgentClient {
             }
             self.read_some(until)?;
         }
+    }
+
+    /// From now on, keeps a copy of every byte the agent sends (from the first byte not yet
+    /// parsed), for a test that reads the stream with another decoder.
+    pub fn start_recording(&mut self) {
+        self.recording = Some(self.input.clone());
+    }
+
+    /// The bytes recorded so far (recording goes on).
+    pub fn take_recording(&mut self) -> Vec<u8> {
+        self.recording
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Sends bytes as they are: one or more whole transmissions written by the caller.
+    pub fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.tls
+            .send(bytes)
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        self.flush()
     }
 
     /// Sends one command: `command` is its line (for a command with a body, without the size),

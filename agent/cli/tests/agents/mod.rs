@@ -51,9 +51,14 @@ pub fn event(
     what: &str,
     wanted: impl FnMut(&PortEvent) -> bool,
 ) -> PortEvent {
-    agent
-        .wait_for(STEP, wanted)
-        .unwrap_or_else(|| panic!("no {what} event"))
+    if let Some(found) = agent.wait_for(STEP, wanted) {
+        return found;
+    }
+    let mut seen = Vec::new();
+    while let Some(e) = agent.next_event(Duration::ZERO) {
+        seen.push(e);
+    }
+    panic!("no {what} event; events not taken: {seen:?}")
 }
 
 /// The v2 duplex handshake between two agents (alice invites, bob joins); returns the
@@ -132,6 +137,7 @@ pub fn handshake_and_restart(runtime: Runtime, server: &str) {
         assert!(stored.rcv_queue.is_some() && stored.snd_queue.is_some());
     }
 
+    let mut twin = start_agent(runtime, server, 6, alice_store.clone());
     let mut alice = start_agent(runtime, server, 3, alice_store);
     alice
         .command(b"sub", Some(&alice_conn), AgentCommand::Sub)
@@ -141,5 +147,50 @@ pub fn handshake_and_restart(runtime: Runtime, server: &str) {
         AgentEvent::Ok,
         "SUB after restart"
     );
+
+    // A second agent on a copy of the store takes the subscription over: the first is told
+    // `END` on that connection.
+    twin.command(b"sub", Some(&alice_conn), AgentCommand::Sub)
+        .unwrap();
+    assert_eq!(
+        answer(&mut twin, b"sub").event,
+        AgentEvent::Ok,
+        "SUB on the twin"
+    );
+    let end = event(&mut alice, "END", |e| e.event == AgentEvent::End);
+    assert_eq!(end.conn.as_ref(), Some(&alice_conn));
+    twin.stop().unwrap();
     alice.stop().unwrap();
+}
+
+/// Connects two agents, then has the server go away and come back (`restart`): each agent
+/// says `DISCONNECT` and `DOWN` with its connection, then `CONNECT` and `UP` once the manager
+/// reconnected and resubscribed.
+pub fn server_restart_down_up(runtime: Runtime, server: &str, restart: impl FnOnce()) {
+    let mut alice = start_agent(runtime, server, 4, MemoryStore::new());
+    let mut bob = start_agent(runtime, server, 5, MemoryStore::new());
+    let (alice_conn, bob_conn) = connect(&mut alice, &mut bob);
+    restart();
+    for (agent, conn) in [(&mut alice, &alice_conn), (&mut bob, &bob_conn)] {
+        event(agent, "DISCONNECT", |e| {
+            matches!(e.event, AgentEvent::Disconnect { .. })
+        });
+        let down = event(agent, "DOWN", |e| {
+            matches!(e.event, AgentEvent::Down { .. })
+        });
+        let AgentEvent::Down { conns, .. } = down.event else {
+            unreachable!()
+        };
+        assert_eq!(conns, vec![conn.clone()]);
+        event(agent, "CONNECT", |e| {
+            matches!(e.event, AgentEvent::Connect { .. })
+        });
+        let up = event(agent, "UP", |e| matches!(e.event, AgentEvent::Up { .. }));
+        let AgentEvent::Up { conns, .. } = up.event else {
+            unreachable!()
+        };
+        assert_eq!(conns, vec![conn.clone()]);
+    }
+    alice.stop().unwrap();
+    bob.stop().unwrap();
 }
