@@ -70,7 +70,7 @@ fn connections(db: &Connection, state: &mut StoreState) -> Result<()> {
         db,
         "SELECT conn_id, conn_mode, smp_agent_version, duplex_handshake, last_internal_msg_id,
            last_internal_rcv_msg_id, last_internal_snd_msg_id, last_external_snd_msg_id,
-           last_rcv_msg_hash, last_snd_msg_hash FROM connections",
+           last_rcv_msg_hash, last_snd_msg_hash, last_rcv_broker_id FROM connections",
         |row| {
             let c = Cells::new(row, T);
             let duplex_handshake = match c.opt_int(3, "duplex_handshake")? {
@@ -98,6 +98,13 @@ fn connections(db: &Connection, state: &mut StoreState) -> Result<()> {
                 },
                 snd_messages: BTreeMap::new(),
                 rcv_messages: BTreeMap::new(),
+                last_rcv_broker_id: match c.opt_blob(10, "last_rcv_broker_id")? {
+                    None => None,
+                    Some(id) => Some(
+                        MsgId::new(id.to_vec())
+                            .map_err(|_| bad(T, "last_rcv_broker_id", "not a message id"))?,
+                    ),
+                },
             };
             let id = ConnectionId(c.blob(0, "conn_id")?.to_vec());
             state.connections.insert(id, record);

@@ -42,7 +42,10 @@ CREATE TABLE connections(
   last_rcv_msg_hash BLOB NOT NULL DEFAULT x'',
   last_snd_msg_hash BLOB NOT NULL DEFAULT x'',
   smp_agent_version INTEGER NOT NULL DEFAULT 1,
-  duplex_handshake INTEGER NULL DEFAULT 0
+  duplex_handshake INTEGER NULL DEFAULT 0,
+  -- The server's id of the last message taken in on the receive queue (redelivery check;
+  -- the reference has no such column).
+  last_rcv_broker_id BLOB NULL
 ) WITHOUT ROWID;
 
 -- Only `connections` (small rows, looked up by key) is WITHOUT ROWID: SQLite advises against

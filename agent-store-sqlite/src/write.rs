@@ -73,6 +73,11 @@ fn connection_exists(db: &Connection, conn: &ConnectionId) -> rusqlite::Result<b
     st.exists([conn.as_bytes()])
 }
 
+fn rcv_queue_exists(db: &Connection, conn: &ConnectionId) -> rusqlite::Result<bool> {
+    let mut st = db.prepare_cached("SELECT 1 FROM rcv_queues WHERE conn_id = ?1")?;
+    st.exists([conn.as_bytes()])
+}
+
 /// An update or delete must have found its row: if not, say whether the connection or the
 /// thing in it was missing.
 fn touched(
@@ -257,6 +262,21 @@ pub fn apply(db: &Connection, record: &Record) -> WriteResult {
             )?;
             let n = st.execute(params![conn.as_bytes(), header_key.expose(), msg_n])?;
             touched(db, n, conn, || ApplyError::NoSkippedKey(conn.clone()))
+        }
+        Record::RcvQueueLastBrokerId { conn, broker_id } => {
+            // Only a connection with a receive queue has one (as `StoreState::apply`).
+            if !rcv_queue_exists(db, conn)? {
+                return if connection_exists(db, conn)? {
+                    Err(refuse(ApplyError::NoQueue(conn.clone())))
+                } else {
+                    Err(refuse(ApplyError::NoConnection(conn.clone())))
+                };
+            }
+            let mut st = db.prepare_cached(
+                "UPDATE connections SET last_rcv_broker_id = ?2 WHERE conn_id = ?1",
+            )?;
+            st.execute(params![conn.as_bytes(), broker_id.as_bytes()])?;
+            Ok(())
         }
         Record::CountersSet { conn, counters: c } => {
             let mut st = db.prepare_cached(

@@ -183,7 +183,18 @@ impl World {
                     corr_id,
                     conn,
                     event,
-                } => self.nodes[i].events.push((corr_id, conn, event)),
+                } => {
+                    // Server status (`CONNECT`...) is not about the connections checked here.
+                    if !matches!(
+                        event,
+                        AgentEvent::Connect { .. }
+                            | AgentEvent::Disconnect { .. }
+                            | AgentEvent::Down { .. }
+                            | AgentEvent::Up { .. }
+                    ) {
+                        self.nodes[i].events.push((corr_id, conn, event))
+                    }
+                }
                 AgentOutput::Socket(SocketAction::Connect { conn, .. }) => {
                     let socket = self.next_socket;
                     self.next_socket += 1;

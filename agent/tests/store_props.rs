@@ -31,7 +31,7 @@ struct Step {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    (0u8..24, any::<usize>(), any::<usize>(), any::<u8>()).prop_map(|(kind, target, item, seed)| {
+    (0u8..25, any::<usize>(), any::<usize>(), any::<u8>()).prop_map(|(kind, target, item, seed)| {
         Step {
             kind,
             target,
@@ -274,6 +274,10 @@ fn record_for(state: &StoreState, s: &Step, rng: &mut ChaCha20Rng) -> Option<Rec
             }
         }
         22 => Record::ConnectionDeleted { conn: conn? },
+        23 => Record::RcvQueueLastBrokerId {
+            conn: conn?,
+            broker_id: MsgId::new(vec![seed; 24]).unwrap(),
+        },
         // A record about a connection that does not exist.
         _ => Record::RcvQueueStatus {
             conn: ConnectionId(b"not-a-connection".to_vec()),

@@ -15,7 +15,10 @@
 //! The server `ACK` always follows the commit: a crash before it leaves the message on the
 //! server, delivered again after the next `SUB`. A message that does not open or read is
 //! reported as `ERR` and acknowledged at once (nothing is stored), as the reference's
-//! `handleNotifyAck` does. User messages are left unacknowledged until their flow exists.
+//! `handleNotifyAck` does. User messages ([`super::receive`]) are acknowledged when the user
+//! acknowledges them; invitations to a contact address go to [`super::contact`]. Every batch
+//! of a message taken in records its server id, so its redelivery is recognised before it
+//! is opened.
 
 use simplex_core::address::ServerAddress;
 use simplex_core::client::{MessageError, ReceivedMessage, Request};
@@ -57,13 +60,27 @@ impl Agent {
             // The server's layer did not open; the manager already reported it as it could.
             return;
         };
+        if self.redelivered(&conn, &message) {
+            return;
+        }
         let result = self
             .open_message(&conn, &message)
-            .and_then(|opened| self.take_in(&conn, opened));
+            .and_then(|opened| self.take_in(&conn, opened, &message));
         match result {
             Ok(None) => {}
-            Ok(Some((records, mut effects))) => {
-                effects.extend(self.ack_effect(&conn, &message));
+            Ok(Some(Taken {
+                mut records,
+                mut effects,
+                ack,
+            })) => {
+                // Recorded with what the message changed: its redelivery is recognised.
+                records.push(Record::RcvQueueLastBrokerId {
+                    conn: conn.clone(),
+                    broker_id: message.msg_id.clone(),
+                });
+                if ack {
+                    effects.extend(self.ack_effect(&conn, &message));
+                }
                 if self.emit(records, effects).is_err() {
                     let error = CommandError::Internal("store record");
                     self.event(CorrId::default(), Some(conn), AgentEvent::Err(error));
@@ -84,12 +101,12 @@ impl Agent {
 
     /// What an opened message changes and shows (`None`: a message of a flow not built yet,
     /// left unacknowledged on the server).
-    #[allow(clippy::type_complexity)]
     fn take_in(
         &mut self,
         conn: &ConnectionId,
         opened: Opened,
-    ) -> Result<Option<(Vec<Record>, Vec<Effect>)>, CommandError> {
+        server_msg: &ReceivedMessage,
+    ) -> Result<Option<Taken>, CommandError> {
         let prohibited = CommandError::Agent(SmpAgentError::Prohibited);
         let stored = self
             .state
@@ -121,7 +138,7 @@ impl Agent {
                     conn: conn.clone(),
                     event: AgentEvent::Conf { id, servers, info },
                 }];
-                Ok(Some((records, effects)))
+                Ok(Some(Taken::acked(records, effects)))
             }
             // The joiner: the inviter's reply confirmation on our reply queue.
             Opened::Confirmation(conf) => {
@@ -168,7 +185,7 @@ impl Agent {
                     conf.sender_key.clone(),
                     handshake::AfterSecure::SendHello,
                 ));
-                Ok(Some((records, effects)))
+                Ok(Some(Taken::acked(records, effects)))
             }
             Opened::Message {
                 enc_agent_message, ..
@@ -176,9 +193,19 @@ impl Agent {
                 let ratchet = handshake::load_ratchet(stored)?;
                 let received = pipeline::read_message(&ratchet, &enc_agent_message, &mut *self.rng)
                     .map_err(receive_error)?;
-                if received.message != AMessage::Hello {
-                    // User messages come with the flow that takes them.
-                    return Ok(None);
+                match received.message {
+                    AMessage::Hello => {}
+                    // Acknowledged to the server only when the user acknowledges it.
+                    AMessage::UserMessage(_) => {
+                        let (records, effects) = self.user_message(conn, &received, server_msg)?;
+                        return Ok(Some(Taken {
+                            records,
+                            effects,
+                            ack: false,
+                        }));
+                    }
+                    // The v1 handshake's `REPLY` is not carried over.
+                    AMessage::Reply(_) => return Ok(None),
                 }
                 if rcv_status == Some(QueueStatus::Active) {
                     return Err(prohibited);
@@ -223,9 +250,12 @@ impl Agent {
                     }
                     None => {}
                 }
-                Ok(Some((records, effects)))
+                Ok(Some(Taken::acked(records, effects)))
             }
-            Opened::Invitation(_) => Err(prohibited),
+            Opened::Invitation(invitation) => {
+                let (records, effects) = self.contact_request(conn, &invitation)?;
+                Ok(Some(Taken::acked(records, effects)))
+            }
         }
     }
 
@@ -350,6 +380,25 @@ impl Agent {
                 reply_queues_list,
             },
         ))
+    }
+}
+
+/// What a message taken in changes (`records`) and shows once they are durable (`effects`);
+/// `ack`: whether the server's copy is acknowledged then too (not for a user message, which
+/// waits for the user's `ACK`).
+struct Taken {
+    records: Vec<Record>,
+    effects: Vec<Effect>,
+    ack: bool,
+}
+
+impl Taken {
+    fn acked(records: Vec<Record>, effects: Vec<Effect>) -> Self {
+        Self {
+            records,
+            effects,
+            ack: true,
+        }
     }
 }
 

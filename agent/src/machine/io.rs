@@ -6,13 +6,15 @@ use simplex_core::address::{Scheme, ServerAddress, TransportHost};
 use simplex_core::client::{
     ConnId, KeepAlive, ManagerConfig, ManagerError, RequestError, SocksProxy,
 };
+use simplex_core::protocol::MsgFlags;
 use simplex_core::time::Instant;
 
 use crate::error::{
     smp_request_error, AgentErrorType, CommandErrorType, ConnectionErrorType, SmpAgentError,
 };
+use crate::meta::{AgentMsgId, MsgMeta};
 use crate::protocol::{ConnectionMode, ConnectionRequest};
-use crate::store::{BatchId, ConfirmationId, ConnectionId, RecordBatch};
+use crate::store::{BatchId, ConfirmationId, ConnectionId, InvitationId, RecordBatch};
 
 /// The user's handle on a command: echoed in every event that answers it (the reference's
 /// `ACorrId`; empty for events that answer no command).
@@ -49,6 +51,25 @@ pub enum AgentCommand {
         conf_id: ConfirmationId,
         /// Our connection info (the joining party sees it in `INFO`).
         info: Bytes,
+    },
+    /// `ACK msgId`: the user has taken the message in `MSG` with this internal id; the server
+    /// may deliver the next one (answered `OK` once the server's copy is acknowledged).
+    Ack {
+        /// The message's internal id (`R=` in `MSG`).
+        msg_id: AgentMsgId,
+    },
+    /// `ACPT invId info`: accept a contact request (`REQ`) by joining the invitation it
+    /// carries; the command's connection id names the new connection.
+    Acpt {
+        /// The request, from `REQ`.
+        inv_id: InvitationId,
+        /// Our connection info (the requester sees it in `CONF`).
+        info: Bytes,
+    },
+    /// `RJCT invId`: forget a contact request of this contact address.
+    Rjct {
+        /// The request, from `REQ`.
+        inv_id: InvitationId,
     },
 }
 
@@ -91,6 +112,10 @@ pub enum CommandError {
     /// The other agent's link or message does not fit (`AGENT A_VERSION`...).
     #[error("AGENT {}", .0.name())]
     Agent(SmpAgentError),
+    /// No received message with this id (`INTERNAL "SEMsgNotFound"`, the reference's store
+    /// error for `ACK`).
+    #[error("SEMsgNotFound")]
+    MsgNotFound,
     /// Something the reference reports as `INTERNAL` (a key that did not agree...).
     #[error("internal: {0}")]
     Internal(&'static str),
@@ -108,6 +133,7 @@ impl CommandError {
             Self::NotAvailable => AgentErrorType::Conn(ConnectionErrorType::NotAvailable),
             Self::Server(e) => smp_request_error(e),
             Self::Agent(e) => AgentErrorType::Agent(*e),
+            Self::MsgNotFound => AgentErrorType::Internal("SEMsgNotFound".into()),
             other => AgentErrorType::Internal(other.to_string()),
         }
     }
@@ -134,6 +160,25 @@ pub enum AgentEvent {
     Info(Bytes),
     /// `CON`: both queues carry messages; the connection is ready.
     Con,
+    /// `MSG`: a user message; `ACK` with its internal id lets the next one come.
+    Msg {
+        /// Integrity verdict and ids (boxed: it is large beside the other events).
+        meta: Box<MsgMeta>,
+        /// The flags it was sent with.
+        flags: MsgFlags,
+        /// The user's message.
+        body: Bytes,
+    },
+    /// `REQ`: a contact request came to a contact address; `ACPT` or `RJCT` with this id
+    /// answers it.
+    Req {
+        /// The request, to name in `ACPT` / `RJCT`.
+        id: InvitationId,
+        /// The servers of the requester's invitation queues.
+        servers: Vec<ServerAddress>,
+        /// The requester's connection info.
+        info: Bytes,
+    },
     /// `END`: another client subscribed to this connection's receive queue; the server
     /// stopped delivering its messages to us.
     End,

@@ -106,12 +106,8 @@ impl Agent {
         let (data, e2e_uri) = match conn_req {
             ConnectionRequest::Invitation { data, e2e } => (data, e2e),
             // Joining a contact address sends an invitation, not a confirmation.
-            ConnectionRequest::Contact { .. } => {
-                return self.event(
-                    corr_id,
-                    conn,
-                    AgentEvent::Err(CommandError::Internal("JOIN of a contact address")),
-                )
+            ConnectionRequest::Contact { data } => {
+                return self.join_contact(corr_id, conn, data, conn_info)
             }
         };
         // The reference's three `compatibleVersion` checks, and only the first queue.

@@ -7,6 +7,7 @@
 //! `Committed`. So what the world has seen is always durable, whatever the shell crashes at.
 
 pub mod connection;
+mod contact;
 mod delete;
 mod handshake;
 mod incoming;
@@ -14,6 +15,7 @@ mod io;
 mod join;
 mod lifecycle;
 mod new_conn;
+mod receive;
 mod server_events;
 mod subscribe;
 #[cfg(test)]
@@ -121,6 +123,10 @@ enum PendingRequest {
     Secure(handshake::Securing),
     /// A handshake message's `SEND` (reply confirmation or `HELLO`).
     Sending(handshake::Sending),
+    /// `ACK` of a user message the user acknowledged.
+    UserAck(receive::Acking),
+    /// An invitation's `SEND` to a contact address.
+    InvitationSent(contact::InvitationSent),
 }
 
 impl PendingRequest {
@@ -130,6 +136,8 @@ impl PendingRequest {
             Self::ConfirmationSent(sent) => Some(sent.waiting()),
             Self::Secure(securing) => securing.waiting(),
             Self::Sending(_) => None,
+            Self::UserAck(acking) => acking.waiting(),
+            Self::InvitationSent(sent) => Some(sent.waiting()),
             Self::CreateQueue(_) | Self::QueueCommand(_) | Self::JoinQueue(_) | Self::Ack => None,
         }
     }
@@ -303,6 +311,9 @@ impl Agent {
             AgentCommand::Join { conn_req, info } => {
                 self.join_connection(corr_id, conn, *conn_req, info)
             }
+            AgentCommand::Ack { msg_id } => self.ack_message(corr_id, conn, msg_id),
+            AgentCommand::Acpt { inv_id, info } => self.accept_contact(corr_id, conn, inv_id, info),
+            AgentCommand::Rjct { inv_id } => self.reject_contact(corr_id, conn, inv_id),
         }
     }
 
@@ -514,6 +525,8 @@ impl Agent {
                     Some(PendingRequest::ConfirmationSent(c)) => self.confirmation_sent(c, result),
                     Some(PendingRequest::Secure(s)) => self.secured(s, result),
                     Some(PendingRequest::Sending(s)) => self.handshake_sent(s, result),
+                    Some(PendingRequest::UserAck(a)) => self.user_ack_done(a, result),
+                    Some(PendingRequest::InvitationSent(i)) => self.invitation_sent(i, result),
                     Some(PendingRequest::Ack) | None => {}
                 },
                 ManagerEvent::Subscribed { server, sub } => self.subscribed(server, sub, Ok(())),

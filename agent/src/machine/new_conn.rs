@@ -17,6 +17,7 @@ use simplex_core::protocol::EntityId;
 use simplex_core::ratchet::{generate_e2e_params, E2E_ENCRYPT_VERSIONS};
 
 use super::connection::QueueStatus;
+use super::contact;
 use super::{Agent, AgentEvent, CommandError, CorrId, Effect, PendingRequest};
 use crate::protocol::{
     ConnReqData, ConnReqScheme, ConnectionMode, ConnectionRequest, SmpQueueAddress, SmpQueueUri,
@@ -35,6 +36,9 @@ pub(super) struct NewQueue {
     mode: ConnectionMode,
     server: ServerAddress,
     keys: RecipientKeys,
+    /// `JOIN` of a contact address: the invitation to send with the new link, instead of
+    /// showing it in `INV`.
+    invite: Option<Box<contact::Invite>>,
 }
 
 impl Agent {
@@ -44,6 +48,18 @@ impl Agent {
         corr_id: CorrId,
         conn: Option<ConnectionId>,
         mode: ConnectionMode,
+    ) {
+        self.new_connection_then(corr_id, conn, mode, None)
+    }
+
+    /// [`Self::new_connection`], then (with `invite`) the invitation to a contact address
+    /// instead of `INV`.
+    pub(super) fn new_connection_then(
+        &mut self,
+        corr_id: CorrId,
+        conn: Option<ConnectionId>,
+        mode: ConnectionMode,
+        invite: Option<Box<contact::Invite>>,
     ) {
         if conn.as_ref().is_some_and(|c| self.id_taken(c)) {
             self.event(corr_id, conn, AgentEvent::Err(CommandError::Duplicate));
@@ -61,6 +77,7 @@ impl Agent {
             mode,
             server: server.clone(),
             keys,
+            invite,
         };
         let input = simplex_core::client::ManagerInput::Request {
             server,
@@ -147,6 +164,17 @@ impl Agent {
             sign_key: new.keys.sign_key.clone(),
             body_key: Some(CbKey::new(&rcv_dh_secret)),
         };
+        let shown = match new.invite {
+            None => Effect::Event {
+                corr_id: new.corr_id.clone(),
+                conn: conn.clone(),
+                event: AgentEvent::Inv(request),
+            },
+            Some(invite) => match self.invitation_effect(&new.corr_id, &conn, *invite, request) {
+                Ok(effect) => effect,
+                Err(e) => return self.event(new.corr_id, Some(conn), AgentEvent::Err(e)),
+            },
+        };
         let effects = vec![
             Effect::Subscribe {
                 conn: conn.clone(),
@@ -154,11 +182,7 @@ impl Agent {
                 sub,
                 answer: None,
             },
-            Effect::Event {
-                corr_id: new.corr_id.clone(),
-                conn: conn.clone(),
-                event: AgentEvent::Inv(request),
-            },
+            shown,
         ];
         if self.emit(records, effects).is_err() {
             self.event(
@@ -219,7 +243,9 @@ impl Agent {
                 | PendingRequest::ConfirmationSent(_)
                 | PendingRequest::Ack
                 | PendingRequest::Secure(_)
-                | PendingRequest::Sending(_) => false,
+                | PendingRequest::Sending(_)
+                | PendingRequest::UserAck(_)
+                | PendingRequest::InvitationSent(_) => false,
             })
     }
 

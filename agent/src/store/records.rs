@@ -313,6 +313,15 @@ pub enum Record {
         /// Its internal id.
         internal_id: u64,
     },
+    /// The server's id of the last message taken in on the connection's receive queue, in
+    /// the batch of whatever that message changed: the same id arriving again is a
+    /// redelivery, never decrypted twice.
+    RcvQueueLastBrokerId {
+        /// The connection.
+        conn: ConnectionId,
+        /// The server's message id.
+        broker_id: MsgId,
+    },
     /// A confirmation arrived.
     ConfirmationStored {
         /// Its id.
@@ -381,6 +390,7 @@ impl Record {
             | Self::RcvMessageStored { conn, .. }
             | Self::RcvMessageUserAcked { conn, .. }
             | Self::RcvMessageDeleted { conn, .. }
+            | Self::RcvQueueLastBrokerId { conn, .. }
             | Self::ConnectionDeleted { conn } => Some(conn),
             Self::ConfirmationStored { confirmation, .. } => Some(&confirmation.conn),
             Self::InvitationStored { invitation, .. } => Some(&invitation.contact_conn),

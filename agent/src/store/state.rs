@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use simplex_core::encoding::Version;
+use simplex_core::protocol::MsgId;
 
 use super::records::{
     ConfirmationRecord, ConnectionMode, InvitationRecord, MsgCounters, RatchetKeys,
@@ -57,6 +58,8 @@ pub struct ConnectionRecord {
     pub snd_messages: BTreeMap<u64, SndMessageEntry>,
     /// Received messages still kept, by internal id.
     pub rcv_messages: BTreeMap<u64, RcvMessageEntry>,
+    /// The server's id of the last message taken in on the receive queue.
+    pub last_rcv_broker_id: Option<MsgId>,
 }
 
 /// A record that does not fit the state it is applied to: a bug in whoever emitted it (the
@@ -137,6 +140,7 @@ impl StoreState {
                         counters: MsgCounters::default(),
                         snd_messages: BTreeMap::new(),
                         rcv_messages: BTreeMap::new(),
+                        last_rcv_broker_id: None,
                     },
                 );
             }
@@ -254,6 +258,13 @@ impl StoreState {
                 c.rcv_messages
                     .remove(internal_id)
                     .ok_or_else(|| message_error(conn, *internal_id))?;
+            }
+            Record::RcvQueueLastBrokerId { conn, broker_id } => {
+                let c = self.connection(conn)?;
+                if c.rcv_queue.is_none() {
+                    return Err(ApplyError::NoQueue(conn.clone()));
+                }
+                c.last_rcv_broker_id = Some(broker_id.clone());
             }
             Record::ConfirmationStored { id, confirmation } => {
                 if self.confirmations.contains_key(id)
