@@ -8,15 +8,18 @@
 
 pub mod connection;
 mod delete;
+mod delivery;
 mod handshake;
 mod incoming;
 mod io;
 mod join;
 mod new_conn;
+mod send;
 mod subscribe;
 #[cfg(test)]
 mod tests;
 
+pub use delivery::{DeliveryConfig, SndMessageType};
 pub use io::{
     AgentCommand, AgentError, AgentEvent, AgentInput, AgentOutput, CommandError, CorrId,
     SocketAction,
@@ -43,6 +46,8 @@ pub struct AgentConfig {
     pub smp_servers: Vec<ServerAddress>,
     /// The signature algorithm of queue keys (the reference's `cmdSignAlg`: Ed448).
     pub sign_algorithm: SignAlgorithm,
+    /// How stored messages are retried and when they expire.
+    pub delivery: DeliveryConfig,
 }
 
 /// Something the world may see only once a batch is durable.
@@ -70,6 +75,11 @@ enum Effect {
         request: Box<simplex_core::client::Request>,
         pending: PendingRequest,
     },
+    /// A step of the connection's send queue worker (see [`delivery`]).
+    Outbox {
+        conn: ConnectionId,
+        step: delivery::OutboxStep,
+    },
 }
 
 impl Effect {
@@ -77,7 +87,8 @@ impl Effect {
         match self {
             Self::Event { conn, .. }
             | Self::Subscribe { conn, .. }
-            | Self::Request { conn, .. } => conn,
+            | Self::Request { conn, .. }
+            | Self::Outbox { conn, .. } => conn,
         }
     }
 
@@ -88,6 +99,7 @@ impl Effect {
             Self::Event { corr_id, conn, .. } => Some((corr_id, conn)),
             Self::Subscribe { answer, conn, .. } => answer.map(|corr_id| (corr_id, conn)),
             Self::Request { pending, .. } => pending.waiting(),
+            Self::Outbox { .. } => None,
         }
     }
 }
@@ -116,8 +128,8 @@ enum PendingRequest {
     Ack,
     /// `KEY` on one of our receive queues.
     Secure(handshake::Securing),
-    /// A handshake message's `SEND` (reply confirmation or `HELLO`).
-    Sending(handshake::Sending),
+    /// A stored message's `SEND` (see [`delivery`]).
+    Deliver(delivery::Delivering),
 }
 
 impl PendingRequest {
@@ -126,7 +138,7 @@ impl PendingRequest {
         match self {
             Self::ConfirmationSent(sent) => Some(sent.waiting()),
             Self::Secure(securing) => securing.waiting(),
-            Self::Sending(_) => None,
+            Self::Deliver(_) => None,
             Self::CreateQueue(_) | Self::QueueCommand(_) | Self::JoinQueue(_) | Self::Ack => None,
         }
     }
@@ -147,6 +159,8 @@ pub struct Agent {
     requests: BTreeMap<ManagerRequestId, PendingRequest>,
     /// `SUB`s waiting for the server's answer, by server and subscription.
     subscribing: HashMap<(ServerAddress, SubKey), Vec<(CorrId, ConnectionId)>>,
+    /// The send queues' workers, by connection (each has at most one send queue).
+    outboxes: BTreeMap<ConnectionId, delivery::Outbox>,
     outputs: VecDeque<AgentOutput>,
     manager_deadline: Option<Instant>,
     /// Whether `poll_output` reached `Timeout` since the last input.
@@ -184,6 +198,7 @@ impl Agent {
             next_batch: 1,
             requests: BTreeMap::new(),
             subscribing: HashMap::new(),
+            outboxes: BTreeMap::new(),
             outputs: VecDeque::new(),
             manager_deadline: None,
             drained: true,
@@ -238,6 +253,9 @@ impl Agent {
                     AgentCommand::Join { conn_req, info } => {
                         self.join_connection(corr_id, conn, *conn_req, info)
                     }
+                    AgentCommand::Send { flags, body } => {
+                        self.send_message(corr_id, conn, flags, body)
+                    }
                 }
                 return Ok(());
             }
@@ -255,7 +273,12 @@ impl Agent {
             AgentInput::ConnectFailed(conn) => ManagerInput::ConnectFailed(conn),
             AgentInput::Received(conn, bytes) => ManagerInput::Received(conn, bytes),
             AgentInput::Closed(conn) => ManagerInput::Closed(conn),
-            AgentInput::Timeout => ManagerInput::Tick,
+            AgentInput::Timeout => {
+                // Deliveries whose wait is over go out before the manager's own timers run.
+                self.drained = false;
+                self.retry_due();
+                ManagerInput::Tick
+            }
         };
         // The manager refuses an unknown stream before it changes anything.
         self.feed_manager(manager_input)
@@ -277,7 +300,10 @@ impl Agent {
 
     /// When the agent next needs a `Timeout` input (`None`: only on other inputs).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.manager_deadline
+        match (self.manager_deadline, self.delivery_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Applies records to the state in memory and hands them to the shell as the next batch;
@@ -352,6 +378,7 @@ impl Agent {
                 pending,
                 ..
             } => self.send_request(server, request, pending),
+            Effect::Outbox { conn, step } => self.outbox_step(conn, step),
         }
     }
 
@@ -363,12 +390,17 @@ impl Agent {
         pending: PendingRequest,
     ) {
         let input = ManagerInput::Request { server, request };
-        // A request names no stream: the manager never refuses it.
-        if let Ok(handled) = self.feed_manager(input) {
-            if let Some(id) = handled.request {
-                self.requests.insert(id, pending);
-            }
+        // A request names no stream: the manager never refuses it. Its answer may already be
+        // among the manager's events (a server it cannot reach answers at once), so what the
+        // answer is for is known before those events are handled.
+        let Ok(handled) = self.manager.handle_input(self.clock.now, input) else {
+            return;
+        };
+        if let Some(id) = handled.request {
+            self.requests.insert(id, pending);
         }
+        let events = self.drain_manager();
+        self.on_manager_events(events);
     }
 
     /// Runs `effect` now, or after the last uncommitted batch about `conn` if there is one
@@ -466,7 +498,7 @@ impl Agent {
                     Some(PendingRequest::JoinQueue(j)) => self.reply_queue_created(*j, result),
                     Some(PendingRequest::ConfirmationSent(c)) => self.confirmation_sent(c, result),
                     Some(PendingRequest::Secure(s)) => self.secured(s, result),
-                    Some(PendingRequest::Sending(s)) => self.handshake_sent(s, result),
+                    Some(PendingRequest::Deliver(d)) => self.delivery_answered(d, result),
                     Some(PendingRequest::Ack) | None => {}
                 },
                 ManagerEvent::Subscribed { server, sub } => self.subscribed(server, sub, Ok(())),

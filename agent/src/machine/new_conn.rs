@@ -219,7 +219,7 @@ impl Agent {
                 | PendingRequest::ConfirmationSent(_)
                 | PendingRequest::Ack
                 | PendingRequest::Secure(_)
-                | PendingRequest::Sending(_) => false,
+                | PendingRequest::Deliver(_) => false,
             })
     }
 
