@@ -111,6 +111,7 @@ fn new_agent(seed: u64, server: &ServerAddress, state: simplex_agent::store::Sto
         AgentConfig {
             smp_servers: vec![server.clone()],
             sign_algorithm: SignAlgorithm::Ed448,
+            delivery: Default::default(),
         },
         state,
         manager,

@@ -5,11 +5,12 @@
 //! 1. `LET` (inviter): the confirmation is accepted, its ratchet becomes the connection's and
 //!    the queue's box secret is stored; then `KEY` secures the queue with the joiner's key.
 //! 2. Secured (inviter): the queue is `Secured`, a send queue to the joiner's reply queue and
-//!    the reply confirmation's ratchet step are stored; `LET` is answered `OK` and the
-//!    unsigned confirmation `SEND` goes out after that commit. Its `OK` marks the send queue
-//!    confirmed and forgets the confirmation.
+//!    the reply confirmation (with its ratchet step) are stored; `LET` is answered `OK` and
+//!    the send queue's outbox delivers the confirmation after that commit. Its `OK` marks the
+//!    send queue confirmed and forgets the confirmation (see [`super::delivery`]).
 //! 3. The joiner reads the reply confirmation (`INFO`, after the commit), secures its reply
-//!    queue, then sends `HELLO` once (no retry in v2).
+//!    queue, then stores `HELLO` for its outbox (v2: refused by the server, it is not
+//!    retried).
 //! 4. `HELLO` received: the receive queue is `Active`; if our own `HELLO` went through
 //!    already this is the answer and the user gets `CON`, otherwise we answer with ours.
 //!    `HELLO` delivered: the send queue is `Active`; if our receive queue is already active
@@ -19,14 +20,15 @@
 
 use bytes::Bytes;
 use simplex_core::client::{Reply, Request, RequestError};
-use simplex_core::crypto::cbox::CbNonce;
 use simplex_core::crypto::keys::{DhPublicKey, SignKey, VerifyKey};
 use simplex_core::crypto::x25519;
 use simplex_core::encoding::{Decode, NonEmpty};
-use simplex_core::protocol::{Command, ErrorType, MsgFlags};
+use simplex_core::protocol::{Command, MsgFlags};
 use simplex_core::ratchet::Ratchet;
 
 use super::connection::QueueStatus;
+use super::delivery::SndMessageType;
+use super::send::{enqueue, pending_message};
 use super::{Agent, AgentEvent, CommandError, CorrId, Effect, PendingRequest};
 use crate::error::SmpAgentError;
 use crate::integrity::{RcvIntegrity, SndIntegrity};
@@ -64,22 +66,6 @@ impl Securing {
             AfterSecure::SendHello => None,
         }
     }
-}
-
-/// Which handshake message a `SEND` carried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Sent {
-    /// The inviter's reply confirmation (`AM_CONN_INFO`).
-    ReplyConfirmation,
-    /// `HELLO` (`AM_HELLO_`).
-    Hello,
-}
-
-/// A handshake `SEND`, waiting for `OK`.
-#[derive(Debug)]
-pub(super) struct Sending {
-    conn: ConnectionId,
-    what: Sent,
 }
 
 impl Agent {
@@ -287,58 +273,34 @@ impl Agent {
             own_info,
         )
         .map_err(|_| CommandError::Internal("reply confirmation"))?;
-        let nonce = CbNonce::random(&mut *self.rng);
-        let body = snd_box
-            .seal_confirmation(nonce, &prepared.envelope)
-            .map_err(|_| CommandError::Internal("reply confirmation box"))?;
-        let state = prepared
-            .ratchet
-            .to_bytes()
-            .map_err(|_| CommandError::Internal("ratchet state"))?;
-        let records = vec![
-            Record::SndQueueAdded {
-                conn: conn.clone(),
-                queue: SndQueueRecord {
-                    server: reply.address.server.clone(),
-                    snd_id: reply.address.sender_id.clone(),
-                    snd_private_key: SecretBytes::from(sign_key.to_der()),
-                    e2e_pub_key: Some(DhPublicKey::X25519(dh_key.public_key()).to_der()),
-                    e2e_dh_secret: SecretBytes::new(
-                        snd_box.dh_secret.as_secret().expose().to_vec(),
-                    ),
-                    status: QueueStatus::New,
-                    smp_client_version: reply.client_version,
-                },
-            },
-            Record::RatchetReplaced {
-                conn: conn.clone(),
-                state: SecretBytes::from(state),
-            },
-            Record::CountersSet {
-                conn: conn.clone(),
-                counters: after_sent(&stored.counters, &prepared.integrity),
-            },
-        ];
-        let send = Request::send(
-            reply.address.sender_id.clone(),
-            None,
+        let (stored_msg, internal_id) = pending_message(
+            conn,
+            &stored.counters,
+            prepared,
+            SndMessageType::ConnInfo,
             MsgFlags { notification: true },
-            Bytes::from(body),
-        );
-        let effects = vec![Effect::Request {
+            self.clock.wall_clock,
+        )?;
+        let mut records = vec![Record::SndQueueAdded {
             conn: conn.clone(),
-            server: reply.address.server.clone(),
-            request: Box::new(send),
-            pending: PendingRequest::Sending(Sending {
-                conn: conn.clone(),
-                what: Sent::ReplyConfirmation,
-            }),
+            queue: SndQueueRecord {
+                server: reply.address.server.clone(),
+                snd_id: reply.address.sender_id.clone(),
+                snd_private_key: SecretBytes::from(sign_key.to_der()),
+                e2e_pub_key: Some(DhPublicKey::X25519(dh_key.public_key()).to_der()),
+                e2e_dh_secret: SecretBytes::new(snd_box.dh_secret.as_secret().expose().to_vec()),
+                status: QueueStatus::New,
+                smp_client_version: reply.client_version,
+            },
         }];
+        records.extend(stored_msg);
+        // Delivered by the send queue's outbox (`enqueueConfirmation`).
+        let effects = vec![enqueue(conn, internal_id)];
         Ok((records, effects))
     }
 
-    /// `HELLO` on the connection's send queue (signed: the peer has secured it by now; sent
-    /// once, as v2 does).
+    /// `HELLO` for the connection's send queue, stored for its outbox (sent signed: the peer
+    /// has secured the queue by now).
     pub(super) fn hello(
         &mut self,
         conn: &ConnectionId,
@@ -365,7 +327,9 @@ impl Agent {
             .connections
             .get(conn)
             .ok_or(CommandError::NotFound)?;
-        let sq = stored.snd_queue.as_ref().ok_or(CommandError::Prohibited)?;
+        if stored.snd_queue.is_none() {
+            return Err(CommandError::Prohibited);
+        }
         let prepared = pipeline::prepare_message(
             ratchet,
             &snd_integrity(counters),
@@ -373,114 +337,17 @@ impl Agent {
             AMessage::Hello,
         )
         .map_err(|_| CommandError::Internal("HELLO"))?;
-        let snd_box = stored_snd_box(sq)?;
-        let sign_key = SignKey::from_der(sq.snd_private_key.expose())
-            .map_err(|_| CommandError::Internal("stored queue key"))?;
-        let nonce = CbNonce::random(&mut *self.rng);
-        let body = snd_box
-            .seal_message(nonce, &prepared.envelope)
-            .map_err(|_| CommandError::Internal("HELLO box"))?;
-        let state = prepared
-            .ratchet
-            .to_bytes()
-            .map_err(|_| CommandError::Internal("ratchet state"))?;
-        let records = vec![
-            Record::RatchetReplaced {
-                conn: conn.clone(),
-                state: SecretBytes::from(state),
-            },
-            Record::CountersSet {
-                conn: conn.clone(),
-                counters: after_sent(counters, &prepared.integrity),
-            },
-        ];
-        let send = Request::send(
-            sq.snd_id.clone(),
-            Some(&sign_key),
+        let (records, internal_id) = pending_message(
+            conn,
+            counters,
+            prepared,
+            SndMessageType::Hello,
             MsgFlags { notification: true },
-            Bytes::from(body),
-        );
-        let effects = vec![Effect::Request {
-            conn: conn.clone(),
-            server: sq.server.clone(),
-            request: Box::new(send),
-            pending: PendingRequest::Sending(Sending {
-                conn: conn.clone(),
-                what: Sent::Hello,
-            }),
-        }];
+            self.clock.wall_clock,
+        )?;
+        // Delivered by the send queue's outbox (`enqueueMessage`).
+        let effects = vec![enqueue(conn, internal_id)];
         Ok((records, effects))
-    }
-
-    /// The server answered a handshake `SEND`.
-    pub(super) fn handshake_sent(&mut self, sending: Sending, result: Result<Reply, RequestError>) {
-        let Sending { conn, what } = sending;
-        if let Err(e) = result {
-            // v2 sends each once (no retry yet here): `AUTH` or `QUOTA` mean the peer's queue
-            // will not take it, as the reference's `connError`.
-            let refused = matches!(
-                &e,
-                RequestError::Protocol(ErrorType::Auth | ErrorType::Quota)
-            );
-            let error = match what {
-                Sent::Hello if refused && self.is_joiner(&conn) => CommandError::NotAccepted,
-                _ if refused => CommandError::NotAvailable,
-                _ => CommandError::Server(e),
-            };
-            return self.event(CorrId::default(), Some(conn), AgentEvent::Err(error));
-        }
-        let mut records = vec![Record::SndQueueStatus {
-            conn: conn.clone(),
-            status: match what {
-                Sent::ReplyConfirmation => QueueStatus::Confirmed,
-                Sent::Hello => QueueStatus::Active,
-            },
-        }];
-        let mut effects = Vec::new();
-        match what {
-            Sent::ReplyConfirmation => {
-                // `removeConfirmations`: the accepted confirmation is done with.
-                let done: Vec<ConfirmationId> = self
-                    .state
-                    .confirmations
-                    .iter()
-                    .filter(|(_, c)| c.conn == conn)
-                    .map(|(id, _)| id.clone())
-                    .collect();
-                records.extend(
-                    done.into_iter()
-                        .map(|id| Record::ConfirmationDeleted { id }),
-                );
-            }
-            Sent::Hello => {
-                let rcv_active = self
-                    .state
-                    .connections
-                    .get(&conn)
-                    .and_then(|c| c.rcv_queue.as_ref())
-                    .is_some_and(|q| q.status == QueueStatus::Active);
-                if rcv_active {
-                    effects.push(Effect::Event {
-                        corr_id: CorrId::default(),
-                        conn: conn.clone(),
-                        event: AgentEvent::Con,
-                    });
-                }
-            }
-        }
-        if self.emit(records, effects).is_err() {
-            let error = CommandError::Internal("store record");
-            self.event(CorrId::default(), Some(conn), AgentEvent::Err(error));
-        }
-    }
-
-    /// Whether we joined this connection: `JOIN` stores the duplex flag; the inviter's stays
-    /// unknown (the reference's `setHandshakeVersion` at `CONF` has no record here yet).
-    fn is_joiner(&self, conn: &ConnectionId) -> bool {
-        self.state
-            .connections
-            .get(conn)
-            .is_some_and(|c| c.ratchet_keys.is_none() && c.duplex_handshake == Some(true))
     }
 }
 
@@ -510,7 +377,7 @@ pub(super) fn rcv_integrity(c: &MsgCounters) -> RcvIntegrity {
 }
 
 /// The counters after a message sent with the numbering `after` (`updateSndIds`).
-fn after_sent(c: &MsgCounters, after: &SndIntegrity) -> MsgCounters {
+pub(super) fn after_sent(c: &MsgCounters, after: &SndIntegrity) -> MsgCounters {
     MsgCounters {
         last_internal_msg_id: c.last_internal_msg_id + 1,
         last_internal_snd_msg_id: u64::try_from(after.last_snd_id).unwrap_or(0),
@@ -531,7 +398,7 @@ pub(super) fn after_received(c: &MsgCounters, after: &RcvIntegrity) -> MsgCounte
 }
 
 /// The box for a stored send queue.
-fn stored_snd_box(sq: &SndQueueRecord) -> Result<SndQueueBox, CommandError> {
+pub(super) fn stored_snd_box(sq: &SndQueueRecord) -> Result<SndQueueBox, CommandError> {
     let bad = CommandError::Internal("stored send queue");
     let secret: &[u8; 32] = sq
         .e2e_dh_secret

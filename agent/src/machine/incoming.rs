@@ -197,7 +197,8 @@ impl Agent {
                     AMessage::Hello => {}
                     // Acknowledged to the server only when the user acknowledges it.
                     AMessage::UserMessage(_) => {
-                        let (records, effects) = self.user_message(conn, &received, server_msg)?;
+                        let (records, effects) =
+                            self.incoming_user_message(conn, &received, server_msg)?;
                         return Ok(Some(Taken {
                             records,
                             effects,

@@ -71,6 +71,14 @@ pub enum AgentCommand {
         /// The request, from `REQ`.
         inv_id: InvitationId,
     },
+    /// `SEND flags body`: encrypt a message for the connection's send queue and store it;
+    /// answered `MID n` once stored, then `SENT n` once the server has it (or `MERR n`).
+    Send {
+        /// The SMP flags to send with (`T`: the recipient's server notifies its device).
+        flags: MsgFlags,
+        /// The user's message.
+        body: Bytes,
+    },
 }
 
 /// Why a command failed. A placeholder for the reference's `AgentErrorType` tree (written in
@@ -96,6 +104,9 @@ pub enum CommandError {
     /// A connection with this id exists (`CONN DUPLICATE`).
     #[error("CONN DUPLICATE")]
     Duplicate,
+    /// The message does not fit in one agent message (`CMD LARGE`).
+    #[error("CMD LARGE")]
+    Large,
     /// No SMP server is configured to create queues on.
     #[error("no SMP servers configured")]
     NoServers,
@@ -129,6 +140,7 @@ impl CommandError {
             Self::Simplex => AgentErrorType::Conn(ConnectionErrorType::Simplex),
             Self::Duplicate => AgentErrorType::Conn(ConnectionErrorType::Duplicate),
             Self::Prohibited => AgentErrorType::Cmd(CommandErrorType::Prohibited),
+            Self::Large => AgentErrorType::Cmd(CommandErrorType::Large),
             Self::NotAccepted => AgentErrorType::Conn(ConnectionErrorType::NotAccepted),
             Self::NotAvailable => AgentErrorType::Conn(ConnectionErrorType::NotAvailable),
             Self::Server(e) => smp_request_error(e),
@@ -215,6 +227,12 @@ pub enum AgentEvent {
     Err(CommandError),
     /// `SUSPENDED`: nothing is in progress after `Suspend`.
     Suspended,
+    /// `MID n`: the message of `SEND` is stored under this id and will be delivered.
+    Mid(u64),
+    /// `SENT n`: the server accepted the message with this id.
+    Sent(u64),
+    /// `MERR n err`: the message with this id will not be delivered.
+    Merr(u64, CommandError),
 }
 
 /// What the shell and the user feed the agent.

@@ -9,6 +9,7 @@
 pub mod connection;
 mod contact;
 mod delete;
+mod delivery;
 mod handshake;
 mod incoming;
 mod io;
@@ -16,11 +17,13 @@ mod join;
 mod lifecycle;
 mod new_conn;
 mod receive;
+mod send;
 mod server_events;
 mod subscribe;
 #[cfg(test)]
 mod tests;
 
+pub use delivery::{DeliveryConfig, SndMessageType};
 pub use io::{
     AgentCommand, AgentError, AgentEvent, AgentInput, AgentOutput, CommandError, CorrId,
     SocketAction,
@@ -48,6 +51,8 @@ pub struct AgentConfig {
     pub smp_servers: Vec<ServerAddress>,
     /// The signature algorithm of queue keys (the reference's `cmdSignAlg`: Ed448).
     pub sign_algorithm: SignAlgorithm,
+    /// How stored messages are retried and when they expire.
+    pub delivery: DeliveryConfig,
 }
 
 /// Something the world may see only once a batch is durable.
@@ -75,6 +80,11 @@ enum Effect {
         request: Box<simplex_core::client::Request>,
         pending: PendingRequest,
     },
+    /// A step of the connection's send queue worker (see [`delivery`]).
+    Outbox {
+        conn: ConnectionId,
+        step: delivery::OutboxStep,
+    },
 }
 
 impl Effect {
@@ -82,7 +92,8 @@ impl Effect {
         match self {
             Self::Event { conn, .. }
             | Self::Subscribe { conn, .. }
-            | Self::Request { conn, .. } => conn,
+            | Self::Request { conn, .. }
+            | Self::Outbox { conn, .. } => conn,
         }
     }
 
@@ -93,6 +104,7 @@ impl Effect {
             Self::Event { corr_id, conn, .. } => Some((corr_id, conn)),
             Self::Subscribe { answer, conn, .. } => answer.map(|corr_id| (corr_id, conn)),
             Self::Request { pending, .. } => pending.waiting(),
+            Self::Outbox { .. } => None,
         }
     }
 }
@@ -121,12 +133,12 @@ enum PendingRequest {
     Ack,
     /// `KEY` on one of our receive queues.
     Secure(handshake::Securing),
-    /// A handshake message's `SEND` (reply confirmation or `HELLO`).
-    Sending(handshake::Sending),
     /// `ACK` of a user message the user acknowledged.
     UserAck(receive::Acking),
     /// An invitation's `SEND` to a contact address.
     InvitationSent(contact::InvitationSent),
+    /// A stored message's `SEND` (see [`delivery`]).
+    Deliver(delivery::Delivering),
 }
 
 impl PendingRequest {
@@ -135,9 +147,9 @@ impl PendingRequest {
         match self {
             Self::ConfirmationSent(sent) => Some(sent.waiting()),
             Self::Secure(securing) => securing.waiting(),
-            Self::Sending(_) => None,
             Self::UserAck(acking) => acking.waiting(),
             Self::InvitationSent(sent) => Some(sent.waiting()),
+            Self::Deliver(_) => None,
             Self::CreateQueue(_) | Self::QueueCommand(_) | Self::JoinQueue(_) | Self::Ack => None,
         }
     }
@@ -158,6 +170,8 @@ pub struct Agent {
     requests: BTreeMap<ManagerRequestId, PendingRequest>,
     /// `SUB`s waiting for the server's answer, by server and subscription.
     subscribing: HashMap<(ServerAddress, SubKey), Vec<(CorrId, ConnectionId)>>,
+    /// The send queues' workers, by connection (each has at most one send queue).
+    outboxes: BTreeMap<ConnectionId, delivery::Outbox>,
     outputs: VecDeque<AgentOutput>,
     manager_deadline: Option<Instant>,
     /// Active, suspending or suspended.
@@ -201,6 +215,7 @@ impl Agent {
             next_batch: 1,
             requests: BTreeMap::new(),
             subscribing: HashMap::new(),
+            outboxes: BTreeMap::new(),
             outputs: VecDeque::new(),
             manager_deadline: None,
             dialled: HashMap::new(),
@@ -287,7 +302,12 @@ impl Agent {
             AgentInput::ConnectFailed(conn) => ManagerInput::ConnectFailed(conn),
             AgentInput::Received(conn, bytes) => ManagerInput::Received(conn, bytes),
             AgentInput::Closed(conn) => ManagerInput::Closed(conn),
-            AgentInput::Timeout => ManagerInput::Tick,
+            AgentInput::Timeout => {
+                // Deliveries whose wait is over go out before the manager's own timers run.
+                self.drained = false;
+                self.retry_due();
+                ManagerInput::Tick
+            }
             AgentInput::Shutdown => ManagerInput::Close,
         };
         // The manager refuses an unknown stream before it changes anything.
@@ -311,6 +331,7 @@ impl Agent {
             AgentCommand::Join { conn_req, info } => {
                 self.join_connection(corr_id, conn, *conn_req, info)
             }
+            AgentCommand::Send { flags, body } => self.send_message(corr_id, conn, flags, body),
             AgentCommand::Ack { msg_id } => self.ack_message(corr_id, conn, msg_id),
             AgentCommand::Acpt { inv_id, info } => self.accept_contact(corr_id, conn, inv_id, info),
             AgentCommand::Rjct { inv_id } => self.reject_contact(corr_id, conn, inv_id),
@@ -328,9 +349,17 @@ impl Agent {
         }
     }
 
+    /// The agent's own next deadline: a delivery retry or the end of a suspension delay.
+    fn own_deadline(&self) -> Option<Instant> {
+        match (self.delivery_deadline(), self.suspend_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// When the agent next needs a `Timeout` input (`None`: only on other inputs).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.manager_deadline, self.suspend_deadline()) {
+        match (self.manager_deadline, self.own_deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -408,6 +437,7 @@ impl Agent {
                 pending,
                 ..
             } => self.send_request(server, request, pending),
+            Effect::Outbox { conn, step } => self.outbox_step(conn, step),
         }
     }
 
@@ -419,12 +449,17 @@ impl Agent {
         pending: PendingRequest,
     ) {
         let input = ManagerInput::Request { server, request };
-        // A request names no stream: the manager never refuses it.
-        if let Ok(handled) = self.feed_manager(input) {
-            if let Some(id) = handled.request {
-                self.requests.insert(id, pending);
-            }
+        // A request names no stream: the manager never refuses it. Its answer may already be
+        // among the manager's events (a server it cannot reach answers at once), so what the
+        // answer is for is known before those events are handled.
+        let Ok(handled) = self.manager.handle_input(self.clock.now, input) else {
+            return;
+        };
+        if let Some(id) = handled.request {
+            self.requests.insert(id, pending);
         }
+        let events = self.drain_manager();
+        self.on_manager_events(events);
     }
 
     /// Runs `effect` now, or after the last uncommitted batch about `conn` if there is one
@@ -524,9 +559,9 @@ impl Agent {
                     Some(PendingRequest::JoinQueue(j)) => self.reply_queue_created(*j, result),
                     Some(PendingRequest::ConfirmationSent(c)) => self.confirmation_sent(c, result),
                     Some(PendingRequest::Secure(s)) => self.secured(s, result),
-                    Some(PendingRequest::Sending(s)) => self.handshake_sent(s, result),
                     Some(PendingRequest::UserAck(a)) => self.user_ack_done(a, result),
                     Some(PendingRequest::InvitationSent(i)) => self.invitation_sent(i, result),
+                    Some(PendingRequest::Deliver(d)) => self.delivery_answered(d, result),
                     Some(PendingRequest::Ack) | None => {}
                 },
                 ManagerEvent::Subscribed { server, sub } => self.subscribed(server, sub, Ok(())),

@@ -243,9 +243,9 @@ impl Agent {
                 | PendingRequest::ConfirmationSent(_)
                 | PendingRequest::Ack
                 | PendingRequest::Secure(_)
-                | PendingRequest::Sending(_)
                 | PendingRequest::UserAck(_)
-                | PendingRequest::InvitationSent(_) => false,
+                | PendingRequest::InvitationSent(_)
+                | PendingRequest::Deliver(_) => false,
             })
     }
 

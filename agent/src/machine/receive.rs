@@ -50,7 +50,7 @@ impl Acking {
 impl Agent {
     /// A decrypted user message: what to store, and `MSG` to show once it is stored. The
     /// caller adds the queue's last server id and does not acknowledge the server's copy.
-    pub(super) fn user_message(
+    pub(super) fn incoming_user_message(
         &self,
         conn: &ConnectionId,
         decrypted: &Decrypted,

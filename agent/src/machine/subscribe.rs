@@ -1,5 +1,6 @@
 //! `SUB`: subscribe a stored connection's receive queue through the manager (which keeps it
-//! subscribed across reconnections), answered `OK` when the server confirms. Cases as the
+//! subscribed across reconnections), answered `OK` when the server confirms; the send queue's
+//! pending messages are delivered again from the store. Cases as the
 //! reference's `subscribeConnection`: a send-only connection has nothing to subscribe and is
 //! `OK` while its queue is confirmed, `CONN SIMPLEX` once active.
 
@@ -10,6 +11,7 @@ use simplex_core::crypto::keys::SignKey;
 use simplex_core::crypto::x25519;
 
 use super::connection::{ConnectionType, QueueStatus};
+use super::delivery::OutboxStep;
 use super::{Agent, AgentEvent, CommandError, CorrId, Effect};
 use crate::store::{ConnectionId, RcvQueueRecord};
 
@@ -40,6 +42,14 @@ impl Agent {
             },
             _ => Err(CommandError::NotFound),
         };
+        // `subscribeConnection'` resumes the delivery of what the send queue has pending
+        // (after a restart: what a crash left undelivered) before it subscribes.
+        if stored.snd_queue.is_some() {
+            self.after_commits(Effect::Outbox {
+                conn: conn.clone(),
+                step: OutboxStep::Resume,
+            });
+        }
         match answer {
             Ok(Some((server, sub))) => self.after_commits(Effect::Subscribe {
                 conn,

@@ -36,6 +36,7 @@ fn agent(seed: u64, servers: Vec<ServerAddress>) -> Agent {
         AgentConfig {
             smp_servers: servers,
             sign_algorithm: SignAlgorithm::Ed25519,
+            delivery: Default::default(),
         },
         StoreState::new(),
         manager,

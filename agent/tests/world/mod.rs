@@ -134,6 +134,7 @@ fn new_agent(seed: u64, server: &ServerAddress, state: StoreState) -> Agent {
         AgentConfig {
             smp_servers: vec![server.clone()],
             sign_algorithm: SignAlgorithm::Ed448,
+            delivery: Default::default(),
         },
         state,
         manager,

@@ -47,5 +47,5 @@ pub use network::{
     server_port, HostMode, IncompatibleHost, KeepAlive, NetworkConfig, SocksProxy, DEFAULT_SMP_PORT,
 };
 pub use queue_keys::{body_key, generate_sign_key, RecipientKeys, SignAlgorithm};
-pub use retry::RetryInterval;
+pub use retry::{Backoff, RetryInterval};
 pub use service::{conn_of, socket_of, ClientCommand, ClientPort, ClientService, Mailbox};

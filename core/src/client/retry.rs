@@ -43,15 +43,17 @@ impl Default for RetryInterval {
     }
 }
 
-/// Where a run of retries stands.
+/// Where a run of retries stands (the reference's `withRetryInterval` loop state: the time
+/// waited so far and the next wait).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Backoff {
+pub struct Backoff {
     elapsed: Duration,
     delay: Duration,
 }
 
 impl Backoff {
-    pub(crate) fn new(interval: &RetryInterval) -> Self {
+    /// A run that has not waited yet.
+    pub fn new(interval: &RetryInterval) -> Self {
         Self {
             elapsed: Duration::ZERO,
             delay: interval.initial,
@@ -59,7 +61,7 @@ impl Backoff {
     }
 
     /// The wait before the next attempt; advances the schedule.
-    pub(crate) fn next_delay(&mut self, interval: &RetryInterval) -> Duration {
+    pub fn next_delay(&mut self, interval: &RetryInterval) -> Duration {
         let delay = self.delay;
         if self.elapsed >= interval.increase_after && self.delay != interval.max {
             self.delay = (self.delay * 3 / 2).min(interval.max);

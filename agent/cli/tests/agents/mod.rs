@@ -31,6 +31,7 @@ pub fn start_agent(runtime: Runtime, server: &str, seed: u8, store: MemoryStore)
         agent: AgentConfig {
             smp_servers: vec![server],
             sign_algorithm: SignAlgorithm::Ed448,
+            delivery: Default::default(),
         },
         manager: ManagerConfig::default(),
         seed: Some([seed; 32]),
