@@ -379,3 +379,25 @@ fn a_hello_stored_before_a_crash_is_delivered_after_sub() {
     }
     panic!("no step left HELLO stored and unsent");
 }
+
+/// `MID` and the `SEND` to the server both wait for the commit of the message's batch; a
+/// failed commit answers `SEND` with an error and sends nothing.
+#[test]
+fn nothing_of_a_message_shows_before_its_batch_is_durable() {
+    let mut world = World::new(2);
+    let (alice, _) = world.connect(0, 1);
+    let on_server = world.server.server().message_count();
+    world.auto_commit = false;
+    world.command_on(0, b"s", Some(alice.clone()), send(b"wait"));
+    world.run_steps(10_000);
+    assert!(message_events(&world, 0, &alice).is_empty());
+    assert_eq!(world.server.server().message_count(), on_server);
+    world.commit_all(0);
+    world.auto_commit = true;
+    world.run();
+    assert_eq!(
+        message_events(&world, 0, &alice),
+        [AgentEvent::Mid(4), AgentEvent::Sent(4)]
+    );
+    assert_eq!(world.server.server().message_count(), on_server + 1);
+}
