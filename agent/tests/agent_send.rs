@@ -141,8 +141,11 @@ fn messages_sent_while_the_server_is_unreachable_go_out_in_order_when_it_returns
         world.command_on(0, b"s", Some(alice.clone()), send(body));
     }
     world.run();
-    // Retried every second for a minute: nothing goes through, nothing is given up.
+    let stored = world.nodes[0].store.state().connections[&alice].clone();
+    // Retried every second for a minute: nothing goes through, nothing is given up, and no
+    // attempt takes a ratchet step or changes the stored envelope.
     world.advance(Duration::from_secs(60), SECOND);
+    assert_eq!(world.nodes[0].store.state().connections[&alice], stored);
     assert_eq!(
         message_events(&world, 0, &alice),
         [AgentEvent::Mid(4), AgentEvent::Mid(5)]
