@@ -141,8 +141,11 @@ fn messages_sent_while_the_server_is_unreachable_go_out_in_order_when_it_returns
         world.command_on(0, b"s", Some(alice.clone()), send(body));
     }
     world.run();
-    // Retried every second for a minute: nothing goes through, nothing is given up.
+    let stored = world.nodes[0].store.state().connections[&alice].clone();
+    // Retried every second for a minute: nothing goes through, nothing is given up, and no
+    // attempt takes a ratchet step or changes the stored envelope.
     world.advance(Duration::from_secs(60), SECOND);
+    assert_eq!(world.nodes[0].store.state().connections[&alice], stored);
     assert_eq!(
         message_events(&world, 0, &alice),
         [AgentEvent::Mid(4), AgentEvent::Mid(5)]
@@ -295,10 +298,9 @@ fn a_crash_at_any_step_of_sending_loses_no_message_that_got_mid() {
     assert!(points > 10, "only {points} crash points");
 }
 
-/// The joiner crashes after its `HELLO` is stored but before it is sent: after the restart,
-/// `SUB` delivers it from the store and both sides reach `CON` (before, v2's HELLO was lost).
-#[test]
-fn a_hello_stored_before_a_crash_is_delivered_after_sub() {
+/// Runs a handshake up to the first moment the joiner (agent 1) has its `HELLO` stored and
+/// not yet answered; the world there, the HELLO's id and both connections.
+fn until_hello_pending() -> (World, u64, ConnectionId, ConnectionId) {
     for steps in 0..400 {
         let mut world = World::new(2);
         world.command(
@@ -335,7 +337,9 @@ fn a_hello_stored_before_a_crash_is_delivered_after_sub() {
                 info: Bytes::from_static(b"inviter"),
             },
         );
-        let settled = world.run_steps(steps);
+        if world.run_steps(steps) {
+            break;
+        }
         let bob = world.nodes[1]
             .store
             .state()
@@ -344,38 +348,93 @@ fn a_hello_stored_before_a_crash_is_delivered_after_sub() {
             .next()
             .unwrap()
             .clone();
-        let hello_pending = world.nodes[1].store.state().connections[&bob]
+        let hello = world.nodes[1].store.state().connections[&bob]
             .snd_messages
             .values()
-            .any(|m| m.msg.msg_type == b'H');
-        if settled {
-            break;
+            .find(|m| m.msg.msg_type == b'H')
+            .map(|m| m.msg.internal_id);
+        if let Some(hello) = hello {
+            return (world, hello, alice, bob);
         }
-        if !hello_pending {
-            continue;
-        }
-        world.crash_and_restart(1);
-        world.run();
-        world.command_on(1, b"sub", Some(bob.clone()), AgentCommand::Sub);
-        world.advance(Duration::from_secs(10), SECOND);
-        for (i, conn) in [(0, &alice), (1, &bob)] {
-            let c = &world.nodes[i].store.state().connections[conn];
-            assert!(c.snd_messages.is_empty(), "after {steps} steps");
-            assert_eq!(
-                c.snd_queue.as_ref().unwrap().status,
-                simplex_agent::machine::connection::QueueStatus::Active,
-                "after {steps} steps"
-            );
-        }
-        assert!(
-            world.nodes[1]
-                .events
-                .iter()
-                .any(|(_, _, e)| *e == AgentEvent::Con),
-            "after {steps} steps: {:?}",
-            world.nodes[1].events
-        );
-        return;
     }
     panic!("no step left HELLO stored and unsent");
+}
+
+/// The joiner crashes after its `HELLO` is stored but before it is sent: after the restart,
+/// `SUB` delivers it from the store and both sides reach `CON` (before, v2's HELLO was lost).
+#[test]
+fn a_hello_stored_before_a_crash_is_delivered_after_sub() {
+    let (mut world, _, alice, bob) = until_hello_pending();
+    world.crash_and_restart(1);
+    world.run();
+    world.command_on(1, b"sub", Some(bob.clone()), AgentCommand::Sub);
+    world.advance(Duration::from_secs(10), SECOND);
+    for (i, conn) in [(0, &alice), (1, &bob)] {
+        let c = &world.nodes[i].store.state().connections[conn];
+        assert!(c.snd_messages.is_empty());
+        assert_eq!(
+            c.snd_queue.as_ref().unwrap().status,
+            simplex_agent::machine::connection::QueueStatus::Active
+        );
+    }
+    assert!(
+        world.nodes[1]
+            .events
+            .iter()
+            .any(|(_, _, e)| *e == AgentEvent::Con),
+        "{:?}",
+        world.nodes[1].events
+    );
+}
+
+/// A `HELLO` that cannot reach the server is retried until `helloTimeout`, then given up
+/// with the error it failed with (`MERR n BROKER NETWORK`); the connection never shows `CON`.
+#[test]
+fn a_hello_past_hello_timeout_is_merr() {
+    let (mut world, hello, _, bob) = until_hello_pending();
+    world.set_down(true);
+    world.advance(Duration::from_secs(30), SECOND);
+    assert!(world.nodes[1].store.state().connections[&bob]
+        .snd_messages
+        .contains_key(&hello));
+    world.jump(SECOND, Duration::from_secs(2 * 86_400 + 1));
+    world.advance(Duration::from_secs(120), SECOND);
+    assert!(
+        world.nodes[1].events.contains(&(
+            simplex_agent::machine::CorrId::default(),
+            Some(bob.clone()),
+            AgentEvent::Merr(hello, CommandError::Server(RequestError::Network))
+        )),
+        "{:?}",
+        world.nodes[1].events
+    );
+    assert!(world.nodes[1].store.state().connections[&bob]
+        .snd_messages
+        .is_empty());
+    assert!(!world.nodes[1]
+        .events
+        .iter()
+        .any(|(_, _, e)| *e == AgentEvent::Con));
+}
+
+/// `MID` and the `SEND` to the server both wait for the commit of the message's batch; a
+/// failed commit answers `SEND` with an error and sends nothing.
+#[test]
+fn nothing_of_a_message_shows_before_its_batch_is_durable() {
+    let mut world = World::new(2);
+    let (alice, _) = world.connect(0, 1);
+    let on_server = world.server.server().message_count();
+    world.auto_commit = false;
+    world.command_on(0, b"s", Some(alice.clone()), send(b"wait"));
+    world.run_steps(10_000);
+    assert!(message_events(&world, 0, &alice).is_empty());
+    assert_eq!(world.server.server().message_count(), on_server);
+    world.commit_all(0);
+    world.auto_commit = true;
+    world.run();
+    assert_eq!(
+        message_events(&world, 0, &alice),
+        [AgentEvent::Mid(4), AgentEvent::Sent(4)]
+    );
+    assert_eq!(world.server.server().message_count(), on_server + 1);
 }

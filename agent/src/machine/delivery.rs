@@ -587,54 +587,5 @@ fn elapsed(from: UnixTime, to: UnixTime) -> Duration {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn message_types_keep_the_reference_tags() {
-        for (t, tag) in [
-            (SndMessageType::ConnInfo, b'C'),
-            (SndMessageType::ConnInfoReply, b'D'),
-            (SndMessageType::Hello, b'H'),
-            (SndMessageType::Reply, b'R'),
-            (SndMessageType::UserMessage, b'M'),
-        ] {
-            assert_eq!(t.tag(), tag);
-            assert_eq!(SndMessageType::from_tag(tag), Some(t));
-        }
-        assert_eq!(SndMessageType::from_tag(b'X'), None);
-    }
-
-    #[test]
-    fn the_reference_retry_schedule() {
-        let retry = DeliveryConfig::REFERENCE.retry;
-        let mut backoff = Backoff::new(&retry);
-        let waits: Vec<u64> = (0..16)
-            .map(|_| backoff.next_delay(&retry).as_millis() as u64)
-            .collect();
-        // 1 s until 10 s have been waited, then half as long again each time, at most 60 s.
-        assert_eq!(
-            waits,
-            [
-                1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1500, 2250, 3375,
-                5062, 7593
-            ]
-        );
-        let mut long = Backoff::new(&retry);
-        let last = (0..40).map(|_| long.next_delay(&retry)).last();
-        assert_eq!(last, Some(Duration::from_secs(60)));
-    }
-
-    #[test]
-    fn elapsed_counts_only_forward() {
-        let at = |seconds, nanoseconds| UnixTime {
-            seconds,
-            nanoseconds,
-        };
-        assert_eq!(
-            elapsed(at(10, 500_000_000), at(12, 0)),
-            Duration::from_millis(1500)
-        );
-        assert_eq!(elapsed(at(12, 0), at(10, 0)), Duration::ZERO);
-    }
-}
+#[path = "delivery_tests.rs"]
+mod tests;
