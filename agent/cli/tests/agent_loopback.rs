@@ -1,5 +1,6 @@
 //! Two of our agents on real sockets through our SMP server on loopback, on both shells: the
-//! duplex handshake, then a restart of one agent on its store and `SUB`; a server restart
+//! duplex handshake, messages both ways (before and after both restart on their stores), a
+//! restart of one agent on its store and `SUB`; a server restart
 //! seen as `DOWN` and `UP`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -76,4 +77,20 @@ fn suspend_activate_and_new_servers_on_mio() {
 #[test]
 fn suspend_activate_and_new_servers_on_smol() {
     suspend_and_servers(Runtime::Smol, harness::Runtime::Smol);
+}
+
+fn messages(agent_runtime: Runtime, server_runtime: harness::Runtime) {
+    let server = TestServer::start(server_runtime, Options::default());
+    agents::messages_both_ways(agent_runtime, &server.address());
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
+fn messages_both_ways_on_mio() {
+    messages(Runtime::Mio, harness::Runtime::Mio);
+}
+
+#[test]
+fn messages_both_ways_on_smol() {
+    messages(Runtime::Smol, harness::Runtime::Smol);
 }

@@ -69,3 +69,29 @@ fn interop_reference_server_restart_is_down_then_up_smol() {
         "interop_reference_server_restart_is_down_then_up_smol",
     );
 }
+
+fn reference_server_messages(runtime: Runtime, test: &str) {
+    let Some(programs) = programs(test) else {
+        return;
+    };
+    let mut server = ReferenceSmpServer::init(&programs, &ServerSetup::default());
+    server.start();
+    agents::messages_both_ways(runtime, &server.address());
+    server.stop(StopSignal::Interrupt);
+}
+
+#[test]
+fn interop_messages_through_reference_server_mio() {
+    reference_server_messages(
+        Runtime::Mio,
+        "interop_messages_through_reference_server_mio",
+    );
+}
+
+#[test]
+fn interop_messages_through_reference_server_smol() {
+    reference_server_messages(
+        Runtime::Smol,
+        "interop_messages_through_reference_server_smol",
+    );
+}

@@ -223,3 +223,102 @@ pub fn suspend_activate_and_new_servers(runtime: Runtime, server: &str, second: 
     assert_eq!(link.data().queues.first().address.server, second_server);
     alice.stop().unwrap();
 }
+
+/// `count` messages from `from` to `to` on their connection, sent all at once: each `SEND`
+/// answered `MID`, then `SENT` for every id; the recipient sees them in order with integrity
+/// `OK`, acknowledging each, and each `ACK` is answered `OK`.
+pub fn send_messages(
+    from: &mut TestAgent,
+    from_conn: &ConnectionId,
+    to: &mut TestAgent,
+    to_conn: &ConnectionId,
+    count: usize,
+    body_len: usize,
+) {
+    let body = |i: usize| {
+        let mut b = format!("message {i} ").into_bytes();
+        b.resize(body_len.max(b.len()), b'.');
+        Bytes::from(b)
+    };
+    let mut ids = Vec::new();
+    for i in 0..count {
+        let corr = format!("send{i}").into_bytes();
+        from.command(
+            &corr,
+            Some(from_conn),
+            AgentCommand::Send {
+                flags: simplex_core::protocol::MsgFlags {
+                    notification: false,
+                },
+                body: body(i),
+            },
+        )
+        .unwrap();
+        let AgentEvent::Mid(id) = answer(from, &corr).event else {
+            panic!("SEND {i} not answered MID")
+        };
+        ids.push(id);
+    }
+    for i in 0..count {
+        let msg = event(to, "MSG", |e| matches!(e.event, AgentEvent::Msg { .. }));
+        assert_eq!(msg.conn.as_ref(), Some(to_conn));
+        let AgentEvent::Msg {
+            meta, body: got, ..
+        } = msg.event
+        else {
+            unreachable!()
+        };
+        assert_eq!(got, body(i), "message {i} in order");
+        assert_eq!(
+            meta.integrity,
+            simplex_agent::meta::MsgIntegrity::Ok,
+            "message {i}"
+        );
+        let corr = format!("ack{i}").into_bytes();
+        to.command(
+            &corr,
+            Some(to_conn),
+            AgentCommand::Ack {
+                msg_id: meta.rcv_id,
+            },
+        )
+        .unwrap();
+        assert_eq!(answer(to, &corr).event, AgentEvent::Ok, "ACK {i}");
+    }
+    for id in ids {
+        let sent = event(from, "SENT", |e| e.event == AgentEvent::Sent(id));
+        assert_eq!(sent.conn.as_ref(), Some(from_conn));
+    }
+}
+
+/// Connects two agents through `server` and exchanges messages both ways (small and the
+/// largest body), then restarts both on their stores and exchanges more.
+pub fn messages_both_ways(runtime: Runtime, server: &str) {
+    let mut alice = start_agent(runtime, server, 8, MemoryStore::new());
+    let mut bob = start_agent(runtime, server, 9, MemoryStore::new());
+    let (a, b) = connect(&mut alice, &mut bob);
+    send_messages(&mut alice, &a, &mut bob, &b, 20, 100);
+    send_messages(&mut bob, &b, &mut alice, &a, 20, 100);
+    send_messages(&mut alice, &a, &mut bob, &b, 3, MAX_BODY);
+
+    let (alice_store, bob_store) = (alice.stop().unwrap(), bob.stop().unwrap());
+    let mut alice = start_agent(runtime, server, 10, alice_store);
+    let mut bob = start_agent(runtime, server, 11, bob_store);
+    for (agent, conn) in [(&mut alice, &a), (&mut bob, &b)] {
+        agent
+            .command(b"sub", Some(conn), AgentCommand::Sub)
+            .unwrap();
+        assert_eq!(
+            answer(agent, b"sub").event,
+            AgentEvent::Ok,
+            "SUB after restart"
+        );
+    }
+    send_messages(&mut bob, &b, &mut alice, &a, 5, MAX_BODY);
+    send_messages(&mut alice, &a, &mut bob, &b, 5, 10);
+    alice.stop().unwrap();
+    bob.stop().unwrap();
+}
+
+/// The largest user message the agent takes (the reference's limit).
+pub const MAX_BODY: usize = 15_811;
