@@ -94,3 +94,17 @@ fn messages_both_ways_on_mio() {
 fn messages_both_ways_on_smol() {
     messages(Runtime::Smol, harness::Runtime::Smol);
 }
+
+#[test]
+fn offline_recipient_and_quota_on_mio() {
+    let server = TestServer::start(harness::Runtime::Mio, Options::default());
+    agents::offline_recipient_and_quota(Runtime::Mio, &server.address());
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
+fn offline_recipient_and_quota_on_smol() {
+    let server = TestServer::start(harness::Runtime::Smol, Options::default());
+    agents::offline_recipient_and_quota(Runtime::Smol, &server.address());
+    assert_eq!(server.stop(), 0);
+}

@@ -95,3 +95,15 @@ fn interop_messages_through_reference_server_smol() {
         "interop_messages_through_reference_server_smol",
     );
 }
+
+#[test]
+fn interop_offline_recipient_and_quota_through_reference_server() {
+    let test = "interop_offline_recipient_and_quota_through_reference_server";
+    let Some(programs) = programs(test) else {
+        return;
+    };
+    let mut server = ReferenceSmpServer::init(&programs, &ServerSetup::default());
+    server.start();
+    agents::offline_recipient_and_quota(Runtime::Mio, &server.address());
+    server.stop(StopSignal::Interrupt);
+}

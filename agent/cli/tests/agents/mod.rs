@@ -224,51 +224,46 @@ pub fn suspend_activate_and_new_servers(runtime: Runtime, server: &str, second: 
     alice.stop().unwrap();
 }
 
-/// `count` messages from `from` to `to` on their connection, sent all at once: each `SEND`
-/// answered `MID`, then `SENT` for every id; the recipient sees them in order with integrity
-/// `OK`, acknowledging each, and each `ACK` is answered `OK`.
-pub fn send_messages(
-    from: &mut TestAgent,
-    from_conn: &ConnectionId,
-    to: &mut TestAgent,
-    to_conn: &ConnectionId,
-    count: usize,
-    body_len: usize,
-) {
-    let body = |i: usize| {
-        let mut b = format!("message {i} ").into_bytes();
-        b.resize(body_len.max(b.len()), b'.');
-        Bytes::from(b)
-    };
-    let mut ids = Vec::new();
-    for i in 0..count {
-        let corr = format!("send{i}").into_bytes();
-        from.command(
-            &corr,
-            Some(from_conn),
-            AgentCommand::Send {
+/// The body of message `i` of a run, `len` bytes long (at least its label).
+fn body(i: usize, len: usize) -> Bytes {
+    let mut b = format!("message {i} ").into_bytes();
+    b.resize(len.max(b.len()), b'.');
+    Bytes::from(b)
+}
+
+/// Sends messages `0..count` on `conn`, each `SEND` answered `MID`; returns the ids.
+pub fn send_all(from: &mut TestAgent, conn: &ConnectionId, count: usize, len: usize) -> Vec<u64> {
+    (0..count)
+        .map(|i| {
+            let corr = format!("send{i}").into_bytes();
+            let send = AgentCommand::Send {
                 flags: simplex_core::protocol::MsgFlags {
                     notification: false,
                 },
-                body: body(i),
-            },
-        )
-        .unwrap();
-        let AgentEvent::Mid(id) = answer(from, &corr).event else {
-            panic!("SEND {i} not answered MID")
-        };
-        ids.push(id);
-    }
+                body: body(i, len),
+            };
+            from.command(&corr, Some(conn), send).unwrap();
+            let AgentEvent::Mid(id) = answer(from, &corr).event else {
+                panic!("SEND {i} not answered MID")
+            };
+            id
+        })
+        .collect()
+}
+
+/// The recipient sees messages `0..count` in order with integrity `OK` and acknowledges
+/// each; every `ACK` is answered `OK`.
+pub fn receive_all(to: &mut TestAgent, conn: &ConnectionId, count: usize, len: usize) {
     for i in 0..count {
         let msg = event(to, "MSG", |e| matches!(e.event, AgentEvent::Msg { .. }));
-        assert_eq!(msg.conn.as_ref(), Some(to_conn));
+        assert_eq!(msg.conn.as_ref(), Some(conn));
         let AgentEvent::Msg {
             meta, body: got, ..
         } = msg.event
         else {
             unreachable!()
         };
-        assert_eq!(got, body(i), "message {i} in order");
+        assert_eq!(got, body(i, len), "message {i} in order");
         assert_eq!(
             meta.integrity,
             simplex_agent::meta::MsgIntegrity::Ok,
@@ -277,7 +272,7 @@ pub fn send_messages(
         let corr = format!("ack{i}").into_bytes();
         to.command(
             &corr,
-            Some(to_conn),
+            Some(conn),
             AgentCommand::Ack {
                 msg_id: meta.rcv_id,
             },
@@ -285,10 +280,29 @@ pub fn send_messages(
         .unwrap();
         assert_eq!(answer(to, &corr).event, AgentEvent::Ok, "ACK {i}");
     }
+}
+
+/// `SENT` for each of `ids` on `conn`.
+pub fn all_sent(from: &mut TestAgent, conn: &ConnectionId, ids: &[u64]) {
     for id in ids {
-        let sent = event(from, "SENT", |e| e.event == AgentEvent::Sent(id));
-        assert_eq!(sent.conn.as_ref(), Some(from_conn));
+        let sent = event(from, "SENT", |e| e.event == AgentEvent::Sent(*id));
+        assert_eq!(sent.conn.as_ref(), Some(conn));
     }
+}
+
+/// `count` messages from `from` to `to` on their connection, sent all at once, received in
+/// order and acknowledged, each `SENT`.
+pub fn send_messages(
+    from: &mut TestAgent,
+    from_conn: &ConnectionId,
+    to: &mut TestAgent,
+    to_conn: &ConnectionId,
+    count: usize,
+    len: usize,
+) {
+    let ids = send_all(from, from_conn, count, len);
+    receive_all(to, to_conn, count, len);
+    all_sent(from, from_conn, &ids);
 }
 
 /// Connects two agents through `server` and exchanges messages both ways (small and the
@@ -322,3 +336,29 @@ pub fn messages_both_ways(runtime: Runtime, server: &str) {
 
 /// The largest user message the agent takes (the reference's limit).
 pub const MAX_BODY: usize = 15_811;
+
+/// The recipient is offline while more messages are sent than its server's queue holds
+/// (quota 128 on both servers by default): the first ones are `SENT`, the rest wait on
+/// `QUOTA` and go out as the recipient, back on its store, takes and acknowledges them. All
+/// arrive once, in order.
+pub fn offline_recipient_and_quota(runtime: Runtime, server: &str) {
+    const COUNT: usize = 140;
+    let mut alice = start_agent(runtime, server, 12, MemoryStore::new());
+    let mut bob = start_agent(runtime, server, 13, MemoryStore::new());
+    let (a, b) = connect(&mut alice, &mut bob);
+    let bob_store = bob.stop().unwrap();
+    let ids = send_all(&mut alice, &a, COUNT, 20);
+    // What fits in the queue is accepted while bob is away.
+    all_sent(&mut alice, &a, &ids[..128]);
+    let mut bob = start_agent(runtime, server, 14, bob_store);
+    bob.command(b"sub", Some(&b), AgentCommand::Sub).unwrap();
+    assert_eq!(
+        answer(&mut bob, b"sub").event,
+        AgentEvent::Ok,
+        "SUB after restart"
+    );
+    receive_all(&mut bob, &b, COUNT, 20);
+    all_sent(&mut alice, &a, &ids[128..]);
+    alice.stop().unwrap();
+    bob.stop().unwrap();
+}
