@@ -108,3 +108,17 @@ fn offline_recipient_and_quota_on_smol() {
     agents::offline_recipient_and_quota(Runtime::Smol, &server.address());
     assert_eq!(server.stop(), 0);
 }
+
+#[test]
+fn contact_address_on_mio() {
+    let server = TestServer::start(harness::Runtime::Mio, Options::default());
+    agents::contact_address(Runtime::Mio, &server.address());
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
+fn contact_address_on_smol() {
+    let server = TestServer::start(harness::Runtime::Smol, Options::default());
+    agents::contact_address(Runtime::Smol, &server.address());
+    assert_eq!(server.stop(), 0);
+}

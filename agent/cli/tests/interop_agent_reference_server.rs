@@ -107,3 +107,15 @@ fn interop_offline_recipient_and_quota_through_reference_server() {
     agents::offline_recipient_and_quota(Runtime::Mio, &server.address());
     server.stop(StopSignal::Interrupt);
 }
+
+#[test]
+fn interop_contact_address_through_reference_server() {
+    let test = "interop_contact_address_through_reference_server";
+    let Some(programs) = programs(test) else {
+        return;
+    };
+    let mut server = ReferenceSmpServer::init(&programs, &ServerSetup::default());
+    server.start();
+    agents::contact_address(Runtime::Smol, &server.address());
+    server.stop(StopSignal::Interrupt);
+}

@@ -362,3 +362,89 @@ pub fn offline_recipient_and_quota(runtime: Runtime, server: &str) {
     alice.stop().unwrap();
     bob.stop().unwrap();
 }
+
+/// A contact address: alice makes one (`NEW CON`), bob and carol join it; alice accepts
+/// bob (`ACPT`), rejects carol (`RJCT`); bob accepts alice's confirmation (`LET`); both
+/// see `CON` and exchange messages.
+pub fn contact_address(runtime: Runtime, server: &str) {
+    let mut alice = start_agent(runtime, server, 15, MemoryStore::new());
+    let mut bob = start_agent(runtime, server, 16, MemoryStore::new());
+    let mut carol = start_agent(runtime, server, 17, MemoryStore::new());
+    let new = AgentCommand::New {
+        mode: ConnectionMode::Contact,
+    };
+    alice.command(b"new", None, new).unwrap();
+    let inv = answer(&mut alice, b"new");
+    let AgentEvent::Inv(address) = inv.event else {
+        panic!("NEW CON answered {:?}", inv.event)
+    };
+    let address_conn = inv.conn.unwrap();
+
+    let mut requests = Vec::new();
+    let mut joined = Vec::new();
+    for (joiner, info) in [(&mut bob, &b"bob"[..]), (&mut carol, b"carol")] {
+        let join = AgentCommand::Join {
+            conn_req: Box::new(address.clone()),
+            info: Bytes::copy_from_slice(info),
+        };
+        joiner.command(b"join", None, join).unwrap();
+        let ok = answer(joiner, b"join");
+        assert_eq!(ok.event, AgentEvent::Ok, "JOIN of the address");
+        joined.push(ok.conn.unwrap());
+        let req = event(&mut alice, "REQ", |e| {
+            matches!(e.event, AgentEvent::Req { .. })
+        });
+        assert_eq!(req.conn.as_ref(), Some(&address_conn));
+        let AgentEvent::Req { id, info: got, .. } = req.event else {
+            unreachable!()
+        };
+        assert_eq!(&got[..], info);
+        requests.push(id);
+    }
+    let bob_conn = joined[0].clone();
+
+    let rjct = AgentCommand::Rjct {
+        inv_id: requests[1].clone(),
+    };
+    alice.command(b"rjct", Some(&address_conn), rjct).unwrap();
+    assert_eq!(answer(&mut alice, b"rjct").event, AgentEvent::Ok, "RJCT");
+    let acpt = AgentCommand::Acpt {
+        inv_id: requests[0].clone(),
+        info: Bytes::from_static(b"alice"),
+    };
+    alice.command(b"acpt", None, acpt).unwrap();
+    let accepted = answer(&mut alice, b"acpt");
+    assert_eq!(accepted.event, AgentEvent::Ok, "ACPT");
+    let alice_conn = accepted.conn.unwrap();
+
+    let conf = event(&mut bob, "CONF", |e| {
+        matches!(e.event, AgentEvent::Conf { .. })
+    });
+    assert_eq!(conf.conn.as_ref(), Some(&bob_conn));
+    let AgentEvent::Conf { id, info, .. } = conf.event else {
+        unreachable!()
+    };
+    assert_eq!(&info[..], b"alice");
+    let allow = AgentCommand::Let {
+        conf_id: id,
+        info: Bytes::from_static(b"bob again"),
+    };
+    bob.command(b"let", Some(&bob_conn), allow).unwrap();
+    assert_eq!(answer(&mut bob, b"let").event, AgentEvent::Ok, "LET");
+    let info = event(&mut alice, "INFO", |e| {
+        matches!(e.event, AgentEvent::Info(_))
+    });
+    assert_eq!(
+        info.event,
+        AgentEvent::Info(Bytes::from_static(b"bob again"))
+    );
+    for (agent, conn) in [(&mut alice, &alice_conn), (&mut bob, &bob_conn)] {
+        let con = event(agent, "CON", |e| e.event == AgentEvent::Con);
+        assert_eq!(con.conn.as_ref(), Some(conn));
+    }
+    send_messages(&mut alice, &alice_conn, &mut bob, &bob_conn, 3, 50);
+    send_messages(&mut bob, &bob_conn, &mut alice, &alice_conn, 3, 50);
+    for agent in [alice, bob, carol] {
+        agent.stop().unwrap();
+    }
+}
