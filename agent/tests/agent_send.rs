@@ -5,17 +5,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod send_world;
+mod world;
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use send_world::World;
 use simplex_agent::machine::{AgentCommand, AgentEvent, CommandError};
 use simplex_agent::store::ConnectionId;
 use simplex_core::client::RequestError;
 use simplex_core::protocol::MsgFlags;
 use simplex_server::ServerConfig;
+use world::World;
 
 fn send(body: &'static [u8]) -> AgentCommand {
     AgentCommand::Send {

@@ -13,27 +13,23 @@ use std::path::Path;
 use bytes::Bytes;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use simplex_agent::integrity::SndIntegrity;
 use simplex_agent::machine::{
     Agent, AgentCommand, AgentConfig, AgentEvent, AgentInput, AgentOutput, CorrId, SocketAction,
 };
-use simplex_agent::pipeline::{self, SndQueueBox};
-use simplex_agent::protocol::{AMessage, ConnectionMode, ConnectionRequest};
-use simplex_agent::store::{
-    BatchId, ConnectionId, ConnectionRecord, MemoryStore, RecordBatch, Store, StoreState,
-};
+use simplex_agent::protocol::{ConnectionMode, ConnectionRequest};
+use simplex_agent::store::{BatchId, ConnectionId, MemoryStore, RecordBatch, Store, StoreState};
 use simplex_core::address::{Scheme, ServerAddress, TransportHost};
 use simplex_core::client::{
     ConnId, ConnectionManager, ManagerConfig, ManagerEvent, ManagerInput, ManagerOutput, Reply,
     Request, RequestError, SignAlgorithm,
 };
-use simplex_core::crypto::cbox::CbNonce;
-use simplex_core::crypto::keys::{DhPublicKey, SignKey};
-use simplex_core::crypto::x25519;
 use simplex_core::encoding::{NonEmpty, UnixTime};
-use simplex_core::protocol::{EntityId, MsgFlags};
-use simplex_core::ratchet::Ratchet;
 use simplex_core::time::{Clock, Instant};
+
+mod faults;
+mod raw;
+#[allow(unused_imports)]
+pub use raw::RawSender;
 use simplex_core::tls::ServerIdentity;
 use simplex_core::transport::Framing;
 use simplex_server::driver::{DriverConfig, DriverInput, DriverOutput, ServerDriver};
@@ -74,6 +70,7 @@ enum ServerIn {
 /// A node input that owns its bytes.
 enum Owned {
     Connected(ConnId),
+    ConnectFailed(ConnId),
     Received(ConnId, Vec<u8>),
     Closed(ConnId),
     Committed(BatchId),
@@ -85,11 +82,13 @@ pub struct Node {
     pub agent: Agent,
     pub store: MemoryStore,
     pub events: Vec<(CorrId, Option<ConnectionId>, AgentEvent)>,
+    /// `CONNECT`, `DISCONNECT`, `DOWN` and `UP`, kept apart from the connections' events.
+    pub server_events: Vec<AgentEvent>,
     /// Batches handed out and not yet committed (a crash loses them).
     pub uncommitted: VecDeque<RecordBatch>,
     /// Commits the store refused, over the node's whole life.
     pub failed_commits: usize,
-    seed: u64,
+    pub seed: u64,
 }
 
 /// A bare SMP client: requests a test built, and their answers in order.
@@ -112,6 +111,8 @@ pub struct World {
     pub clock: Clock,
     /// Commit batches as soon as they come (otherwise they wait for `commit_all`).
     pub auto_commit: bool,
+    /// The server cannot be reached: connections are refused.
+    pub down: bool,
 }
 
 pub fn clock() -> Clock {
@@ -124,7 +125,7 @@ pub fn clock() -> Clock {
     }
 }
 
-fn new_agent(seed: u64, server: &ServerAddress, state: StoreState) -> Agent {
+pub fn new_agent(seed: u64, server: &ServerAddress, state: StoreState) -> Agent {
     let manager = ConnectionManager::new(
         ManagerConfig::default(),
         Box::new(ChaCha20Rng::seed_from_u64(seed ^ 0x5eed)),
@@ -145,6 +146,10 @@ fn new_agent(seed: u64, server: &ServerAddress, state: StoreState) -> Agent {
 
 impl World {
     pub fn new(agents: usize) -> Self {
+        Self::with_server(agents, ServerConfig::default())
+    }
+
+    pub fn with_server(agents: usize, config: ServerConfig) -> Self {
         let identity = identity();
         let server_address = ServerAddress {
             scheme: Scheme::Smp,
@@ -152,17 +157,14 @@ impl World {
             port: "5223".into(),
             key_hash: identity.key_hash(),
         };
-        let server = Server::new(
-            ServerConfig::default(),
-            ChaCha20Rng::seed_from_u64(1000),
-            clock(),
-        );
+        let server = Server::new(config, ChaCha20Rng::seed_from_u64(1000), clock());
         let server = ServerDriver::new(server, identity, DriverConfig::default(), [3; 32]);
         let nodes = (0..agents as u64)
             .map(|seed| Node {
                 agent: new_agent(seed, &server_address, StoreState::default()),
                 store: MemoryStore::new(),
                 events: Vec::new(),
+                server_events: Vec::new(),
                 uncommitted: VecDeque::new(),
                 failed_commits: 0,
                 seed,
@@ -187,6 +189,7 @@ impl World {
             queue: VecDeque::new(),
             clock: clock(),
             auto_commit: true,
+            down: false,
         };
         world.drain_server();
         world
@@ -228,19 +231,27 @@ impl World {
         self.drain_client();
     }
 
+    /// Node `i` opens stream `conn` to the server: refused while the server is down.
+    fn open_stream(&mut self, i: usize, conn: ConnId) {
+        if self.down {
+            self.queue
+                .push_back(Delivery::ToNode(i, Owned::ConnectFailed(conn)));
+            return;
+        }
+        let socket = self.next_socket;
+        self.next_socket += 1;
+        self.to_server.insert((i, conn), socket);
+        self.to_node.insert(socket, (i, conn));
+        self.queue
+            .push_back(Delivery::ToServer(ServerIn::Accepted(socket)));
+        self.queue
+            .push_back(Delivery::ToNode(i, Owned::Connected(conn)));
+    }
+
     /// A socket action of node `i` (an agent or the client), wired to the server.
     fn socket_action(&mut self, i: usize, action: SocketAction) {
         match action {
-            SocketAction::Connect { conn, .. } => {
-                let socket = self.next_socket;
-                self.next_socket += 1;
-                self.to_server.insert((i, conn), socket);
-                self.to_node.insert(socket, (i, conn));
-                self.queue
-                    .push_back(Delivery::ToServer(ServerIn::Accepted(socket)));
-                self.queue
-                    .push_back(Delivery::ToNode(i, Owned::Connected(conn)));
-            }
+            SocketAction::Connect { conn, .. } => self.open_stream(i, conn),
             SocketAction::Transmit { conn, bytes } => {
                 if let Some(&socket) = self.to_server.get(&(i, conn)) {
                     self.queue
@@ -266,7 +277,13 @@ impl World {
                     corr_id,
                     conn,
                     event,
-                } => self.nodes[i].events.push((corr_id, conn, event)),
+                } => match event {
+                    AgentEvent::Connect { .. }
+                    | AgentEvent::Disconnect { .. }
+                    | AgentEvent::Down { .. }
+                    | AgentEvent::Up { .. } => self.nodes[i].server_events.push(event),
+                    event => self.nodes[i].events.push((corr_id, conn, event)),
+                },
                 AgentOutput::Socket(action) => self.socket_action(i, action),
             }
         }
@@ -278,14 +295,7 @@ impl World {
                 ManagerOutput::Timeout(_) => return,
                 ManagerOutput::Connect { conn, .. } => {
                     // Only the stream matters to the wiring.
-                    let socket = self.next_socket;
-                    self.next_socket += 1;
-                    self.to_server.insert((CLIENT, conn), socket);
-                    self.to_node.insert(socket, (CLIENT, conn));
-                    self.queue
-                        .push_back(Delivery::ToServer(ServerIn::Accepted(socket)));
-                    self.queue
-                        .push_back(Delivery::ToNode(CLIENT, Owned::Connected(conn)));
+                    self.open_stream(CLIENT, conn)
                 }
                 ManagerOutput::Transmit { conn, bytes } => {
                     self.socket_action(CLIENT, SocketAction::Transmit { conn, bytes })
@@ -387,6 +397,9 @@ impl World {
                 let now = self.clock.now;
                 let result = match &owned {
                     Owned::Connected(c) => manager.handle_input(now, ManagerInput::Connected(*c)),
+                    Owned::ConnectFailed(c) => {
+                        manager.handle_input(now, ManagerInput::ConnectFailed(*c))
+                    }
                     Owned::Received(c, b) => {
                         manager.handle_input(now, ManagerInput::Received(*c, b))
                     }
@@ -402,6 +415,9 @@ impl World {
                 let result = match &owned {
                     Owned::Connected(c) => {
                         agent.handle_input(self.clock, AgentInput::Connected(*c))
+                    }
+                    Owned::ConnectFailed(c) => {
+                        agent.handle_input(self.clock, AgentInput::ConnectFailed(*c))
                     }
                     Owned::Received(c, b) => {
                         agent.handle_input(self.clock, AgentInput::Received(*c, b))
@@ -429,6 +445,7 @@ impl World {
         let node = &mut self.nodes[i];
         node.uncommitted.clear();
         node.events.clear();
+        node.server_events.clear();
         self.queue
             .retain(|d| !matches!(d, Delivery::ToNode(j, _) if *j == i));
         let sockets: Vec<u64> = self
@@ -531,76 +548,4 @@ pub fn handshake(world: &mut World, inviter: usize, joiner: usize) -> (Connectio
     );
     world.run();
     (inviter_conn, joiner_conn)
-}
-
-/// A party's next messages, built from a copy of its stored connection with the pipeline
-/// directly (for tests of receiving that do not depend on the agent's own sending).
-pub struct RawSender {
-    ratchet: Ratchet,
-    integrity: SndIntegrity,
-    snd_box: SndQueueBox,
-    sign_key: SignKey,
-    snd_id: EntityId,
-    agent_version: u16,
-    rng: ChaCha20Rng,
-}
-
-impl RawSender {
-    /// The sender of `conn`'s send queue, from where its store left it.
-    pub fn of(conn: &ConnectionRecord, seed: u64) -> Self {
-        let sq = conn.snd_queue.as_ref().expect("a send queue");
-        let secret: [u8; 32] = sq.e2e_dh_secret.expose().try_into().unwrap();
-        let Some(Ok(DhPublicKey::X25519(dh_public))) =
-            sq.e2e_pub_key.as_deref().map(DhPublicKey::from_der)
-        else {
-            panic!("stored X25519 key")
-        };
-        let sign_key = SignKey::from_der(sq.snd_private_key.expose()).unwrap();
-        Self {
-            ratchet: Ratchet::from_bytes(conn.ratchet.as_ref().unwrap().expose()).unwrap(),
-            integrity: SndIntegrity {
-                last_snd_id: i64::try_from(conn.counters.last_internal_snd_msg_id).unwrap(),
-                last_hash: conn.counters.last_snd_msg_hash.as_slice().try_into().ok(),
-            },
-            snd_box: SndQueueBox {
-                client_version: sq.smp_client_version,
-                dh_secret: x25519::SharedSecret::from_bytes(&secret),
-                dh_public,
-                sender_key: sign_key.verify_key(),
-            },
-            sign_key,
-            snd_id: sq.snd_id.clone(),
-            agent_version: conn.agent_version,
-            rng: ChaCha20Rng::seed_from_u64(seed),
-        }
-    }
-
-    /// The signed `SEND` of the next user message with `body`.
-    pub fn message(&mut self, body: &[u8]) -> Request {
-        let prepared = pipeline::prepare_message(
-            &self.ratchet,
-            &self.integrity,
-            self.agent_version,
-            AMessage::UserMessage(Bytes::copy_from_slice(body)),
-        )
-        .unwrap();
-        self.ratchet = prepared.ratchet;
-        self.integrity = prepared.integrity;
-        let nonce = CbNonce::random(&mut self.rng);
-        let sealed = self
-            .snd_box
-            .seal_message(nonce, &prepared.envelope)
-            .unwrap();
-        Request::send(
-            self.snd_id.clone(),
-            Some(&self.sign_key),
-            MsgFlags { notification: true },
-            Bytes::from(sealed),
-        )
-    }
-
-    /// Skips the next id (the message is built and dropped), so the peer sees a gap.
-    pub fn skip_one(&mut self) {
-        let _ = self.message(b"never sent");
-    }
 }
