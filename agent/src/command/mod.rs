@@ -1,5 +1,5 @@
 //! The agent's TCP command protocol, as simplexmq v3.2.0's smp-agent speaks it to its clients:
-//! the commands and events as values ([`wire`]), their command lines ([`parse`], [`write`]) and
+//! the commands and events as values ([`wire`]), their command lines ([`parse`], [`write`](mod@write)) and
 //! the framing of transmissions with an incremental, bounded decoder ([`transmission`]).
 //!
 //! Pure: bytes in, values out, and back. The listener that serves it, and the translation to
